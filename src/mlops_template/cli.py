@@ -1,0 +1,104 @@
+"""Project commands behind the Make targets that are not DVC stages.
+
+python -m mlops_template.cli check-params   # validate params.yaml and the schema file
+python -m mlops_template.cli schema         # draft data/schema.yaml from the current data source
+python -m mlops_template.cli repro [ARGS]   # dvc repro that restores the last good state on failure
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from mlops_template import paths
+from mlops_template.config import ConfigError, load_params
+from mlops_template.data.extract import DataSourceError, extract
+from mlops_template.data.schema import dump_spec, infer_spec, load_spec
+
+SCHEMA_HEADER = """\
+# THE data schema, used by the validate stage, the data tests and the service's input validation.
+# Drafted by `make schema` from {source} ({rows} rows); review before committing:
+#   - min/max: inferred ranges are padded; set the real physical/business limits
+#   - allowed: the complete list of valid categories/labels
+#   - nullable: true only where a missing value is legitimate
+#   - min_rows: the smallest dataset you would still train on
+"""
+
+
+def cmd_check_params(_: argparse.Namespace) -> int:
+    params = load_params()
+    load_spec(params.data.schema_path)
+    print(f"params.yaml and {params.data.schema_path} are valid")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    params = load_params()
+    d = params.data
+    frame = extract(d.source, d.format, d.target, d.id_column)
+    spec = infer_spec(frame, d.target, d.id_column, margin=args.margin)
+    out = Path(args.output or d.schema_path)
+    dump_spec(spec, out, SCHEMA_HEADER.format(source=d.source, rows=len(frame)))
+    print(f"wrote {out}: {len(spec.columns)} columns; review it, then commit it")
+    return 0
+
+
+_GUARDED = [Path("dvc.lock"), paths.RAW_DATA]
+
+
+def cmd_repro(args: argparse.Namespace) -> int:
+    """``dvc repro``; when it fails, put dvc.lock and data/raw back as they were.
+
+    DVC records each stage in dvc.lock as soon as it succeeds, so bad data that fails validation
+    would otherwise leave the extract stage pointing at the bad data. Models and metrics are never
+    touched by a failed run, since the stages that write them do not start.
+    """
+    params = load_params()  # fail fast, before DVC, on a bad params.yaml
+    load_spec(params.data.schema_path)
+    with tempfile.TemporaryDirectory() as backup:
+        saved = []
+        for path in _GUARDED:
+            if path.exists():
+                shutil.copy2(path, Path(backup) / path.name)
+                saved.append(path)
+        result = subprocess.run(["dvc", "repro", *args.dvc_args], check=False)
+        if result.returncode != 0:
+            for path in saved:
+                shutil.copy2(Path(backup) / path.name, path)
+            if saved:
+                print(
+                    "\nrepro failed: restored the last good "
+                    + ", ".join(str(p) for p in saved)
+                    + "; models/ and metrics/ were not touched. Fix the problem above and re-run.",
+                    file=sys.stderr,
+                )
+        return result.returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="mlops_template.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("check-params", help="validate params.yaml and the schema file").set_defaults(fn=cmd_check_params)
+    p = sub.add_parser("schema", help="draft the schema file from the data source")
+    p.add_argument("--output", help="where to write (default: data.schema_path)")
+    p.add_argument("--margin", type=float, default=0.5, help="pad numeric ranges by this fraction of the range")
+    p.set_defaults(fn=cmd_schema)
+    p = sub.add_parser("repro", help="dvc repro, restoring the last good state on failure")
+    p.add_argument("dvc_args", nargs=argparse.REMAINDER)
+    p.set_defaults(fn=cmd_repro)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except (ConfigError, DataSourceError) as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

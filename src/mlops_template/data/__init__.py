@@ -1,0 +1,1 @@
+"""Data: extraction from the configured source, the one schema, and the split."""

@@ -1,0 +1,18 @@
+"""Where each stage reads and writes, relative to the repository root (DVC runs stages from there).
+
+dvc.yaml names the same paths; keep the two in step.
+"""
+
+from pathlib import Path
+
+RAW_DATA = Path("data/raw/data.parquet")
+SOURCE_DIR = Path("data/source")
+TRAIN_DATA = Path("data/split/train.parquet")
+TEST_DATA = Path("data/split/test.parquet")
+VALIDATION_REPORT_JSON = Path("reports/validation.json")
+VALIDATION_REPORT_MD = Path("reports/validation.md")
+MODEL = Path("models/model.joblib")
+MODEL_METADATA = Path("models/metadata.json")
+METRICS = Path("metrics/metrics.json")
+PREDICTIONS = Path("metrics/predictions.csv")
+PLOTS_DIR = Path("plots")

@@ -1,0 +1,36 @@
+"""DVC stage ``evaluate``: test-set metrics, plots (data + PNG) and per-row predictions."""
+
+import pandas as pd
+
+from mlops_template import paths
+from mlops_template.config import load_params
+from mlops_template.evaluation.metrics import metrics_of, predict
+from mlops_template.evaluation.plots import write_plots
+from mlops_template.model_io import load_metadata, load_model
+from mlops_template.stages import log, run, write_json
+from mlops_template.tracking import log_evaluation
+
+
+def main() -> None:
+    params = load_params()
+    d = params.data
+    model = load_model()
+    test = pd.read_parquet(paths.TEST_DATA)
+    preds = predict(model, test, d.target, d.id_column, params.evaluate.threshold)
+    metrics = metrics_of(params.task, preds)
+    write_json(paths.METRICS, metrics)
+    paths.PREDICTIONS.parent.mkdir(parents=True, exist_ok=True)
+    preds.to_frame().to_csv(paths.PREDICTIONS, index=False)
+    written = write_plots(params.task, preds, paths.PLOTS_DIR, params.evaluate.calibration_bins)
+    log("evaluate", "test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+
+    run_id = load_metadata().get("mlflow", {}).get("run_id")
+    if run_id:
+        try:
+            log_evaluation(params.mlflow, run_id, metrics, [str(p) for p in written if p.suffix == ".png"])
+        except Exception as err:
+            log("evaluate", f"warning: could not add test metrics to MLflow run {run_id}: {err}")
+
+
+if __name__ == "__main__":
+    run("evaluate", main)

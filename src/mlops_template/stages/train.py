@@ -1,0 +1,74 @@
+"""DVC stage ``train``: fit the sklearn Pipeline named in params; log it to MLflow with its lineage."""
+
+import os
+
+import pandas as pd
+import sklearn
+
+from mlops_template import paths
+from mlops_template.config import load_params
+from mlops_template.data.schema import load_spec
+from mlops_template.evaluation.metrics import metrics_of, predict
+from mlops_template.lineage import file_md5, git_sha
+from mlops_template.model import build_pipeline
+from mlops_template.model_io import save_model
+from mlops_template.stages import StageFailed, log, run
+from mlops_template.tracking import log_training_run, tracking_uri
+
+
+def main() -> None:
+    params = load_params()
+    spec = load_spec(params.data.schema_path)
+    d = params.data
+    train = pd.read_parquet(paths.TRAIN_DATA)
+    features = spec.feature_columns(d.target, d.id_column)
+    pipeline = build_pipeline(params, spec)
+    log("train", f"fitting {params.model.type} ({params.task}) on {len(train)} rows, {len(features)} features")
+    pipeline.fit(train[features], train[d.target])
+    train_metrics = metrics_of(params.task, predict(pipeline, train, d.target, d.id_column, params.evaluate.threshold))
+
+    hyper = params.model.selected().model_dump()
+    lineage = {"git_sha": git_sha(), "data_md5": file_md5(paths.RAW_DATA), "data_source": d.source}
+    try:
+        mlflow_info = log_training_run(
+            params.mlflow,
+            run_params={
+                "model.type": params.model.type,
+                "task": params.task,
+                "seed": params.seed,
+                **{f"model.{params.model.type}.{k}": v for k, v in hyper.items()},
+            },
+            metrics={f"train_{k}": v for k, v in train_metrics.items()},
+            tags={"git_sha": lineage["git_sha"], "data_md5": lineage["data_md5"], "stage": "train"},
+            model=pipeline,
+            input_example=train[features].head(3),
+        )
+    except Exception as err:
+        raise StageFailed(
+            f"MLflow logging to {tracking_uri(params.mlflow)} failed: {type(err).__name__}: {err}. "
+            "Check the server, or unset MLFLOW_TRACKING_URI to log to the local mlflow.db."
+        ) from None
+
+    classes = getattr(pipeline, "classes_", None)
+    metadata = {
+        "task": params.task,
+        "target": d.target,
+        "id_column": d.id_column,
+        "features": features,
+        "classes": [c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else None,
+        "model_type": params.model.type,
+        "hyperparameters": hyper,
+        "seed": params.seed,
+        "train_rows": len(train),
+        "train_metrics": train_metrics,
+        "lineage": lineage,
+        "mlflow": mlflow_info,
+        "sklearn_version": sklearn.__version__,
+        "ci": bool(os.environ.get("CI")),
+    }
+    save_model(pipeline, metadata)
+    log("train", f"train metrics {train_metrics}; MLflow run {mlflow_info['run_id']} at {mlflow_info['tracking_uri']}")
+
+
+if __name__ == "__main__":
+    run("train", main)
