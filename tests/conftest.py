@@ -1,0 +1,69 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from mlops_template.config import Params, load_params
+from mlops_template.data.extract import extract
+from mlops_template.data.schema import SchemaSpec, load_spec
+from tests.support import REPO_ROOT, copy_repo, free_port, run, server
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    return load_params(REPO_ROOT / "params.yaml")
+
+
+@pytest.fixture(scope="session")
+def spec(params: Params) -> SchemaSpec:
+    return load_spec(REPO_ROOT / params.data.schema_path)
+
+
+@pytest.fixture(scope="session")
+def raw_frame(params: Params) -> pd.DataFrame:
+    """The default data exactly as the extract stage produces it."""
+    d = params.data
+    return extract(d.source, d.format, d.target, d.id_column)
+
+
+@pytest.fixture
+def repo_copy(tmp_path: Path) -> Path:
+    """A fresh git repository holding the project's files (no DVC outputs, no venv)."""
+    return copy_repo(tmp_path / "repo")
+
+
+@pytest.fixture(scope="session")
+def trained_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project copy where the whole pipeline has run once. Treat as read-only; copy it to change it."""
+    repo = copy_repo(tmp_path_factory.mktemp("trained") / "repo")
+    run(["dvc", "repro"], cwd=repo)
+    return repo
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` on 127.0.0.1 (slow to start: ~40 s on 2 cores), shared by the session."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    cmd = [
+        "mlflow",
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root / 'mlflow.db'}",
+        "--default-artifact-root",
+        str(root / "artifacts"),
+        "--workers",
+        "1",
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with server(cmd, f"{url}/health", cwd=root, log_path=root / "server.log", timeout=180):
+        yield url
