@@ -34,8 +34,9 @@ REPOSITORY = "acme/mlops-template"  # the GITHUB_REPOSITORY the runs pretend to 
 USES = re.compile(r"^[\s-]*uses:\s*([\w.-]+/[\w.-]+)@(\S+)", re.M)
 HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working copy instead
 SUMMARY_LINE = re.compile(r"^\[[^\]]+\]\s+⚙\s+Summary - (.*)$")
+JOB_PREFIX = re.compile(r"^\[(?P<label>[^\]]+)\] ⭐ Run ")
 STEP_RESULT = re.compile(
-    r"^\[(?P<job>[^\]]+)\]\s+(?:✅|❌)\s+(?P<result>Success|Failure) - Main (?P<step>.+?)(?: \[[^\]]+\])?$"
+    r"^\[(?P<job>[^\]]+?)\s*\]\s+(?:✅|❌)\s+(?P<result>Success|Failure) - Main (?P<step>.+?)(?: \[[^\]]+\])?$"
 )
 
 
@@ -87,8 +88,24 @@ class ActRun:
         return [call for call in self.calls if call["uses"] == uses]
 
     def summary(self) -> str:
-        """Everything the steps wrote to $GITHUB_STEP_SUMMARY (act echoes it into the log)."""
-        return "\n".join(m.group(1) for line in self.log.splitlines() if (m := SUMMARY_LINE.match(line)))
+        """Everything the steps wrote to $GITHUB_STEP_SUMMARY.
+
+        act echoes each step's summary into the log: the first line after ``⚙  Summary - ``, the
+        others unprefixed until the next line of a job (``[workflow/job] ...``).
+        """
+        lines = self.log.splitlines()
+        prefixes = tuple({f"[{m.group('label')}] " for line in lines if (m := JOB_PREFIX.match(line))})
+        out: list[str] = []
+        inside = False
+        for line in lines:
+            if match := SUMMARY_LINE.match(line):
+                out.append(match.group(1))
+                inside = True
+            elif line.startswith(prefixes) or not prefixes:
+                inside = False
+            elif inside:
+                out.append(line)
+        return "\n".join(out)
 
     def steps(self) -> dict[tuple[str, str], str]:
         """``{(job, step name): "Success" | "Failure"}`` for every main step that ran."""

@@ -42,13 +42,14 @@ function restore() {
   }
   const hit = matched === key;
   fs.appendFileSync(process.env.GITHUB_OUTPUT, `cache-hit=${hit}\n`);
-  fs.appendFileSync(process.env.GITHUB_STATE, `matched=${matched}\n`);
+  fs.appendFileSync(process.env.GITHUB_STATE, `matched=${matched}\nkey=${key}\n`);
   console.log(matched ? `Cache restored from key: ${matched}` : `Cache not found for input keys: ${key}`);
   record({ phase: "restore", matched, hit });
 }
 
 function save() {
-  const key = input("key");
+  // Like the real action: save under the key computed before the job ran (dvc.lock may change since).
+  const key = process.env.STATE_key;
   const source = path.resolve(workspace, input("path"));
   if (process.env.STATE_matched === key) {
     console.log(`Cache hit occurred on the primary key ${key}, not saving cache.`);
