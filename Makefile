@@ -106,4 +106,3 @@ pr-comment: ## post or update the one sticky PR comment with the report (cml; to
 
 act-pr: .venv/.synced ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
 	$(RUN) python -m tests.act.harness $(ACT_ARGS)
--include placeholder-pr-compare.mk
