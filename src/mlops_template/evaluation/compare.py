@@ -197,9 +197,7 @@ def compare_predictions(
         seed,
     )
     if kept < params.bootstrap_resamples / 2:
-        raise ValueError(
-            f"only {kept} of {params.bootstrap_resamples} resamples could be scored: test set too small"
-        )
+        raise ValueError(f"only {kept} of {params.bootstrap_resamples} resamples could be scored: test set too small")
     rows: list[MetricComparison] = []
     for name in cand_m:
         if name not in base_m or name not in deltas:

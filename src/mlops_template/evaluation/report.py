@@ -163,7 +163,8 @@ def _confusion_table(name: str, conf: Confusion | None) -> list[str]:
         return []
     head = "| actual \\ predicted | " + " | ".join(f"`{lbl}`" for lbl in conf.labels) + " |"
     sep = "|---|" + "---:|" * len(conf.labels)
-    rows = [f"| `{lbl}` | " + " | ".join(str(v) for v in row) + " |" for lbl, row in zip(conf.labels, conf.matrix, strict=True)]
+    pairs = zip(conf.labels, conf.matrix, strict=True)
+    rows = [f"| `{lbl}` | " + " | ".join(str(v) for v in row) + " |" for lbl, row in pairs]
     return [f"Confusion matrix, {name}:", "", head, sep, *rows, ""]
 
 
