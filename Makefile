@@ -66,10 +66,25 @@ bench: .venv/.synced ## run the benchmarks, write benchmarks/results/*.md
 clean: ## remove the environment and caches (not data, models or metrics)
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
 
+# --- Pull request = experiment (issue 4): compare with the base branch's model, report, gate -------------
+# CI calls them in this order:  make pr-report BASE=origin/main  (always exit 0 when a report was written;
+# posts nothing) then  make gate  (exit 1 on a regression, saying why). Output: $(PR_OUT)/report.md + PNGs
+# + comparison.json. Works offline with no DVC remote (rebuilds the baseline in a git worktree).
+BASE ?= main
+PR_OUT ?= reports/pr
+
+.PHONY: pr-report gate
+
+pr-report: .venv/.synced ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
+	$(RUN) python -m mlops_template.cli repro >&2
+	$(RUN) python -m mlops_template.cli pr-report --base "$(BASE)" --out "$(PR_OUT)"
+
+gate: .venv/.synced ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
+	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"
+
 # ---- PR workflow (GitHub side): workflow checks, CI test slices, job summary, sticky comment, act ----
 # .github/workflows/pr.yml calls these; `make act-pr` runs that workflow locally under act.
-PR_REPORT_DIR ?= reports/pr
-PR_REPORT ?= $(PR_REPORT_DIR)/report.md
+PR_REPORT ?= $(PR_OUT)/report.md
 PR_COMMENT_MARKER ?= mlops-template pr-experiment
 CML ?= cml
 ACT_ARGS ?=
@@ -99,7 +114,7 @@ pr-summary: ## append the PR report to the GitHub job summary, or say why there 
 
 pr-comment: ## post or update the one sticky PR comment with the report (cml; token needs pull-requests: write)
 	@test -f "$(PR_REPORT)" || { echo "no $(PR_REPORT): run make pr-report first" >&2; exit 1; }
-	cd "$(PR_REPORT_DIR)" && \
+	cd "$(PR_OUT)" && \
 	$(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" "$(notdir $(PR_REPORT))" || { \
 	  echo "::warning::cml could not post the report with its images; retrying without uploading images"; \
 	  $(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" --no-publish "$(notdir $(PR_REPORT))"; }

@@ -3,6 +3,8 @@
 python -m mlops_template.cli check-params   # validate params.yaml and the schema file
 python -m mlops_template.cli schema         # draft data/schema.yaml from the current data source
 python -m mlops_template.cli repro [ARGS]   # dvc repro that restores the last good state on failure
+python -m mlops_template.cli pr-report --base main   # compare with main's model, write reports/pr/
+python -m mlops_template.cli gate           # exit 1 when reports/pr/comparison.json failed the gate
 """
 
 from __future__ import annotations
@@ -79,6 +81,29 @@ def cmd_repro(args: argparse.Namespace) -> int:
         return result.returncode
 
 
+def cmd_pr_report(args: argparse.Namespace) -> int:
+    from mlops_template.evaluation.experiment import build_report
+
+    comparison = build_report(args.base, Path(args.out), rebuild=not args.no_rebuild)
+    print(
+        f"[pr-report] {comparison.verdict} on {comparison.primary_metric}; gate "
+        f"{'passed' if comparison.gate.passed else 'FAILED'}; report: {Path(args.out) / 'report.md'}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_gate(args: argparse.Namespace) -> int:
+    from mlops_template.evaluation.experiment import gate_from_file
+
+    passed, lines = gate_from_file(Path(args.comparison))
+    if passed:
+        print("gate passed:\n" + "\n".join(f"  - {line}" for line in lines))
+        return 0
+    print("gate FAILED:\n" + "\n".join(f"  - {line}" for line in lines), file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="mlops_template.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -92,10 +117,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("repro", help="dvc repro, restoring the last good state on failure")
     p.add_argument("dvc_args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_repro)
+    p = sub.add_parser("pr-report", help="compare the workspace's model with the base ref's; write the report")
+    p.add_argument("--base", default="main", help="git ref of the baseline (main, origin/main, a SHA)")
+    p.add_argument("--out", default="reports/pr", help="folder for report.md, images and comparison.json")
+    p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a baseline not in DVC")
+    p.set_defaults(fn=cmd_pr_report)
+    p = sub.add_parser("gate", help="exit 1 when the last pr-report failed the gate (and say why)")
+    p.add_argument("--comparison", default="reports/pr/comparison.json")
+    p.set_defaults(fn=cmd_gate)
     args = parser.parse_args(argv)
+    from mlops_template.evaluation.baseline import BaselineError
+
     try:
         return int(args.fn(args))
-    except (ConfigError, DataSourceError) as err:
+    except (ConfigError, DataSourceError, BaselineError, FileNotFoundError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
 

@@ -107,6 +107,32 @@ class MlflowParams(StrictModel):
     registered_model_name: str = "mlops-template-model"
 
 
+class CompareParams(StrictModel):
+    """Pull request = experiment: the candidate vs the model the base branch points at, and the gate."""
+
+    primary_metric: str | None = Field(None, description="null = DEFAULT_PRIMARY_METRIC of the task")
+    max_drop: Annotated[float, Field(ge=0.0)] = 0.0
+    floors: dict[str, float] = Field(
+        default_factory=dict,
+        description="absolute limits on the candidate: a minimum for higher-is-better metrics, "
+        "a maximum for lower-is-better ones (log_loss, brier, rmse, mae)",
+    )
+    max_model_size_mb: Annotated[float, Field(gt=0.0)] | None = None
+    max_latency_ms: Annotated[float, Field(gt=0.0)] | None = None
+    latency_repeats: Annotated[int, Field(ge=1)] = 50
+    bootstrap_resamples: Annotated[int, Field(ge=10)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> CompareParams:
+        from mlops_template.evaluation.metrics import HIGHER_IS_BETTER
+
+        for key, name in [("primary_metric", self.primary_metric), *(("floors", n) for n in self.floors)]:
+            if name is not None and name not in HIGHER_IS_BETTER:
+                raise ValueError(f"{key}: unknown metric {name!r} (known: {', '.join(HIGHER_IS_BETTER)})")
+        return self
+
+
 class Params(StrictModel):
     seed: int = 42
     task: TaskType = "binary"
@@ -116,6 +142,7 @@ class Params(StrictModel):
     model: ModelParams = ModelParams()
     evaluate: EvaluateParams = EvaluateParams()
     mlflow: MlflowParams = MlflowParams()
+    compare: CompareParams = CompareParams()
 
     @model_validator(mode="after")
     def _roles_differ(self) -> Params:

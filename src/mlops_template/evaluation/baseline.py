@@ -1,0 +1,207 @@
+"""Get the baseline: the model (and its test split) that the base ref's ``dvc.lock`` points at.
+
+In order of cost:
+1. ``.cache/pr-baseline/<sha>/``: fetched or rebuilt earlier for the same base commit;
+2. the DVC cache, then the DVC remote, through ``dvc.api.DVCFileSystem`` at the base revision
+   (exactly the bytes main's dvc.lock names);
+3. a rebuild: ``git worktree add`` of the base commit, sharing this repository's DVC cache, then
+   ``dvc repro`` with the base's own code (fork pull requests have no remote access; DVC's run cache
+   makes stages the base shares with the candidate instant).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mlops_template import paths
+
+CACHE_ROOT = Path(".cache/pr-baseline")
+
+# Files of a baseline bundle: name in the bundle -> path in the repository.
+DVC_FILES = {"model.joblib": paths.MODEL, "test.parquet": paths.TEST_DATA, "raw.parquet": paths.RAW_DATA}
+GIT_FILES = {
+    "params.yaml": Path("params.yaml"),
+    "dvc.lock": Path("dvc.lock"),
+    "metadata.json": paths.MODEL_METADATA,
+    "validation.md": paths.VALIDATION_REPORT_MD,
+}
+REQUIRED = ("model.joblib", "test.parquet", "params.yaml")
+
+
+class BaselineError(RuntimeError):
+    """The base ref's model could neither be fetched nor rebuilt."""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    ref: str
+    sha: str
+    folder: Path
+    source: str  # how it was obtained, for the report
+    lock_md5_matches: bool | None  # does the model's md5 equal the one in the base dvc.lock (None: no lock)
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    def has(self, name: str) -> bool:
+        return (self.folder / name).exists()
+
+
+def progress(message: str) -> None:
+    print(f"[pr-report] {message}", file=sys.stderr, flush=True)
+
+
+def git(*args: str, cwd: Path = Path(".")) -> str:
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BaselineError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
+    return result.stdout
+
+
+def resolve_sha(ref: str, cwd: Path = Path(".")) -> str:
+    try:
+        return git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd).strip()
+    except BaselineError:
+        raise BaselineError(
+            f"base ref {ref!r} is not a commit here: fetch it first (e.g. `git fetch origin main` and BASE=origin/main)"
+        ) from None
+
+
+def git_file(sha: str, path: Path, cwd: Path = Path(".")) -> bytes | None:
+    result = subprocess.run(["git", "show", f"{sha}:{path.as_posix()}"], cwd=cwd, capture_output=True, check=False)
+    return result.stdout if result.returncode == 0 else None
+
+
+def lock_md5s(lock_text: bytes | str | None) -> dict[str, str]:
+    """Output path -> md5 from a dvc.lock."""
+    if not lock_text:
+        return {}
+    lock: dict[str, Any] = yaml.safe_load(lock_text) or {}
+    found: dict[str, str] = {}
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            if "md5" in out:
+                found[out["path"]] = out["md5"]
+    return found
+
+
+def _md5(path: Path) -> str:
+    from mlops_template.lineage import file_md5
+
+    return file_md5(path)
+
+
+def _complete(folder: Path) -> bool:
+    return all((folder / name).exists() for name in REQUIRED)
+
+
+def _write_git_files(sha: str, folder: Path, repo: Path) -> None:
+    for name, rel in GIT_FILES.items():
+        data = git_file(sha, rel, cwd=repo)
+        if data is not None:
+            (folder / name).write_bytes(data)
+
+
+def _fetch_with_dvc(sha: str, folder: Path, repo: Path) -> bool:
+    """Copy the DVC-tracked files of ``sha`` from the cache or remote; True when model and test split came."""
+    try:
+        from dvc.api import DVCFileSystem
+
+        fs = DVCFileSystem(str(repo), rev=sha)
+    except Exception as err:  # an old/invalid DVC project at that commit
+        progress(f"DVC cannot open {sha[:12]}: {type(err).__name__}: {err}")
+        return False
+    for name, rel in DVC_FILES.items():
+        try:
+            fs.get_file(rel.as_posix(), str(folder / name))
+        except Exception as err:
+            progress(
+                f"{rel} of {sha[:12]} is neither in the DVC cache nor on a reachable remote ({type(err).__name__})"
+            )
+            if name in REQUIRED:
+                return False
+    return True
+
+
+def _cache_dir(repo: Path) -> Path:
+    result = subprocess.run(["dvc", "cache", "dir"], cwd=repo, capture_output=True, text=True, check=False)
+    out = result.stdout.strip()
+    return Path(out) if result.returncode == 0 and out else (repo / ".dvc" / "cache").resolve()
+
+
+def _rebuild(sha: str, folder: Path, repo: Path) -> None:
+    """Reproduce the base commit's pipeline in a temporary git worktree that shares the DVC cache."""
+    tmp = Path(tempfile.mkdtemp(prefix="baseline-", dir=folder.parent))
+    tree = tmp / "worktree"
+    git("worktree", "add", "--detach", "--force", str(tree), sha, cwd=repo)
+    try:
+        cache = _cache_dir(repo)
+        env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
+        env["PYTHONPATH"] = str((tree / "src").resolve())  # the base's code, not the candidate's
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{(tmp / 'mlflow.db').resolve()}"  # keep servers out of it
+
+        def dvc(*args: str, check: bool = True) -> None:
+            result = subprocess.run(["dvc", *args], cwd=tree, env=env, capture_output=True, text=True, check=False)
+            if check and result.returncode != 0:
+                raise BaselineError(
+                    f"rebuilding the baseline ({sha[:12]}) failed: dvc {' '.join(args)} exited {result.returncode}\n"
+                    f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+                )
+
+        dvc("cache", "dir", "--local", str(cache))
+        dvc("checkout", "--quiet", check=False)  # DVC-tracked inputs (e.g. data/source files) from the cache
+        progress(f"reproducing {sha[:12]}'s pipeline in {tree} (shared DVC cache {cache})")
+        dvc("repro", "--quiet")
+        for name, rel in {**DVC_FILES, **GIT_FILES}.items():
+            if (tree / rel).exists():
+                shutil.copy2(tree / rel, folder / name)
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo, capture_output=True, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def get_baseline(ref: str, repo: Path = Path("."), cache_root: Path = CACHE_ROOT, rebuild: bool = True) -> Baseline:
+    """The base ref's model bundle in ``cache_root/<sha>/`` (fetched, reused or rebuilt)."""
+    sha = resolve_sha(ref, cwd=repo)
+    folder = (repo / cache_root / sha).resolve()
+    info_path = folder / "source.json"
+    if _complete(folder) and info_path.exists():
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        progress(f"baseline {ref} ({sha[:12]}): reusing {folder} ({info['source']})")
+        return Baseline(ref, sha, folder, f"{info['source']} (reused)", info.get("lock_md5_matches"))
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    _write_git_files(sha, folder, repo)
+    if "params.yaml" not in os.listdir(folder):
+        raise BaselineError(f"base ref {ref} ({sha[:12]}) has no params.yaml: is it a commit of this project?")
+    expected = lock_md5s((folder / "dvc.lock").read_bytes() if (folder / "dvc.lock").exists() else None)
+    source = ""
+    if expected.get(paths.MODEL.as_posix()):
+        progress(f"baseline {ref} ({sha[:12]}): looking for its model in the DVC cache / remote")
+        if _fetch_with_dvc(sha, folder, repo):
+            source = "DVC cache/remote (the exact files of the base dvc.lock)"
+    if not source:
+        if not rebuild:
+            raise BaselineError(f"the model of {ref} ({sha[:12]}) is not in the DVC cache or remote (rebuild disabled)")
+        _rebuild(sha, folder, repo)
+        source = "rebuilt by reproducing the base pipeline in a git worktree"
+    if not _complete(folder):
+        raise BaselineError(
+            f"baseline {ref} ({sha[:12]}): missing {[n for n in REQUIRED if not (folder / n).exists()]}"
+        )
+    want = expected.get(paths.MODEL.as_posix())
+    matches = None if want is None else _md5(folder / "model.joblib") == want
+    info_path.write_text(json.dumps({"source": source, "lock_md5_matches": matches}) + "\n", encoding="utf-8")
+    progress(f"baseline {ref} ({sha[:12]}): {source}")
+    return Baseline(ref, sha, folder, source, matches)

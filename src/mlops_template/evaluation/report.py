@@ -1,0 +1,213 @@
+"""The pull-request report: one markdown document for one sticky CML comment (pure rendering).
+
+Everything an image shows is also in a table, so the report stays complete when images cannot be
+uploaded (CML's image hosting is flaky; fork PRs may post nothing and fall back to the job summary).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mlops_template.evaluation.compare import Comparison, MetricComparison
+from mlops_template.evaluation.diffs import Change, DataDiff
+
+VERDICT_ICON = {"improved": "🟢", "no significant change": "⚪", "regressed": "🔴"}
+
+
+@dataclass(frozen=True)
+class Confusion:
+    labels: list[str]
+    matrix: list[list[int]]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    sha: str
+    size_mb: float
+    latency_ms: float
+    confusion: Confusion | None = None
+    mlflow_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    file: str
+    alt: str
+
+
+@dataclass(frozen=True)
+class ReportInput:
+    base_ref: str
+    baseline: ModelFacts
+    candidate: ModelFacts
+    baseline_source: str
+    comparison: Comparison
+    params_changes: list[Change]
+    data: DataDiff
+    validation_md: str | None
+    images: list[Image] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    text = str(value)
+    return text.replace("|", "\\|") if text else '""'
+
+
+def _metric_row(m: MetricComparison, primary: str) -> str:
+    arrow = "↑" if m.higher_is_better else "↓"
+    name = f"**{m.name}** (primary)" if m.name == primary else m.name
+    return (
+        f"| {name} {arrow} | {m.baseline:.4f} | {m.candidate:.4f} | {m.delta:+.4f} "
+        f"| [{m.ci_low:+.4f}, {m.ci_high:+.4f}] | {VERDICT_ICON[m.verdict]} {m.verdict} |"
+    )
+
+
+def _headline(r: ReportInput) -> list[str]:
+    c = r.comparison
+    p = c.metric(c.primary_metric)
+    gate = "✅ **Gate passed**" if c.gate.passed else "❌ **Gate failed**"
+    lines = [
+        "## Model comparison: candidate vs `" + r.base_ref + "`",
+        "",
+        f"{gate} — overall verdict: {VERDICT_ICON[c.verdict]} **{c.verdict}** on the primary metric "
+        f"`{p.name}`: {p.baseline:.4f} → {p.candidate:.4f} (Δ {p.delta:+.4f}, "
+        f"{c.confidence:.0%} CI [{p.ci_low:+.4f}, {p.ci_high:+.4f}]).",
+        "",
+    ]
+    if c.gate.reasons:
+        lines += ["**Why the gate failed:**", *[f"- {reason}" for reason in c.gate.reasons], ""]
+    if not c.paired:
+        lines += [
+            "> ⚠️ **Unpaired comparison**: the test sets differ (this change touches the data or the split), so "
+            "each model is scored on its own test set and the interval also contains the difference between the "
+            "two test sets. Treat the verdict as indicative.",
+            "",
+        ]
+    return lines
+
+
+def _metrics_table(r: ReportInput) -> list[str]:
+    c = r.comparison
+    how = "paired: both models on the same rows" if c.paired else "unpaired: each model on its own test set"
+    return [
+        "### Metrics",
+        "",
+        f"Test rows: baseline {r.data.baseline.test_rows}, candidate {r.data.candidate.test_rows} ({how}). "
+        f"Δ = candidate − baseline; {c.confidence:.0%} bootstrap CI of Δ over {c.valid_resamples} resamples. "
+        "↑ higher is better, ↓ lower is better.",
+        "",
+        "| metric | baseline | candidate | Δ | CI of Δ | verdict |",
+        "|---|---:|---:|---:|---|---|",
+        *[_metric_row(m, c.primary_metric) for m in c.metrics],
+        "",
+        "| model | size (MB) | single-row latency (ms, median) |",
+        "|---|---:|---:|",
+        f"| baseline | {r.baseline.size_mb:.3f} | {r.baseline.latency_ms:.2f} |",
+        f"| candidate | {r.candidate.size_mb:.3f} | {r.candidate.latency_ms:.2f} |",
+        "",
+    ]
+
+
+def _gate_section(r: ReportInput) -> list[str]:
+    g = r.comparison.gate
+    lines = ["### Gate rules (params.yaml `compare:`)", ""]
+    lines += [f"- ❌ {reason}" for reason in g.reasons]
+    lines += [f"- ✅ {check}" for check in g.checks]
+    return [*lines, ""]
+
+
+def _changes_table(changes: list[Change], what: str) -> list[str]:
+    if not changes:
+        return [f"No {what} changes.", ""]
+    rows = [f"| `{_fmt(ch.key)}` | {_fmt(ch.baseline)} | {_fmt(ch.candidate)} |" for ch in changes]
+    return ["| key | baseline | candidate |", "|---|---|---|", *rows, ""]
+
+
+def _data_section(r: ReportInput) -> list[str]:
+    d = r.data
+    b, c = d.baseline, d.candidate
+
+    def opt(v: object) -> str:
+        return MISSING_CELL if v is None else f"`{v}`" if isinstance(v, str) else str(v)
+
+    balance = sorted(b.label_balance.keys() | c.label_balance.keys())
+    lines = [
+        "### Data",
+        "",
+        "| | baseline | candidate |",
+        "|---|---|---|",
+        f"| rows (raw) | {opt(b.raw_rows)} | {opt(c.raw_rows)} |",
+        f"| train rows | {opt(b.train_rows)} | {opt(c.train_rows)} |",
+        f"| test rows | {b.test_rows} | {c.test_rows} |",
+        f"| data hash (md5 of data/raw) | {opt(b.raw_md5)} | {opt(c.raw_md5)} |",
+        f"| test split hash | `{b.test_md5}` | `{c.test_md5}` |",
+        *[f"| label `{k}` | {opt(b.label_balance.get(k))} | {opt(c.label_balance.get(k))} |" for k in balance],
+        "",
+        "Same test rows: " + ("yes (paired comparison)." if d.same_test_rows else "**no** (unpaired comparison)."),
+        "",
+        "**Schema changes** (data/schema.yaml):",
+        "",
+        *_changes_table(d.schema_changes, "schema"),
+    ]
+    return lines
+
+
+MISSING_CELL = "n/a"
+
+
+def _confusion_table(name: str, conf: Confusion | None) -> list[str]:
+    if conf is None:
+        return []
+    head = "| actual \\ predicted | " + " | ".join(f"`{lbl}`" for lbl in conf.labels) + " |"
+    sep = "|---|" + "---:|" * len(conf.labels)
+    pairs = zip(conf.labels, conf.matrix, strict=True)
+    rows = [f"| `{lbl}` | " + " | ".join(str(v) for v in row) + " |" for lbl, row in pairs]
+    return [f"Confusion matrix, {name}:", "", head, sep, *rows, ""]
+
+
+def _plots_section(r: ReportInput) -> list[str]:
+    lines = ["### Plots", ""]
+    lines += [f"![{img.alt}]({img.file})" for img in r.images]
+    lines.append("")
+    lines += _confusion_table("baseline", r.baseline.confusion)
+    lines += _confusion_table("candidate", r.candidate.confusion)
+    return lines
+
+
+def _provenance(r: ReportInput) -> list[str]:
+    lines = [
+        "### Provenance",
+        "",
+        f"- Baseline: `{r.base_ref}` at `{r.baseline.sha}` — {r.baseline_source}",
+        f"- Candidate: `{r.candidate.sha}`",
+    ]
+    for name, facts in (("baseline", r.baseline), ("candidate", r.candidate)):
+        if facts.mlflow_url:
+            lines.append(f"- MLflow run ({name}): {facts.mlflow_url}")
+    lines += [f"- {note}" for note in r.notes]
+    return [*lines, ""]
+
+
+def render(r: ReportInput) -> str:
+    lines = [
+        *_headline(r),
+        *_metrics_table(r),
+        *_gate_section(r),
+        "### Params changed (params.yaml)",
+        "",
+        *_changes_table(r.params_changes, "params"),
+        *_data_section(r),
+        "### Data validation (candidate)",
+        "",
+        (r.validation_md or "No validation report found (reports/validation.md).").strip(),
+        "",
+        *_plots_section(r),
+        *_provenance(r),
+        "<sub>Generated by `make pr-report` (mlops_template.evaluation). "
+        "Reproduce locally: `make pr-report BASE=" + r.base_ref + "`.</sub>",
+        "",
+    ]
+    return "\n".join(lines)
