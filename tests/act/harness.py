@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support import REPO_ROOT, VENV_BIN, copy_repo, git
 
@@ -78,13 +79,13 @@ class ActRun:
     record_dir: Path
 
     @property
-    def calls(self) -> list[dict[str, object]]:
+    def calls(self) -> list[dict[str, Any]]:
         path = self.record_dir / "calls.jsonl"
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
-    def calls_of(self, uses: str) -> list[dict[str, object]]:
+    def calls_of(self, uses: str) -> list[dict[str, Any]]:
         return [call for call in self.calls if call["uses"] == uses]
 
     def summary(self) -> str:
@@ -287,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nact exited {run.returncode} in {run.seconds:.0f} s; log: {work / 'act.log'}")
     print(f"stand-in records: {run.record_dir / 'calls.jsonl'}; artifacts: {run.record_dir / 'artifacts'}")
     if comments:
-        print(f"the PR comment the workflow posted (via the cml stand-in): {len(comments[-1]['report'])} chars")
+        print(f"the PR comment the workflow posted (cml stand-in): {len(comments[-1]['report'])} chars, in calls.jsonl")
     return run.returncode
 
 
