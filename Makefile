@@ -89,7 +89,7 @@ PR_COMMENT_MARKER ?= mlops-template pr-experiment
 CML ?= cml
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data pr-summary pr-comment act-pr
+.PHONY: lint-workflows test-unit test-data pr-summary pr-comment act-pr bench-pr
 
 lint-workflows: .venv/.synced ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -121,3 +121,6 @@ pr-comment: ## post or update the one sticky PR comment with the report (cml; to
 
 act-pr: .venv/.synced ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
 	$(RUN) python -m tests.act.harness $(ACT_ARGS)
+
+bench-pr: .venv/.synced ## time the whole PR workflow under act, cold and warm caches (benchmarks/results/pr_workflow.md)
+	$(RUN) python benchmarks/bench_pr_workflow.py
