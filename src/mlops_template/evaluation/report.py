@@ -77,6 +77,12 @@ def _headline(r: ReportInput) -> list[str]:
         f"{c.confidence:.0%} CI [{p.ci_low:+.4f}, {p.ci_high:+.4f}]).",
         "",
     ]
+    others = [m.name for m in c.metrics if m.verdict == "regressed" and m.name != c.primary_metric]
+    if others:
+        lines += [
+            f"Other metrics that regressed significantly (not gated unless in `compare.floors`): {', '.join(others)}.",
+            "",
+        ]
     if c.gate.reasons:
         lines += ["**Why the gate failed:**", *[f"- {reason}" for reason in c.gate.reasons], ""]
     if not c.paired:
