@@ -122,7 +122,7 @@ def test_gate_floors_size_and_latency_limits() -> None:
 def test_compare_params_reject_unknown_metric_names() -> None:
     with pytest.raises(ConfigError, match=r"compare.*floors: unknown metric 'auc'"):
         parse_params({"compare": {"floors": {"auc": 0.9}}})
-    with pytest.raises(ConfigError, match="compare.max_dropp: unknown key"):
+    with pytest.raises(ConfigError, match=r"compare\.max_dropp: unknown key"):
         parse_params({"compare": {"max_dropp": 0.1}})
 
 
