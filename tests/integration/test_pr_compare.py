@@ -28,6 +28,7 @@ BRANCHES = {
     "unchanged": {"evaluate": {"calibration_bins": 12}},
     "degrade": {"model": {HGB: {"max_iter": 1, "min_samples_leaf": 400}}},  # no split possible: constant scores
     "resplit": {"split": {"test_size": 0.25}},
+    "baddata": {},  # data/schema.yaml asks for more rows than there are: validation fails
 }
 
 
@@ -71,6 +72,9 @@ def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
     for name, patch in BRANCHES.items():
         git(repo, "checkout", "-qb", name, "main")
         _patch_params(repo, patch)
+        if name == "baddata":
+            schema = repo / "data" / "schema.yaml"
+            schema.write_text(schema.read_text().replace("\nmin_rows: ", "\nmin_rows: 1000000 # was "))
         git(repo, "commit", "-qam", f"PR: {name}")
     shutil.rmtree(repo / ".dvc" / "cache")  # a fresh clone with no DVC remote: the baseline must be rebuilt
 
@@ -145,6 +149,14 @@ def test_changed_split_is_reported_unpaired(pr_outcomes: dict[str, Outcome]) -> 
     assert "| `split.test_size` | 0.2 | 0.25 |" in o.report
     assert "Model comparison: candidate vs `origin/main`" in o.report
     assert o.gate.returncode == 0  # a split change alone is not a regression of this model
+
+
+def test_failed_pipeline_still_gives_a_report_and_fails_the_gate(pr_outcomes: dict[str, Outcome]) -> None:
+    o = pr_outcomes["baddata"]
+    assert o.comparison["verdict"] == "pipeline failed"
+    assert o.report.splitlines()[2].startswith("❌ **Gate failed** — the candidate's pipeline")
+    assert "Data validation FAILED" in o.report and "at least 1000000 rows are required" in o.report
+    assert o.gate.returncode != 0 and "pipeline failed" in o.gate.stderr
 
 
 def test_no_worktree_left_behind(pr_outcomes: dict[str, Outcome]) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from mlops_template.evaluation.baseline import Baseline, get_baseline, git, git_
 from mlops_template.evaluation.compare import Comparison, compare_predictions
 from mlops_template.evaluation.diffs import DataDiff, DataSide, label_balance, params_diff, same_rows, schema_diff
 from mlops_template.evaluation.metrics import Predictions, predict
-from mlops_template.evaluation.report import Confusion, Image, ModelFacts, ReportInput, render
+from mlops_template.evaluation.report import Confusion, Image, ModelFacts, ReportInput, render, render_pipeline_failure
 from mlops_template.lineage import file_md5
 from mlops_template.model_io import load_model
 
@@ -234,6 +236,38 @@ def _yaml_at(baseline: Baseline, schema_path: str) -> dict[str, Any]:
     data = git_file(baseline.sha, Path(schema_path))
     loaded = yaml.safe_load(data) if data else None
     return loaded if isinstance(loaded, dict) else {}
+
+
+def run_candidate_pipeline(base_ref: str, out_dir: Path) -> bool:
+    """``dvc repro`` of the workspace (progress to stderr). On failure write a report that says so, and a
+    comparison.json whose gate fails; return whether the pipeline succeeded."""
+    progress("running the candidate's pipeline (dvc repro)")
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_template.cli", "repro"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    sys.stderr.write(result.stdout)
+    if result.returncode == 0:
+        return True
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    validation = paths.VALIDATION_REPORT_MD.read_text(encoding="utf-8") if paths.VALIDATION_REPORT_MD.exists() else None
+    notes: list[str] = []
+    sha = candidate_sha(notes)
+    tail = "\n".join(result.stdout.splitlines()[-40:])
+    (out_dir / "report.md").write_text(render_pipeline_failure(base_ref, sha, validation, tail), encoding="utf-8")
+    payload = {
+        "base_ref": base_ref,
+        "candidate_sha": sha,
+        "verdict": "pipeline failed",
+        "gate": {"passed": False, "reasons": ["the candidate's pipeline failed (see the report)"], "checks": []},
+    }
+    (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    progress(f"the candidate's pipeline failed; wrote {out_dir / 'report.md'}")
+    return False
 
 
 def gate_from_file(path: Path) -> tuple[bool, list[str]]:

@@ -197,6 +197,33 @@ def _provenance(r: ReportInput) -> list[str]:
     return [*lines, ""]
 
 
+def render_pipeline_failure(base_ref: str, candidate_sha: str, validation_md: str | None, log_tail: str) -> str:
+    """The report when the candidate's pipeline failed (e.g. its data does not pass validation)."""
+    lines = [
+        "## Model comparison: candidate vs `" + base_ref + "`",
+        "",
+        "❌ **Gate failed** — the candidate's pipeline (`dvc repro`) failed, so there is no model to compare.",
+        "",
+        "### Data validation (candidate)",
+        "",
+        (validation_md or "No validation report found (reports/validation.md).").strip(),
+        "",
+        "### End of the pipeline log",
+        "",
+        "```text",
+        log_tail.strip().replace("```", "` ` `"),
+        "```",
+        "",
+        "### Provenance",
+        "",
+        f"- Candidate: `{candidate_sha}`",
+        "",
+        "<sub>Reproduce locally: `make pr-report BASE=" + base_ref + "`.</sub>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def render(r: ReportInput) -> str:
     lines = [
         *_headline(r),
