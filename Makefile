@@ -67,17 +67,17 @@ clean: ## remove the environment and caches (not data, models or metrics)
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
 
 # --- Pull request = experiment (issue 4): compare with the base branch's model, report, gate -------------
-# CI calls them in this order:  make pr-report BASE=origin/main  (always exit 0 when a report was written;
-# posts nothing) then  make gate  (exit 1 on a regression, saying why). Output: $(PR_OUT)/report.md + PNGs
-# + comparison.json. Works offline with no DVC remote (rebuilds the baseline in a git worktree).
+# CI calls them in this order:  make pr-report BASE=origin/main  (runs `dvc repro` of the workspace first;
+# exit 0 whenever a report was written, also for a regression or a failed pipeline; posts nothing), then
+# make gate  (exit 1 on a regression or failed pipeline, saying why). Output: $(PR_OUT)/report.md + PNGs +
+# comparison.json. No prompts; works offline with no DVC remote (rebuilds the baseline in a git worktree).
 BASE ?= main
 PR_OUT ?= reports/pr
 
 .PHONY: pr-report gate
 
 pr-report: .venv/.synced ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
-	$(RUN) python -m mlops_template.cli repro >&2
-	$(RUN) python -m mlops_template.cli pr-report --base "$(BASE)" --out "$(PR_OUT)"
+	$(RUN) python -m mlops_template.cli pr-report --repro --base "$(BASE)" --out "$(PR_OUT)"
 
 gate: .venv/.synced ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
 	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"

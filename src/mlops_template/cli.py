@@ -82,8 +82,10 @@ def cmd_repro(args: argparse.Namespace) -> int:
 
 
 def cmd_pr_report(args: argparse.Namespace) -> int:
-    from mlops_template.evaluation.experiment import build_report
+    from mlops_template.evaluation.experiment import build_report, run_candidate_pipeline
 
+    if args.repro and not run_candidate_pipeline(args.base, Path(args.out)):
+        return 0  # a report was written; `gate` fails on it
     comparison = build_report(args.base, Path(args.out), rebuild=not args.no_rebuild)
     print(
         f"[pr-report] {comparison.verdict} on {comparison.primary_metric}; gate "
@@ -120,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("pr-report", help="compare the workspace's model with the base ref's; write the report")
     p.add_argument("--base", default="main", help="git ref of the baseline (main, origin/main, a SHA)")
     p.add_argument("--out", default="reports/pr", help="folder for report.md, images and comparison.json")
+    p.add_argument("--repro", action="store_true", help="run the candidate's pipeline first (report its failure)")
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a baseline not in DVC")
     p.set_defaults(fn=cmd_pr_report)
     p = sub.add_parser("gate", help="exit 1 when the last pr-report failed the gate (and say why)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +26,12 @@ from mlops_template import paths
 from mlops_template.config import ConfigError, Params, load_params, parse_params
 from mlops_template.data.schema import SchemaSpec
 from mlops_template.evaluation import plots
-from mlops_template.evaluation.baseline import Baseline, get_baseline, git_file, progress
+from mlops_template.evaluation.baseline import Baseline, get_baseline, git, git_file, progress
 from mlops_template.evaluation.compare import Comparison, compare_predictions
 from mlops_template.evaluation.diffs import DataDiff, DataSide, label_balance, params_diff, same_rows, schema_diff
 from mlops_template.evaluation.metrics import Predictions, predict
-from mlops_template.evaluation.report import Confusion, Image, ModelFacts, ReportInput, render
-from mlops_template.lineage import file_md5, git_sha
+from mlops_template.evaluation.report import Confusion, Image, ModelFacts, ReportInput, render, render_pipeline_failure
+from mlops_template.lineage import file_md5
 from mlops_template.model_io import load_model
 
 DEFAULT_OUT = Path("reports/pr")
@@ -192,7 +194,9 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
     report = ReportInput(
         base_ref=base_ref,
         baseline=ModelFacts(baseline.sha, base_size, base_latency, confusion_of(base_pred), mlflow_url(base_meta)),
-        candidate=ModelFacts(git_sha(), cand_size, cand_latency, confusion_of(cand_pred), mlflow_url(cand_meta)),
+        candidate=ModelFacts(
+            candidate_sha(notes), cand_size, cand_latency, confusion_of(cand_pred), mlflow_url(cand_meta)
+        ),
         baseline_source=baseline.source,
         comparison=comparison,
         params_changes=params_diff(_yaml(baseline.path("params.yaml")), _yaml(Path("params.yaml"))),
@@ -213,11 +217,57 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
     return comparison
 
 
+# Files `dvc repro` rewrites: a difference there does not make the candidate's commit "dirty".
+PIPELINE_OUTPUTS = ("dvc.lock", "models/", "metrics/", "plots/", "reports/")
+
+
+def candidate_sha(notes: list[str]) -> str:
+    """HEAD's SHA; a note lists tracked files that differ from it (other than pipeline outputs)."""
+    sha = git("rev-parse", "HEAD").strip()
+    status = git("status", "--porcelain", "--untracked-files=no").splitlines()
+    changed = [line[3:] for line in status if not line[3:].startswith(PIPELINE_OUTPUTS)]
+    if changed:
+        notes.append(f"the candidate has uncommitted changes to {', '.join(changed)} (scored as they are)")
+    return sha
+
+
 def _yaml_at(baseline: Baseline, schema_path: str) -> dict[str, Any]:
     """The base commit's schema file (git), which may live at another path than the candidate's."""
     data = git_file(baseline.sha, Path(schema_path))
     loaded = yaml.safe_load(data) if data else None
     return loaded if isinstance(loaded, dict) else {}
+
+
+def run_candidate_pipeline(base_ref: str, out_dir: Path) -> bool:
+    """``dvc repro`` of the workspace (progress to stderr). On failure write a report that says so, and a
+    comparison.json whose gate fails; return whether the pipeline succeeded."""
+    progress("running the candidate's pipeline (dvc repro)")
+    result = subprocess.run(
+        [sys.executable, "-m", "mlops_template.cli", "repro"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    sys.stderr.write(result.stdout)
+    if result.returncode == 0:
+        return True
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    validation = paths.VALIDATION_REPORT_MD.read_text(encoding="utf-8") if paths.VALIDATION_REPORT_MD.exists() else None
+    notes: list[str] = []
+    sha = candidate_sha(notes)
+    tail = "\n".join(result.stdout.splitlines()[-40:])
+    (out_dir / "report.md").write_text(render_pipeline_failure(base_ref, sha, validation, tail), encoding="utf-8")
+    payload = {
+        "base_ref": base_ref,
+        "candidate_sha": sha,
+        "verdict": "pipeline failed",
+        "gate": {"passed": False, "reasons": ["the candidate's pipeline failed (see the report)"], "checks": []},
+    }
+    (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    progress(f"the candidate's pipeline failed; wrote {out_dir / 'report.md'}")
+    return False
 
 
 def gate_from_file(path: Path) -> tuple[bool, list[str]]:

@@ -77,6 +77,12 @@ def _headline(r: ReportInput) -> list[str]:
         f"{c.confidence:.0%} CI [{p.ci_low:+.4f}, {p.ci_high:+.4f}]).",
         "",
     ]
+    others = [m.name for m in c.metrics if m.verdict == "regressed" and m.name != c.primary_metric]
+    if others:
+        lines += [
+            f"Other metrics that regressed significantly (not gated unless in `compare.floors`): {', '.join(others)}.",
+            "",
+        ]
     if c.gate.reasons:
         lines += ["**Why the gate failed:**", *[f"- {reason}" for reason in c.gate.reasons], ""]
     if not c.paired:
@@ -189,6 +195,33 @@ def _provenance(r: ReportInput) -> list[str]:
             lines.append(f"- MLflow run ({name}): {facts.mlflow_url}")
     lines += [f"- {note}" for note in r.notes]
     return [*lines, ""]
+
+
+def render_pipeline_failure(base_ref: str, candidate_sha: str, validation_md: str | None, log_tail: str) -> str:
+    """The report when the candidate's pipeline failed (e.g. its data does not pass validation)."""
+    lines = [
+        "## Model comparison: candidate vs `" + base_ref + "`",
+        "",
+        "❌ **Gate failed** — the candidate's pipeline (`dvc repro`) failed, so there is no model to compare.",
+        "",
+        "### Data validation (candidate)",
+        "",
+        (validation_md or "No validation report found (reports/validation.md).").strip(),
+        "",
+        "### End of the pipeline log",
+        "",
+        "```text",
+        log_tail.strip().replace("```", "` ` `"),
+        "```",
+        "",
+        "### Provenance",
+        "",
+        f"- Candidate: `{candidate_sha}`",
+        "",
+        "<sub>Reproduce locally: `make pr-report BASE=" + base_ref + "`.</sub>",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def render(r: ReportInput) -> str:

@@ -1,0 +1,97 @@
+"""Report rendering and the params / data / schema diffs of the PR comparison."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from mlops_template.data.schema import ColumnSpec, SchemaSpec
+from mlops_template.evaluation.compare import Comparison, GateResult, MetricComparison
+from mlops_template.evaluation.diffs import Change, DataDiff, DataSide, params_diff, same_rows, schema_diff
+from mlops_template.evaluation.report import Confusion, Image, ModelFacts, ReportInput, render
+
+
+def test_params_diff_flattens_and_lists_added_removed_changed() -> None:
+    base = {"seed": 1, "model": {"type": "linear", "linear": {"C": 1.0}}, "old": 3}
+    cand = {"seed": 1, "model": {"type": "linear", "linear": {"C": 0.1}}, "compare": {"max_drop": 0.01}}
+    changes = {c.key: (c.baseline, c.candidate) for c in params_diff(base, cand)}
+    assert changes == {"model.linear.C": (1.0, 0.1), "old": (3, "—"), "compare.max_drop": ("—", 0.01)}
+
+
+def test_schema_diff_names_columns_and_attributes() -> None:
+    base = SchemaSpec(columns={"a": ColumnSpec(dtype="float64", max=1.0), "b": ColumnSpec(dtype="int64")})
+    cand = SchemaSpec(min_rows=10, columns={"a": ColumnSpec(dtype="float64", max=2.0), "c": ColumnSpec(dtype="str")})
+    changes = {c.key: (c.baseline, c.candidate) for c in schema_diff(base, cand)}
+    assert changes == {
+        "min_rows": (1, 10),
+        "a.max": (1.0, 2.0),
+        "column b": ("int64", "(removed)"),
+        "column c": ("(absent)", "added (str)"),
+    }
+    assert schema_diff(base, base) == []
+
+
+def test_same_rows_ignores_order_but_not_values() -> None:
+    a = pd.DataFrame({"id": [1, 2, 3], "x": [0.1, 0.2, 0.3]})
+    assert same_rows(a, a.iloc[::-1], "id")
+    assert not same_rows(a, a.assign(x=[0.1, 0.2, 0.31]), "id")
+    assert not same_rows(a, a.iloc[:2], "id")
+
+
+def _report(passed: bool, paired: bool) -> ReportInput:
+    verdict = "no significant change" if passed else "regressed"
+    metrics = [
+        MetricComparison(
+            "roc_auc",
+            0.99,
+            0.9 if not passed else 0.99,
+            -0.09 if not passed else 0.0,
+            -0.12 if not passed else -0.01,
+            -0.05 if not passed else 0.01,
+            True,
+            verdict,
+        ),
+        MetricComparison("log_loss", 0.1, 0.5, 0.4, 0.3, 0.5, False, "regressed"),
+    ]
+    gate = GateResult(passed, [] if passed else ["roc_auc regressed: 0.9900 -> 0.9000"], ["size ok"])
+    comparison = Comparison(paired, "roc_auc", 0.95, 200, 200, metrics, verdict, gate)
+    side = DataSide(569, 455, 114, "abc", "def", {"0": 0.37, "1": 0.63})
+    other = DataSide(569, 426 if not paired else 455, 143 if not paired else 114, "abc", "xyz", {"0": 0.37, "1": 0.63})
+    conf = Confusion(["0", "1"], [[40, 2], [3, 69]])
+    return ReportInput(
+        base_ref="origin/main",
+        baseline=ModelFacts("a" * 40, 0.005, 1.5, conf, None),
+        candidate=ModelFacts("b" * 40, 0.006, 1.7, conf, "http://mlflow.example:5000/#/experiments/1/runs/r1"),
+        baseline_source="rebuilt by reproducing the base pipeline in a git worktree",
+        comparison=comparison,
+        params_changes=[Change("model.type", "linear", "hist_gradient_boosting"), Change("x", "a|b", "c")],
+        data=DataDiff(side, other, paired, [Change("column c", "(absent)", "added (str)")]),
+        validation_md="Data validation passed: 569 rows.",
+        images=[Image("roc.png", "ROC curves of baseline and candidate")],
+    )
+
+
+def test_report_puts_the_verdict_first_and_explains_a_failed_gate() -> None:
+    text = render(_report(passed=False, paired=True))
+    head = text.split("### Metrics")[0]
+    assert "❌ **Gate failed**" in head and "**regressed**" in head and "`roc_auc`" in head
+    assert "roc_auc regressed: 0.9900 -> 0.9000" in head
+    assert "Other metrics that regressed significantly" in head and "log_loss" in head
+    assert "| **roc_auc** (primary) ↑ | 0.9900 | 0.9000 | -0.0900 | [-0.1200, -0.0500] | 🔴 regressed |" in text
+    assert "| log_loss ↓ |" in text
+    assert "Unpaired" not in text
+
+
+def test_report_is_complete_without_images_and_flags_unpaired() -> None:
+    text = render(_report(passed=True, paired=False))
+    assert text.startswith("## Model comparison: candidate vs `origin/main`")
+    assert "✅ **Gate passed**" in text and "⚠️ **Unpaired comparison**" in text
+    assert "![ROC curves of baseline and candidate](roc.png)" in text  # alt text carries the meaning
+    assert "| `1` | 3 | 69 |" in text  # the confusion matrix is also a table
+    assert "| `model.type` | linear | hist_gradient_boosting |" in text
+    assert "a\\|b" in text  # pipes in values do not break the table
+    assert "| test rows | 114 | 143 |" in text and "| train rows | 455 | 426 |" in text
+    assert "| `column c` | (absent) | added (str) |" in text
+    assert "Data validation passed: 569 rows." in text
+    assert f"`{'a' * 40}`" in text and f"`{'b' * 40}`" in text
+    assert "MLflow run (candidate): http://mlflow.example:5000/#/experiments/1/runs/r1" in text
+    assert "MLflow run (baseline)" not in text
