@@ -67,7 +67,7 @@ BAD_CASES: list[BadCase] = [
     ("missing column", _missing, "<feature>", "missing column"),
     ("extra column", _extra, "surprise_column", "unexpected column"),
     ("wrong dtype", _wrong_dtype, "<feature>", "wrong dtype"),
-    ("out of range", _out_of_range, "<feature>", "greater_than_or_equal_to"),
+    ("out of range", _out_of_range, "<feature>", "in_range"),
     ("nulls", _nulls, "<feature>", "not_nullable"),
     ("unknown label", _unknown_label, "<target>", "isin"),
     ("duplicated rows", _duplicated_rows, "<rows>", "duplicated rows"),
