@@ -40,7 +40,7 @@ def load_sklearn_dataset(name: str, target: str, id_column: str) -> pd.DataFrame
     features.columns = [snake_case(str(c)) for c in features.columns]
     frame = features.astype("float64")
     frame.insert(0, id_column, pd.RangeIndex(len(frame)).astype("int64"))
-    frame[target] = bunch.target.astype("int64").to_numpy()  # type: ignore[attr-defined]
+    frame[target] = bunch.target.to_numpy()  # type: ignore[attr-defined]  # int labels, float for regression
     return frame.reset_index(drop=True)
 
 
