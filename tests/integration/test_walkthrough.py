@@ -79,7 +79,7 @@ def test_init_renamed_the_project_and_reset_the_demo(adapted) -> None:
 
 
 def test_schema_was_drafted_from_the_new_data(adapted) -> None:
-    name, repo = adapted
+    _, repo = adapted
     params = load_params(repo / "params.yaml")
     spec = load_spec(repo / "data/schema.yaml")
     assert params.data.target in spec.columns
