@@ -10,13 +10,16 @@ SHELL := bash
 
 UV_BOOTSTRAP := .cache/uv-bootstrap
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOTSTRAP)/bin/uv)
-RUN := $(UV) run --frozen --no-sync
+RUN ?= $(UV) run --frozen --no-sync
+# Prerequisite of every target that needs the environment; tests that drive make inside a copy of the
+# repository pass SETUP= RUN= with the project's venv on PATH.
+SETUP ?= .venv/.synced
 PYTEST_ARGS ?=
 
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup repro test test-fast lint format schema check-params metrics bench clean
+.PHONY: help setup repro test test-fast lint format schema check-params metrics bench clean init
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,37 +33,37 @@ $(UV_BOOTSTRAP)/bin/uv:
 	$(UV) sync --frozen
 	@touch $@
 
-setup: .venv/.synced ## create/refresh .venv from uv.lock
+setup: $(SETUP) ## create/refresh .venv from uv.lock
 
-repro: .venv/.synced ## run the whole DVC pipeline (extract, validate, split, train, evaluate)
+repro: $(SETUP) ## run the whole DVC pipeline (extract, validate, split, train, evaluate)
 	$(RUN) python -m mlops_template.cli repro
 	@$(RUN) dvc metrics show
 
-test: .venv/.synced ## run the whole test suite (unit, data, model, integration)
+test: $(SETUP) ## run the whole test suite (unit, data, model, integration)
 	$(RUN) pytest $(PYTEST_ARGS)
 
-test-fast: .venv/.synced ## unit + data + model tests only (no servers, no pipeline runs)
+test-fast: $(SETUP) ## unit + data + model tests only (no servers, no pipeline runs)
 	$(RUN) pytest tests/unit tests/data tests/model $(PYTEST_ARGS)
 
-lint: .venv/.synced lint-workflows ## ruff lint + format check, mypy (+ workflow checks)
+lint: $(SETUP) lint-workflows ## ruff lint + format check, mypy (+ workflow checks: make lint-workflows)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-format: .venv/.synced ## apply ruff fixes and formatting
+format: $(SETUP) ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-schema: .venv/.synced ## draft data/schema.yaml from the current data source (review before committing)
+schema: $(SETUP) ## draft data/schema.yaml from the current data source (review before committing)
 	$(RUN) python -m mlops_template.cli schema
 
-check-params: .venv/.synced ## validate params.yaml and the schema file
+check-params: $(SETUP) ## validate params.yaml and the schema file
 	$(RUN) python -m mlops_template.cli check-params
 
-metrics: .venv/.synced ## show the current metrics
+metrics: $(SETUP) ## show the current metrics
 	$(RUN) dvc metrics show
 
-bench: .venv/.synced ## run the benchmarks, write benchmarks/results/*.md
+bench: $(SETUP) ## run the benchmarks, write benchmarks/results/*.md
 	$(RUN) python benchmarks/bench_pipeline.py
 
 clean: ## remove the environment and caches (not data, models or metrics)
@@ -76,10 +79,10 @@ PR_OUT ?= reports/pr
 
 .PHONY: pr-report gate
 
-pr-report: .venv/.synced ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
+pr-report: $(SETUP) ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
 	$(RUN) python -m mlops_template.cli pr-report --repro --base "$(BASE)" --out "$(PR_OUT)"
 
-gate: .venv/.synced ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
+gate: $(SETUP) ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
 	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"
 
 # ---- PR workflow (GitHub side): workflow checks, CI test slices, job summary, sticky comment, act ----
@@ -91,15 +94,15 @@ ACT_ARGS ?=
 
 .PHONY: lint-workflows test-unit test-data pr-summary pr-comment act-pr bench-pr
 
-lint-workflows: .venv/.synced ## security audit (zizmor, offline) + schema check of .github/
+lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
 	$(RUN) check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(RUN) check-jsonschema --builtin-schema vendor.dependabot .github/dependabot.yml
 
-test-unit: .venv/.synced ## unit tests only (CI job "lint + unit tests")
+test-unit: $(SETUP) ## unit tests only (CI job "lint + unit tests")
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
-test-data: .venv/.synced ## data and schema tests only (CI job "data schema tests")
+test-data: $(SETUP) ## data and schema tests only (CI job "data schema tests")
 	$(RUN) pytest tests/data $(PYTEST_ARGS)
 
 pr-summary: ## append the PR report to the GitHub job summary, or say why there is none
@@ -119,8 +122,15 @@ pr-comment: ## post or update the one sticky PR comment with the report (cml; to
 	  echo "::warning::cml could not post the report with its images; retrying without uploading images"; \
 	  $(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" --no-publish "$(notdir $(PR_REPORT))"; }
 
-act-pr: .venv/.synced ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
+act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
 	$(RUN) python -m tests.act.harness $(ACT_ARGS)
 
-bench-pr: .venv/.synced ## time the whole PR workflow under act, cold and warm caches (benchmarks/results/pr_workflow.md)
+bench-pr: $(SETUP) ## time the whole PR workflow under act, cold and warm caches (benchmarks/results/pr_workflow.md)
 	$(RUN) python benchmarks/bench_pr_workflow.py
+
+# ---- bring your own data ---------------------------------------------------------------------------
+# make init SOURCE=data/source/churn.csv TARGET=churned ID=customer_id TASK=binary [NAME=churn]
+init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, demo lineage reset
+	$(RUN) python -m mlops_template.cli init \
+	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
+	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)")
