@@ -20,7 +20,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param  # noqa: E402
+from tests.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param, uv_cache_dir  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_COLD_S = 240.0
@@ -74,10 +73,6 @@ def one_run(work: Path, name: str, c_value: str, uv_cache: Path, store: Path) ->
         "baseline_model": baseline,
         "steps": step_times(run),
     }
-
-
-def machine_uv_cache() -> Path:
-    return Path(subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip())
 
 
 def render(results: list[dict[str, Any]]) -> str:
@@ -125,12 +120,12 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(results[-1]), flush=True)
         store = work / "store"
         if "cold-dvc" in wanted or "warm" in wanted:
-            first = one_run(work, "cold-dvc", "0.5", machine_uv_cache(), store)
+            first = one_run(work, "cold-dvc", "0.5", uv_cache_dir(), store)
             if "cold-dvc" in wanted:
                 results.append(first)
                 print(json.dumps(first), flush=True)
         if "warm" in wanted:
-            results.append(one_run(work, "warm", "0.25", machine_uv_cache(), store))
+            results.append(one_run(work, "warm", "0.25", uv_cache_dir(), store))
             print(json.dumps(results[-1]), flush=True)
     finally:
         if not args.keep:

@@ -48,6 +48,20 @@ def act_binary() -> str:
     return found
 
 
+def uv_binary() -> str:
+    """uv from PATH, else the one the Makefile bootstraps into .cache/uv-bootstrap (a fresh machine)."""
+    found = shutil.which("uv") or shutil.which("uv", path=str(REPO_ROOT / ".cache" / "uv-bootstrap" / "bin"))
+    if not found:
+        raise FileNotFoundError("uv not found: run `make setup` (it installs uv if needed)")
+    return found
+
+
+def uv_cache_dir() -> Path:
+    """The machine's uv cache (what setup-uv's restored cache is to a warm GitHub run)."""
+    out = subprocess.run([uv_binary(), "cache", "dir"], capture_output=True, text=True, check=True).stdout
+    return Path(out.strip())
+
+
 def pinned_actions(workflow_text: str) -> list[tuple[str, str]]:
     """``(owner/name, ref)`` of every ``uses:`` in a workflow, in order, without duplicates."""
     seen: dict[tuple[str, str], None] = {}
@@ -124,7 +138,9 @@ def host_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The host environment act's steps inherit: no caller venv, caches under ``work``, no global pip."""
     venv_bin = str(VENV_BIN)
     env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH"}}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin)
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
+    uv_dir = str(Path(uv_binary()).parent)
+    env["PATH"] = os.pathsep.join(path if uv_dir in path else [uv_dir, *path])  # as setup-uv would
     env["XDG_CACHE_HOME"] = str(work / "xdg")
     env["PIP_REQUIRE_VIRTUALENV"] = "1"
     env.update(extra or {})
@@ -168,6 +184,8 @@ def run_workflow(
     given, the Actions cache (``cache_store``). ``uv_cache_dir`` is handed to the setup-uv stand-in
     (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps.
     """
+    if not shutil.which("node"):
+        raise FileNotFoundError("node not found: the actions/cache stand-in needs it; run .ci/install-act-deps.sh")
     work.mkdir(parents=True, exist_ok=True)
     record_dir = work / "records"
     shutil.rmtree(record_dir, ignore_errors=True)
@@ -273,13 +291,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.work).resolve()
     head = git(REPO_ROOT, "rev-parse", "--abbrev-ref", "HEAD").strip()
     event = pull_request_event(REPO_ROOT, args.base, "HEAD" if head == "HEAD" else head)
-    uv_cache = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout.strip()
     run = run_workflow(
         REPO_ROOT,
         event,
         work,
         jobs=args.job,
-        uv_cache_dir=Path(uv_cache),
+        uv_cache_dir=uv_cache_dir(),
         cache_store=work / "actions-cache",
         env={"CML_STANDIN_DENY": "1"} if args.deny_comment else None,
     )

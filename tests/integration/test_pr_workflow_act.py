@@ -14,12 +14,11 @@ that record what they were asked (tests/act/standins). Two runs, sharing one Act
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param
+from tests.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param, uv_cache_dir
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +45,7 @@ def crippled(repo: Path) -> None:
 @pytest.fixture(scope="module")
 def uv_cache() -> Path:
     """The machine's uv cache, as setup-uv's restored cache (packages are not downloaded again)."""
-    out = subprocess.run(["uv", "cache", "dir"], capture_output=True, text=True, check=True).stdout
-    return Path(out.strip())
+    return uv_cache_dir()
 
 
 @pytest.fixture(scope="module")
