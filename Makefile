@@ -10,13 +10,16 @@ SHELL := bash
 
 UV_BOOTSTRAP := .cache/uv-bootstrap
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOTSTRAP)/bin/uv)
-RUN := $(UV) run --frozen --no-sync
+RUN ?= $(UV) run --frozen --no-sync
+# Prerequisite of every target that needs the environment; tests that drive make inside a copy of the
+# repository pass SETUP= RUN= with the project's venv on PATH.
+SETUP ?= .venv/.synced
 PYTEST_ARGS ?=
 
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup repro test test-fast lint format schema check-params metrics bench clean
+.PHONY: help setup repro test test-fast lint format schema check-params metrics bench clean init
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
@@ -30,41 +33,48 @@ $(UV_BOOTSTRAP)/bin/uv:
 	$(UV) sync --frozen
 	@touch $@
 
-setup: .venv/.synced ## create/refresh .venv from uv.lock
+setup: $(SETUP) ## create/refresh .venv from uv.lock
 
-repro: .venv/.synced ## run the whole DVC pipeline (extract, validate, split, train, evaluate)
+repro: $(SETUP) ## run the whole DVC pipeline (extract, validate, split, train, evaluate)
 	$(RUN) python -m mlops_template.cli repro
 	@$(RUN) dvc metrics show
 
-test: .venv/.synced ## run the whole test suite (unit, data, model, integration)
+test: $(SETUP) ## run the whole test suite (unit, data, model, integration)
 	$(RUN) pytest $(PYTEST_ARGS)
 
-test-fast: .venv/.synced ## unit + data + model tests only (no servers, no pipeline runs)
+test-fast: $(SETUP) ## unit + data + model tests only (no servers, no pipeline runs)
 	$(RUN) pytest tests/unit tests/data tests/model $(PYTEST_ARGS)
 
-lint: .venv/.synced ## ruff lint + format check, mypy
+lint: $(SETUP) ## ruff lint + format check, mypy
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
 
-format: .venv/.synced ## apply ruff fixes and formatting
+format: $(SETUP) ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-schema: .venv/.synced ## draft data/schema.yaml from the current data source (review before committing)
+schema: $(SETUP) ## draft data/schema.yaml from the current data source (review before committing)
 	$(RUN) python -m mlops_template.cli schema
 
-check-params: .venv/.synced ## validate params.yaml and the schema file
+check-params: $(SETUP) ## validate params.yaml and the schema file
 	$(RUN) python -m mlops_template.cli check-params
 
-metrics: .venv/.synced ## show the current metrics
+metrics: $(SETUP) ## show the current metrics
 	$(RUN) dvc metrics show
 
-bench: .venv/.synced ## run the benchmarks, write benchmarks/results/*.md
+bench: $(SETUP) ## run the benchmarks, write benchmarks/results/*.md
 	$(RUN) python benchmarks/bench_pipeline.py
 
 clean: ## remove the environment and caches (not data, models or metrics)
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
+
+# ---- bring your own data ---------------------------------------------------------------------------
+# make init SOURCE=data/source/churn.csv TARGET=churned ID=customer_id TASK=binary [NAME=churn]
+init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, demo lineage reset
+	$(RUN) python -m mlops_template.cli init \
+	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
+	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)")
 
 # --- Pull request = experiment (issue 4): compare with the base branch's model, report, gate -------------
 # CI calls them in this order:  make pr-report BASE=origin/main  (runs `dvc repro` of the workspace first;
@@ -76,8 +86,8 @@ PR_OUT ?= reports/pr
 
 .PHONY: pr-report gate
 
-pr-report: .venv/.synced ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
+pr-report: $(SETUP) ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
 	$(RUN) python -m mlops_template.cli pr-report --repro --base "$(BASE)" --out "$(PR_OUT)"
 
-gate: .venv/.synced ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
+gate: $(SETUP) ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
 	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"

@@ -20,6 +20,7 @@ from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
 from mlops_template.data.extract import DataSourceError, extract
 from mlops_template.data.schema import dump_spec, infer_spec, load_spec
+from mlops_template.project_init import CHECKLIST, init_project
 
 SCHEMA_HEADER = """\
 # THE data schema, used by the validate stage, the data tests and the service's input validation.
@@ -42,10 +43,34 @@ def cmd_schema(args: argparse.Namespace) -> int:
     params = load_params()
     d = params.data
     frame = extract(d.source, d.format, d.target, d.id_column)
-    spec = infer_spec(frame, d.target, d.id_column, margin=args.margin)
+    spec = infer_spec(frame, d.target, d.id_column, task=params.task, margin=args.margin)
     out = Path(args.output or d.schema_path)
     dump_spec(spec, out, SCHEMA_HEADER.format(source=d.source, rows=len(frame)))
     print(f"wrote {out}: {len(spec.columns)} columns; review it, then commit it")
+    return 0
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    settings: dict[str, object] = {}
+    for key, value in (
+        ("data.source", args.source),
+        ("data.target", args.target),
+        ("data.id_column", args.id_column),
+        ("task", args.task),
+    ):
+        if value:
+            settings[key] = value
+    name, removed = init_project(Path.cwd(), name=args.name, settings=settings, reset=not args.keep_lineage)
+    print(f"project name: {name} (MLflow experiment, registered model, service and image names)")
+    for key, value in settings.items():
+        print(f"params.yaml: {key} = {value}")
+    if removed:
+        print(f"removed the demo's lineage ({len(removed)} files): " + ", ".join(removed))
+    if args.source or args.schema:
+        args.output, args.margin = None, 0.5
+        cmd_schema(args)
+    print("\nNext: review data/schema.yaml, then `make repro`, commit, push, and open a pull request.\n")
+    print(CHECKLIST)
     return 0
 
 
@@ -116,6 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output", help="where to write (default: data.schema_path)")
     p.add_argument("--margin", type=float, default=0.5, help="pad numeric ranges by this fraction of the range")
     p.set_defaults(fn=cmd_schema)
+    p = sub.add_parser("init", help="make a fresh fork your project (names, data settings, demo lineage reset)")
+    p.add_argument("--name", help="project name (default: from the git remote origin, else the folder name)")
+    p.add_argument("--source", help="data.source: CSV/Parquet path or URL, or sklearn:<name>")
+    p.add_argument("--target", help="data.target: the label column")
+    p.add_argument("--id-column", help="data.id_column: the row identifier column")
+    p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="task type")
+    p.add_argument("--schema", action="store_true", help="draft data/schema.yaml even if --source is not given")
+    p.add_argument("--keep-lineage", action="store_true", help="keep dvc.lock, metrics, plots of the demo")
+    p.set_defaults(fn=cmd_init)
     p = sub.add_parser("repro", help="dvc repro, restoring the last good state on failure")
     p.add_argument("dvc_args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_repro)

@@ -57,8 +57,8 @@ def _patch_params(repo: Path, patch: dict) -> None:
 
 
 def _make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # -o: the venv is this one (on PATH), never synced into the copy; RUN= runs the tools from PATH directly
-    return run(["make", "-o", ".venv/.synced", "RUN=", *args], cwd=repo, check=False, timeout=900)
+    # SETUP= RUN=: use this venv (on PATH), never sync one into the copy
+    return run(["make", "SETUP=", "RUN=", *args], cwd=repo, check=False, timeout=900)
 
 
 @pytest.fixture(scope="session")

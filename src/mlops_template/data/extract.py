@@ -12,19 +12,13 @@ from pathlib import Path
 
 import fsspec
 import pandas as pd
-from sklearn import datasets
+
+from mlops_template.errors import DataSourceError
 
 SKLEARN_PREFIX = "sklearn:"
-_SKLEARN_LOADERS: dict[str, Callable[..., object]] = {
-    "breast_cancer": datasets.load_breast_cancer,
-    "wine": datasets.load_wine,
-    "iris": datasets.load_iris,
-    "diabetes": datasets.load_diabetes,
-}
+BUNDLED_DATASETS = ("breast_cancer", "diabetes", "iris", "wine")
 
-
-class DataSourceError(RuntimeError):
-    """The data source cannot be found, opened or parsed."""
+__all__ = ["BUNDLED_DATASETS", "DataSourceError", "extract", "read_table"]
 
 
 def snake_case(name: str) -> str:
@@ -35,17 +29,18 @@ def snake_case(name: str) -> str:
 
 def load_sklearn_dataset(name: str, target: str, id_column: str) -> pd.DataFrame:
     """A bundled scikit-learn dataset as one frame: id column, snake_case features, target."""
-    try:
-        loader = _SKLEARN_LOADERS[name]
-    except KeyError:
-        known = ", ".join(sorted(_SKLEARN_LOADERS))
-        raise DataSourceError(f"data.source: unknown bundled dataset 'sklearn:{name}' (known: {known})") from None
+    if name not in BUNDLED_DATASETS:
+        known = ", ".join(BUNDLED_DATASETS)
+        raise DataSourceError(f"data.source: unknown bundled dataset 'sklearn:{name}' (known: {known})")
+    from sklearn import datasets  # imported here: only this source needs scikit-learn
+
+    loader: Callable[..., object] = getattr(datasets, f"load_{name}")
     bunch = loader(as_frame=True)
     features: pd.DataFrame = bunch.frame.drop(columns=["target"])  # type: ignore[attr-defined]
     features.columns = [snake_case(str(c)) for c in features.columns]
     frame = features.astype("float64")
     frame.insert(0, id_column, pd.RangeIndex(len(frame)).astype("int64"))
-    frame[target] = bunch.target.astype("int64").to_numpy()  # type: ignore[attr-defined]
+    frame[target] = bunch.target.to_numpy()  # type: ignore[attr-defined]  # int labels, float for regression
     return frame.reset_index(drop=True)
 
 

@@ -32,6 +32,11 @@ class ColumnSpec(StrictModel):
     allowed: list[Scalar] | None = None
 
 
+def pandas_dtype(col: ColumnSpec) -> str:
+    """The pandas dtype a column is cast to: nullable booleans need pandas' ``boolean``."""
+    return "boolean" if col.dtype == "bool" and col.nullable else col.dtype
+
+
 class SchemaSpec(StrictModel):
     min_rows: int = 1
     unique_rows: bool = True
@@ -68,9 +73,11 @@ def dump_spec(spec: SchemaSpec, path: str | Path, header: str = "") -> None:
 
 def _column_checks(col: ColumnSpec) -> list[pa.Check]:
     checks: list[pa.Check] = []
-    if col.min is not None:
+    if col.min is not None and col.max is not None:
+        checks.append(pa.Check.in_range(col.min, col.max))  # one vectorised pass instead of two
+    elif col.min is not None:
         checks.append(pa.Check.ge(col.min))
-    if col.max is not None:
+    elif col.max is not None:
         checks.append(pa.Check.le(col.max))
     if col.allowed is not None:
         checks.append(pa.Check.isin(col.allowed))
@@ -86,7 +93,7 @@ def build_schema(spec: SchemaSpec, columns: list[str] | None = None, frame_check
     names = list(spec.columns) if columns is None else columns
     pa_columns = {
         name: pa.Column(
-            spec.columns[name].dtype,
+            pandas_dtype(spec.columns[name]),
             checks=_column_checks(spec.columns[name]),
             nullable=spec.columns[name].nullable,
             unique=spec.columns[name].unique,
@@ -219,6 +226,7 @@ def infer_spec(
     frame: pd.DataFrame,
     target: str,
     id_column: str,
+    task: str = "binary",
     margin: float = 0.5,
     max_categories: int = 20,
     min_rows_fraction: float = 0.5,
@@ -232,18 +240,24 @@ def infer_spec(
     for name in frame.columns:
         s = frame[name]
         nullable = bool(s.isna().any())
-        if pd.api.types.is_bool_dtype(s):
+        present = s.dropna()
+        if pd.api.types.is_bool_dtype(s) or (
+            s.dtype == object and len(present) > 0 and bool(present.map(lambda v: isinstance(v, bool)).all())
+        ):
             columns[name] = ColumnSpec(dtype="bool", nullable=nullable)
         elif pd.api.types.is_numeric_dtype(s):
             non_null = s.dropna()
             is_int = pd.api.types.is_integer_dtype(s) or (
-                len(non_null) > 0 and bool((non_null == non_null.round()).all()) and name in (target, id_column)
+                len(non_null) > 0
+                and bool((non_null == non_null.round()).all())
+                and (name == id_column or (name == target and task != "regression"))
             )
             dtype: DType = "int64" if is_int and not nullable else "float64"
             if name == id_column:
                 columns[name] = ColumnSpec(dtype=dtype, unique=True)
-            elif name == target and is_int and non_null.nunique() <= max_categories:
-                columns[name] = ColumnSpec(dtype=dtype, allowed=sorted(int(v) for v in non_null.unique()))
+            elif name == target and task != "regression":
+                labels: list[Scalar] = sorted(int(v) if is_int else float(v) for v in non_null.unique())
+                columns[name] = ColumnSpec(dtype=dtype, allowed=labels)
             else:
                 lo, hi = float(non_null.min()), float(non_null.max())
                 pad = (hi - lo) * margin
@@ -253,7 +267,8 @@ def infer_spec(
                 )
         else:
             values = sorted(str(v) for v in s.dropna().unique())
-            allowed: list[Scalar] | None = list(values) if len(values) <= max_categories else None
+            keep = len(values) <= max_categories or (name == target and task != "regression")
+            allowed: list[Scalar] | None = list(values) if keep and name != id_column else None
             columns[name] = ColumnSpec(dtype="str", nullable=nullable, unique=name == id_column, allowed=allowed)
     return SchemaSpec(
         min_rows=max(1, int(len(frame) * min_rows_fraction)),
@@ -264,4 +279,4 @@ def infer_spec(
 
 def coerce(frame: pd.DataFrame, spec: SchemaSpec) -> pd.DataFrame:
     """Cast columns to the schema's dtypes (data that passed validation always casts cleanly)."""
-    return frame.astype({name: col.dtype for name, col in spec.columns.items() if name in frame.columns})
+    return frame.astype({name: pandas_dtype(col) for name, col in spec.columns.items() if name in frame.columns})

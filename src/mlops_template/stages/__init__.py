@@ -13,11 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from mlops_template.config import ConfigError
-from mlops_template.data.extract import DataSourceError
+from mlops_template.errors import DataSourceError, StageFailed
 
-
-class StageFailed(RuntimeError):
-    """A stage found a problem it has already reported in full."""
+__all__ = ["EXPECTED_ERRORS", "StageFailed", "log", "run", "write_json"]
 
 
 EXPECTED_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataSourceError, StageFailed)

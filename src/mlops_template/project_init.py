@@ -1,0 +1,127 @@
+"""`make init`: turn a fresh fork into the user's project.
+
+Pure helpers (name derivation, comment-preserving params.yaml edits) plus the ``init`` action used by
+``python -m mlops_template.cli init``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from mlops_template.config import ConfigError, parse_params
+
+# Files produced by the demo run; a fork's own first `make repro` makes them again from its data.
+DEMO_LINEAGE = [
+    "dvc.lock",
+    "metrics/metrics.json",
+    "metrics/predictions.csv",
+    "models/metadata.json",
+    "models/model.joblib",
+    "reports/validation.json",
+    "reports/validation.md",
+    "data/raw/data.parquet",
+    "data/split/train.parquet",
+    "data/split/test.parquet",
+]
+DEMO_DIRS = ["plots"]
+
+CHECKLIST = """\
+Optional cloud parts: each switches on when its secret/variable is set (Settings > Secrets and variables >
+Actions). With none set, pull requests still get a report and everything runs offline.
+  [ ] MLFLOW_TRACKING_URI (variable or secret), plus MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or
+      MLFLOW_TRACKING_TOKEN (secrets): log runs and register models on your MLflow server
+  [ ] DVC remote: `dvc remote add -d -f storage s3://bucket/path`, commit .dvc/config, and the secrets
+      AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or your cloud's equivalents)
+  [ ] Settings > Actions > General > Workflow permissions: the workflows ask for exactly what they need;
+      allow "GitHub Actions to create and approve pull requests" for scheduled retraining PRs
+  [ ] Container registry: GHCR works with the built-in GITHUB_TOKEN (packages: write in the release job)
+  [ ] Deployment (pick one): KUBE_CONFIG secret (Kubernetes, manifests in k8s/) or BENTOCLOUD_API_TOKEN
+      secret (BentoCloud); add required reviewers to the `production` environment to gate deploys
+"""
+
+
+def slugify(name: str) -> str:
+    """``"My_Org/Churn Model.git"`` -> ``"churn-model"``: lowercase letters, digits and dashes."""
+    name = name.rstrip("/").removesuffix(".git").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "ml-project"
+
+
+def project_name(root: Path) -> str:
+    """From the git remote `origin` (owner/repo -> repo), else the folder name."""
+    try:
+        url = subprocess.run(
+            ["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        url = ""
+    return slugify(url or root.resolve().name)
+
+
+def set_yaml_value(text: str, dotted: str, value: object) -> str:
+    """Set ``a.b.c`` in block-style YAML text, keeping comments and layout; the key must exist."""
+    wanted = dotted.split(".")
+    stack: list[tuple[int, str]] = []
+    lines = text.splitlines(keepends=True)
+    rendered = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    for i, line in enumerate(lines):
+        m = re.match(r"^(\s*)([A-Za-z_][\w-]*):(.*)$", line.rstrip("\n"))
+        if not m or line.lstrip().startswith("#"):
+            continue
+        indent, key, rest = len(m.group(1)), m.group(2), m.group(3)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, key))
+        if [k for _, k in stack] == wanted:
+            head = f"{m.group(1)}{key}: {rendered}"
+            cm = re.search(r"\s+(#.*)$", rest)
+            if cm:  # keep the comment, in its old column when the new value fits
+                column = len(line) - len(line.lstrip()) + len(key) + 1 + cm.start(1)
+                head = f"{head.ljust(column - 1)} {cm.group(1)}"
+            lines[i] = head + "\n"
+            return "".join(lines)
+    raise ConfigError(f"params.yaml: key {dotted} not found")
+
+
+def init_project(
+    root: Path,
+    name: str | None = None,
+    settings: dict[str, object] | None = None,
+    reset: bool = True,
+) -> tuple[str, list[str]]:
+    """Rename the project, apply ``settings`` (dotted key -> value) to params.yaml, reset demo lineage.
+
+    Returns the project name and the list of files removed.
+    """
+    name = slugify(name) if name else project_name(root)
+    params_path = root / "params.yaml"
+    text = params_path.read_text(encoding="utf-8")
+    raw = yaml.safe_load(text)
+    changes: dict[str, object] = {"mlflow.experiment": name, "mlflow.registered_model_name": f"{name}-model"}
+    if "serving" in raw:
+        for field in ("service_name", "image_name"):
+            if field in raw["serving"]:
+                changes[f"serving.{field}"] = name
+    changes.update(settings or {})
+    for dotted, new_value in changes.items():
+        text = set_yaml_value(text, dotted, new_value)
+    parse_params(yaml.safe_load(text), origin=str(params_path))  # refuse to write an invalid file
+    params_path.write_text(text, encoding="utf-8")
+
+    removed: list[str] = []
+    if reset:
+        for rel in DEMO_LINEAGE:
+            path = root / rel
+            if path.exists():
+                path.unlink()
+                removed.append(rel)
+        for rel in DEMO_DIRS:
+            for path in sorted((root / rel).glob("*")):
+                if path.is_file():
+                    path.unlink()
+                    removed.append(str(path.relative_to(root)))
+    return name, removed
