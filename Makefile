@@ -65,3 +65,63 @@ bench: .venv/.synced ## run the benchmarks, write benchmarks/results/*.md
 
 clean: ## remove the environment and caches (not data, models or metrics)
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
+
+# ---------------------------------------------------------------------------------------------------------
+# Release: container image, smoke test, model registry, image push, deploy, rollback (docs/release.md)
+# ---------------------------------------------------------------------------------------------------------
+RELEASE := $(RUN) python -m mlops_template.release
+RELEASE_DIR := .cache/release
+IMAGE_NAME ?= mlops-template-service
+LOCAL_IMAGE ?= localhost/$(IMAGE_NAME):latest
+IMAGE_REGISTRY ?= ghcr.io
+VERSION ?=
+export IMAGE_NAME IMAGE_REGISTRY UV
+
+.PHONY: container-tools container smoke-container test-container release-register release-promote dvc-push \
+	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag
+
+container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
+	bash scripts/container/install.sh
+
+container: .venv/.synced container-tools ## build the OCI image from the built bento (docker, else podman)
+	bash scripts/container/build.sh "$$($(RUN) python -m mlops_template.release.bento_tag)" "$(LOCAL_IMAGE)"
+
+smoke-container: .venv/.synced ## run the built image on 127.0.0.1: /readyz, a prediction vs in-process, non-root
+	bash scripts/container/smoke.sh "$(LOCAL_IMAGE)"
+
+test-container: .venv/.synced ## opt-in real container test (build + run + smoke); needs podman or docker
+	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
+
+bento-tag: .venv/.synced ## print the built bento's tag (and expose it to GitHub Actions)
+	@tag="$$($(RUN) python -m mlops_template.release.bento_tag)"; echo "$$tag"; \
+	if [[ -n "$${GITHUB_OUTPUT:-}" ]]; then echo "bento_tag=$$tag" >> "$$GITHUB_OUTPUT"; fi
+
+release-register: .venv/.synced ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
+	$(RELEASE) register
+
+release-promote: .venv/.synced ## move the MLflow `champion` alias to the registered version (and record IMAGE on it)
+	$(RELEASE) promote $(if $(VERSION),--version $(VERSION))
+	$(if $(IMAGE),$(RELEASE) tag-version --image "$(IMAGE)" --bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)")
+
+dvc-push: .venv/.synced ## push DVC-tracked data and models (skipped unless DVC_REMOTE_URL is set)
+	bash scripts/release/dvc-push.sh
+
+release-artifacts: .venv/.synced ## save the image and export the bento into .cache/release (for the push/deploy jobs)
+	bash scripts/release/artifacts.sh save "$(LOCAL_IMAGE)"
+
+image-push: .venv/.synced ## tag the image with the git SHA (+ model-<N>) and push it to IMAGE_REGISTRY
+	bash scripts/release/push.sh "$(LOCAL_IMAGE)"
+
+deploy: .venv/.synced ## deploy IMAGE to the configured target (Kubernetes / BentoCloud), or skip cleanly
+	$(RELEASE) deploy --image "$${IMAGE:?set IMAGE=registry/repo:tag}" \
+		--bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)" --bento-archive "$(RELEASE_DIR)/bento.bento"
+
+rollback: .venv/.synced ## VERSION=N: point `champion` at model version N and redeploy that version's image
+	$(RELEASE) rollback --version "$${VERSION:?set VERSION=N (see make model-versions)}" --output $(RELEASE_DIR)/rollback.env
+	source $(RELEASE_DIR)/rollback.env && $(RELEASE) deploy --image "$${IMAGE:?no image recorded for this version}" --bento "$$BENTO_TAG"
+
+model-versions: .venv/.synced ## list the registered model versions, their aliases and images
+	$(RELEASE) versions
+
+k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
+	$(RUN) kubernetes-validate --strict k8s/*.yaml

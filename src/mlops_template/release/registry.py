@@ -12,8 +12,9 @@ from typing import Any
 
 from mlops_template import paths
 from mlops_template.config import MlflowParams
+from mlops_template.lineage import file_md5
 from mlops_template.model_io import load_metadata, load_model
-from mlops_template.release.plan import ReleaseError
+from mlops_template.release.plan import ReleaseError, model_version_tag
 from mlops_template.tracking import log_training_run, tracking_uri
 
 CHAMPION = "champion"
@@ -30,6 +31,7 @@ class ModelRelease:
     model_uri: str
     git_sha: str
     data_md5: str
+    model_md5: str
     tracking_uri: str
 
     def to_dict(self) -> dict[str, str]:
@@ -92,24 +94,29 @@ def register(
     uri = tracking_uri(params)
     client = _client(uri)
     metadata = load_metadata(metadata_path)
-    info = _logged_run(params, metadata, model_path, client)
     name = params.registered_model_name
-    existing = client.search_model_versions(f"name='{name}' and run_id='{info['run_id']}'")
-    if existing:
-        version = str(max(int(v.version) for v in existing))
-    else:
-        version = str(mlflow.register_model(info["model_uri"], name, await_registration_for=60).version)
+    model_md5 = file_md5(model_path)
     lineage = metadata.get("lineage") or {}
+    # The same model file is registered once, however often the release is re-run.
+    existing = client.search_model_versions(f"name='{name}' and tags.model_md5='{model_md5}'")
+    if existing:
+        mv = max(existing, key=lambda v: int(v.version))
+        version, run_id, model_uri = str(mv.version), str(mv.run_id), str(mv.source)
+    else:
+        info = _logged_run(params, metadata, model_path, client)
+        run_id, model_uri = info["run_id"], info["model_uri"]
+        version = str(mlflow.register_model(model_uri, name, await_registration_for=60).version)
     release = ModelRelease(
         name=name,
         version=version,
-        run_id=info["run_id"],
-        model_uri=info["model_uri"],
+        run_id=run_id,
+        model_uri=model_uri,
         git_sha=str(lineage.get("git_sha", "unknown")),
         data_md5=str(lineage.get("data_md5", "")),
+        model_md5=model_md5,
         tracking_uri=uri,
     )
-    for key in ("git_sha", "data_md5"):
+    for key in ("git_sha", "data_md5", "model_md5"):
         client.set_model_version_tag(name, version, key, getattr(release, key))
     return release
 
@@ -151,6 +158,7 @@ def promote(params: MlflowParams, version: str, alias: str = CHAMPION) -> tuple[
 
     Used for a release (the new version) and for a rollback (an earlier one): both are the same move.
     """
+    model_version_tag(version)  # a positive integer, or ReleaseError
     client = _client(tracking_uri(params))
     name = params.registered_model_name
     tags = _require_version(client, name, version)
