@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import joblib
@@ -34,10 +33,10 @@ def release_repo(trained_repo: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture
-def at_server(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, release_repo: Path) -> Iterator[str]:
+def at_server(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, release_repo: Path) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
     monkeypatch.chdir(release_repo)
-    yield mlflow_server
+    return mlflow_server
 
 
 def release_cli(repo: Path, server: str, *args: str, check: bool = True) -> str:

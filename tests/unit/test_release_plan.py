@@ -85,7 +85,7 @@ def test_render_fills_the_image_and_rejects_untagged_references(tmp_path: Path) 
     text = "".join(p.read_text() for p in written)
     assert IMAGE_PLACEHOLDER not in text
     assert "image: ghcr.io/o/r:abc" in text
-    with pytest.raises(ReleaseError, match="no \\*.yaml"):
+    with pytest.raises(ReleaseError, match=r"no \*\.yaml"):
         render_dir("ghcr.io/o/r:abc", tmp_path / "out", tmp_path / "empty")
 
 
