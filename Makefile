@@ -66,6 +66,29 @@ bench: .venv/.synced ## run the benchmarks, write benchmarks/results/*.md
 clean: ## remove the environment and caches (not data, models or metrics)
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
 
+# ----------------------------------------------------------------------------- serving (BentoML)
+# The model store and bentos live in $(BENTOML_HOME) (default: .bentoml inside the repo, git-ignored).
+# `make bento` writes the built tag to build/bento/tag.txt; `make serve` and `make container` use it.
+BENTOML_HOME ?= $(CURDIR)/.bentoml
+export BENTOML_HOME
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 3000
+# Packages the service does not need, left out of the bento's requirements (exported from uv.lock).
+BENTO_PRUNE := --prune mlflow --prune dvc --prune s3fs --prune matplotlib
+
+.PHONY: bento serve bench-serving
+
+bento: .venv/.synced ## import models/ into the BentoML model store (with lineage) and build the bento
+	@mkdir -p build/bento
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet $(BENTO_PRUNE) -o build/bento/requirements.txt
+	$(RUN) python -m mlops_template.serving.store
+
+serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /)
+	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
+	$(RUN) bentoml serve "$$(cat build/bento/tag.txt)" --host $(SERVE_HOST) --port $(SERVE_PORT)
+
+bench-serving: .venv/.synced ## benchmark the bento vs FastAPI vs in-process (writes benchmarks/results/serving.*)
+	$(RUN) python benchmarks/bench_serving.py
 # ---------------------------------------------------------------------------------------------------------
 # Release: container image, smoke test, model registry, image push, deploy, rollback (docs/release.md)
 # ---------------------------------------------------------------------------------------------------------

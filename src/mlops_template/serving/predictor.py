@@ -1,0 +1,195 @@
+"""Scoring validated records with the trained pipeline, without a pandas DataFrame on the hot path.
+
+The saved model is ``Pipeline([("features", ColumnTransformer), ("model", estimator)])``. Building a
+DataFrame per request costs more than the model itself, so :class:`Predictor` "compiles" the fitted
+pipeline once: for each branch of the ColumnTransformer it keeps a copy of the fitted transformer and
+the positions of its columns, then feeds it a numpy slice of a matrix built straight from the records.
+At load time it checks that this fast path gives bit-identical probabilities to the DataFrame path
+on probe rows made from the schema; if it does not (or the pipeline has another shape, e.g. sparse
+output), it falls back to the DataFrame path. Pure functions and objects only: no I/O here.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.pipeline import Pipeline
+
+from mlops_template.data.schema import SchemaSpec
+
+_NUMERIC = ("int64", "float64", "bool")
+
+
+@dataclass(frozen=True)
+class Branch:
+    transformer: Any  # a fitted transformer, or None for "passthrough"
+    columns: np.ndarray  # positions in the feature order
+    numeric: bool
+
+
+def _strip_feature_names(est: Any) -> Any:
+    """A copy of a fitted estimator that accepts numpy input without the feature-name warning."""
+    est = copy.deepcopy(est)
+    parts = [step for _, step in est.steps] if isinstance(est, Pipeline) else [est]
+    for part in parts:
+        if hasattr(part, "feature_names_in_"):
+            del part.feature_names_in_
+    return est
+
+
+def compile_branches(pipeline: Pipeline, features: list[str], spec: SchemaSpec) -> list[Branch] | None:
+    """The ColumnTransformer as a list of numpy branches, or None when the shape is not supported."""
+    if len(pipeline.steps) != 2 or not isinstance(pipeline.steps[0][1], ColumnTransformer):
+        return None
+    ct: ColumnTransformer = pipeline.steps[0][1]
+    if getattr(ct, "sparse_output_", False):
+        return None
+    branches: list[Branch] = []
+    for name, trans, cols in ct.transformers_:
+        if isinstance(trans, str) and trans == "drop":
+            continue
+        if name == "remainder" or (isinstance(trans, str) and trans != "passthrough"):
+            return None
+        names = [features[c] for c in cols] if len(cols) and not isinstance(cols[0], str) else list(cols)
+        if not names:
+            continue
+        numeric = all(spec.columns[c].dtype in _NUMERIC for c in names)
+        branches.append(
+            Branch(
+                transformer=None if isinstance(trans, str) else _strip_feature_names(trans),
+                columns=np.array([features.index(c) for c in names], dtype=np.intp),
+                numeric=numeric,
+            )
+        )
+    return branches
+
+
+def probe_records(spec: SchemaSpec, features: list[str]) -> list[dict[str, Any]]:
+    """A few valid records spanning the schema's ranges (and nulls where allowed), for self-checks."""
+    rows: list[dict[str, Any]] = []
+    for k, where in enumerate((0.0, 0.25, 0.5, 1.0)):
+        row: dict[str, Any] = {}
+        for i, name in enumerate(features):
+            col = spec.columns[name]
+            if col.allowed is not None:
+                row[name] = col.allowed[(i + k) % len(col.allowed)]
+            elif col.dtype == "bool":
+                row[name] = bool((i + k) % 2)
+            elif col.dtype == "str":
+                row[name] = f"value{k}"
+            else:
+                lo = col.min if col.min is not None else -10.0
+                hi = col.max if col.max is not None else 10.0
+                value = lo + (hi - lo) * where
+                row[name] = round(value) if col.dtype == "int64" else value
+            if col.nullable and k == 2:
+                row[name] = None
+        rows.append(row)
+    return rows
+
+
+class Predictor:
+    """Probabilities / predictions for validated records (dicts keyed by feature name)."""
+
+    def __init__(self, pipeline: Pipeline, features: list[str], spec: SchemaSpec, fast: bool = True) -> None:
+        self.pipeline = pipeline
+        self.features = list(features)
+        self.spec = spec
+        self.dtypes = {f: spec.columns[f].dtype for f in self.features}
+        self.all_numeric = all(d in _NUMERIC for d in self.dtypes.values())
+        self._row = itemgetter(*self.features)
+        self.estimator = pipeline.steps[-1][1]
+        self.is_classifier = hasattr(pipeline, "predict_proba")
+        self.classes: list[Any] | None = (
+            [c.item() if hasattr(c, "item") else c for c in pipeline.classes_] if self.is_classifier else None
+        )
+        self.branches = compile_branches(pipeline, self.features, spec) if fast else None
+        if self.branches is not None and not self._fast_path_is_exact():
+            self.branches = None
+
+    @property
+    def fast(self) -> bool:
+        return self.branches is not None
+
+    # ------------------------------------------------------------------ input conversion
+
+    def matrix(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """Records -> 2-D array in feature order (float64 when every feature is numeric, else object)."""
+        rows = [self._row(r) for r in records] if len(self.features) > 1 else [(self._row(r),) for r in records]
+        return np.array(rows, dtype=np.float64 if self.all_numeric else object)
+
+    def frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+        """Records -> DataFrame with the training dtypes (the reference path)."""
+        frame = pd.DataFrame.from_records(list(records), columns=self.features)
+        return frame.astype({f: d for f, d in self.dtypes.items() if not (d != "str" and frame[f].isna().any())})
+
+    # ------------------------------------------------------------------ scoring
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        assert self.branches is not None
+        parts = []
+        for b in self.branches:
+            block = x[:, b.columns]
+            if b.numeric and block.dtype != np.float64:
+                block = block.astype(np.float64)
+            parts.append(block if b.transformer is None else b.transformer.transform(block))
+        return parts[0] if len(parts) == 1 else np.hstack(parts)
+
+    def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        if self.branches is None:
+            return np.asarray(self.pipeline.predict_proba(self.frame(records)))
+        return np.asarray(self.estimator.predict_proba(self._transform(self.matrix(records))))
+
+    def predict(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        if self.branches is None:
+            return np.asarray(self.pipeline.predict(self.frame(records)))
+        return np.asarray(self.estimator.predict(self._transform(self.matrix(records))))
+
+    def _fast_path_is_exact(self) -> bool:
+        probes = probe_records(self.spec, self.features)
+        try:
+            if self.is_classifier:
+                fast, slow = self.predict_proba(probes), self.pipeline.predict_proba(self.frame(probes))
+            else:
+                fast, slow = self.predict(probes), self.pipeline.predict(self.frame(probes))
+            single = [
+                np.array_equal(
+                    self.predict_proba([p]) if self.is_classifier else self.predict([p]),
+                    self.pipeline.predict_proba(self.frame([p]))
+                    if self.is_classifier
+                    else self.pipeline.predict(self.frame([p])),
+                )
+                for p in probes
+            ]
+        except Exception:
+            return False
+        return bool(np.array_equal(fast, slow)) and all(single)
+
+
+def labels_and_scores(
+    predictor: Predictor, records: Sequence[dict[str, Any]], threshold: float
+) -> tuple[list[Any], list[float], np.ndarray | None]:
+    """Decision rule of the evaluation stage: binary -> P(positive) >= threshold; multiclass -> argmax.
+
+    Returns (labels, scores, probabilities or None). ``score`` is P(positive class) for binary, the
+    top-class probability for multiclass and the prediction for regression.
+    """
+    if not predictor.is_classifier:
+        pred = predictor.predict(records)
+        return pred.tolist(), pred.astype(float).tolist(), None
+    proba = predictor.predict_proba(records)
+    classes = predictor.classes
+    assert classes is not None
+    if proba.shape[1] == 2:
+        pos = proba[:, 1]
+        labels = [classes[1] if s >= threshold else classes[0] for s in pos.tolist()]
+        return labels, pos.tolist(), proba
+    idx = proba.argmax(axis=1)
+    return [classes[i] for i in idx.tolist()], proba.max(axis=1).tolist(), proba
