@@ -107,7 +107,7 @@ container-tools: ## install podman + runc + debootstrap when no Docker engine an
 	bash scripts/container/install.sh
 
 container: .venv/.synced container-tools ## build the OCI image from the built bento (docker, else podman)
-	bash scripts/container/build.sh "$$($(RUN) python -m mlops_template.release.bento_tag)" "$(LOCAL_IMAGE)"
+	bash scripts/container/build.sh "$$(cat build/bento/tag.txt)" "$(LOCAL_IMAGE)"
 
 smoke-container: .venv/.synced ## run the built image on 127.0.0.1: /readyz, a prediction vs in-process, non-root
 	bash scripts/container/smoke.sh "$(LOCAL_IMAGE)"
@@ -116,7 +116,7 @@ test-container: .venv/.synced ## opt-in real container test (build + run + smoke
 	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
 
 bento-tag: .venv/.synced ## print the built bento's tag (and expose it to GitHub Actions)
-	@tag="$$($(RUN) python -m mlops_template.release.bento_tag)"; echo "$$tag"; \
+	@tag="$$(cat build/bento/tag.txt)"; echo "$$tag"; \
 	if [[ -n "$${GITHUB_OUTPUT:-}" ]]; then echo "bento_tag=$$tag" >> "$$GITHUB_OUTPUT"; fi
 
 release-register: .venv/.synced ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
