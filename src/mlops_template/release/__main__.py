@@ -130,7 +130,8 @@ def cmd_tag_version(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    deploy_mod.deploy(args.image, args.bento, os.environ, dry_run=args.dry_run)
+    archive = Path(args.bento_archive) if args.bento_archive else None
+    deploy_mod.deploy(args.image, args.bento, os.environ, dry_run=args.dry_run, bento_archive=archive)
     return 0
 
 
@@ -172,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("deploy")
     p.add_argument("--image", required=True)
     p.add_argument("--bento", default="")
+    p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(fn=cmd_deploy)
     p = sub.add_parser("render-k8s")

@@ -46,7 +46,9 @@ def _run(cmd: list[str], env: Mapping[str, str] | None = None) -> None:
     subprocess.run(cmd, check=True, env=dict(env) if env is not None else None)
 
 
-def deploy(image: str, bento_tag: str, env: Mapping[str, str], dry_run: bool = False) -> str:
+def deploy(
+    image: str, bento_tag: str, env: Mapping[str, str], dry_run: bool = False, bento_archive: Path | None = None
+) -> str:
     """Deploy to the configured target; return the target name (``none`` = skipped, with a message)."""
     target = choose_deploy_target(env)
     if target == "none":
@@ -70,6 +72,9 @@ def deploy(image: str, bento_tag: str, env: Mapping[str, str], dry_run: bool = F
     if not bento_tag:
         raise ReleaseError("BentoCloud deploy needs the bento tag (run `make bento` first)")
     name = env.get("BENTOCLOUD_DEPLOYMENT") or DEPLOYMENT_NAME
+    in_store = subprocess.run(["bentoml", "get", bento_tag], capture_output=True, check=False).returncode == 0
+    if not in_store and bento_archive is not None and bento_archive.exists():
+        _run(["bentoml", "import", str(bento_archive)])  # exported by the build job
     login = ["bentoml", "cloud", "login", "--api-token", env["BENTOCLOUD_API_TOKEN"]]
     if env.get("BENTOCLOUD_ENDPOINT"):
         login += ["--endpoint", env["BENTOCLOUD_ENDPOINT"]]
