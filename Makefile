@@ -101,7 +101,7 @@ VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
 .PHONY: container-tools container smoke-container test-container release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag
+	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash scripts/container/install.sh
@@ -145,6 +145,9 @@ rollback: .venv/.synced ## VERSION=N: point `champion` at model version N and re
 
 model-versions: .venv/.synced ## list the registered model versions, their aliases and images
 	$(RELEASE) versions
+
+workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @actions/workflow-parser)
+	bash scripts/workflow-check/run.sh
 
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
 	$(RUN) kubernetes-validate --strict k8s/*.yaml
