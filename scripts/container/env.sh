@@ -4,6 +4,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${CONTAINER_CACHE:-$ROOT/.cache/container}"
 BASE_IMAGE="${BASE_IMAGE:-localhost/mlops-template-base:bookworm-py311}"
 IMAGE_NAME="${IMAGE_NAME:-mlops-template-service}"
+export BENTOML_HOME="${BENTOML_HOME:-$ROOT/.bentoml}"  # as the Makefile (serving block) sets it
 if [[ -z "${CONTAINER_BACKEND:-}" ]]; then
   if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then CONTAINER_BACKEND=docker; else CONTAINER_BACKEND=podman; fi
 fi

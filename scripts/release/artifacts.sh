@@ -6,7 +6,7 @@ set -euo pipefail
 action="${1:?save}"; image="${2:?image}"
 source "$(dirname "$0")/../container/env.sh"
 cd "$ROOT"
-out=.cache/release
+out="$ROOT/.cache/release"  # absolute: `bentoml export` misreads a relative .cache/... path
 mkdir -p "$out"
 [[ "$action" == save ]] || { echo "usage: artifacts.sh save IMAGE" >&2; exit 2; }
 tag="$(cat build/bento/tag.txt)"
