@@ -101,7 +101,7 @@ VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
 .PHONY: container-tools container smoke-container test-container release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check
+	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash scripts/container/install.sh
@@ -145,6 +145,9 @@ rollback: .venv/.synced ## VERSION=N: point `champion` at model version N and re
 
 model-versions: .venv/.synced ## list the registered model versions, their aliases and images
 	$(RELEASE) versions
+
+act-release: .venv/.synced ## run release.yml under act with a local registry (MLFLOW_TRACKING_URI=..., ROLLBACK_TO=N optional)
+	bash scripts/release/act-release.sh
 
 workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @actions/workflow-parser)
 	bash scripts/workflow-check/run.sh

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from mlops_template.release.plan import (
     model_version_tag,
     render_manifest,
 )
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, free_port
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -114,3 +116,24 @@ def test_deploy_without_a_target_skips_cleanly(capsys: pytest.CaptureFixture[str
 def test_containerfile_keeps_only_the_bentos_own_commands() -> None:
     assert not keep_command("apt-get update && apt-get install -y build-essential")
     assert keep_command("mkdir -p /data && chown bentoml /data")
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")
+def test_kubernetes_deploy_validates_first_and_reports_an_unreachable_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kubernetes path runs for real up to the cluster: rendered manifests, kubeconfig from the secret,
+    `kubectl apply --dry-run=client` first; an unreachable API server is a clear error, nothing is applied."""
+    kubeconfig = f"""apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "http://127.0.0.1:{free_port()}"}}}}]
+users: [{{name: u, user: {{token: t}}}}]
+contexts: [{{name: x, context: {{cluster: c, user: u}}}}]
+current-context: x
+"""
+    env = {
+        "KUBE_CONFIG": base64.b64encode(kubeconfig.encode()).decode(),
+        "K8S_NAMESPACE": "ml",
+        "PATH": os.environ["PATH"],
+    }
+    monkeypatch.chdir(REPO_ROOT)
+    with pytest.raises(ReleaseError, match=r"`kubectl apply --namespace \.\.\.` failed"):
+        deploy("ghcr.io/o/r:abc", "", env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -42,8 +43,12 @@ def kubeconfig_text(secret: str) -> str:
 
 
 def _run(cmd: list[str], env: Mapping[str, str] | None = None) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise ReleaseError(f"{cmd[0]} is not installed (needed to deploy)")
     print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, env=dict(env) if env is not None else None)
+    result = subprocess.run(cmd, check=False, env=dict(env) if env is not None else None)
+    if result.returncode != 0:
+        raise ReleaseError(f"`{' '.join(cmd[:3])} ...` failed with exit code {result.returncode} (output above)")
 
 
 def deploy(

@@ -169,11 +169,13 @@ def promote(params: MlflowParams, version: str, alias: str = CHAMPION) -> tuple[
 
 def list_versions(params: MlflowParams) -> list[dict[str, str]]:
     """Every version of the registered model, newest first, with its aliases and release tags."""
+    from mlflow.exceptions import MlflowException
+
     client = _client(tracking_uri(params))
     name = params.registered_model_name
     try:
         aliases = client.get_registered_model(name).aliases or {}
-    except Exception:  # no such model yet
+    except MlflowException:  # no such model yet
         return []
     by_version: dict[str, list[str]] = {}
     for alias, version in aliases.items():
