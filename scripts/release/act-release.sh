@@ -3,10 +3,11 @@
 # of tests/act/standins (from the PR-workflow harness; download-artifact and login-action are the release's)
 # and a real registry on 127.0.0.1 in place of GHCR (Debian's docker-registry, started and stopped here).
 # Optional: MLFLOW_TRACKING_URI=http://127.0.0.1:PORT (a running `mlflow server`) to exercise the registry
-# side; ROLLBACK_TO=N runs the manual-dispatch rollback instead. Work files go to .cache/act-release.
+# side; ROLLBACK_TO=N runs the manual-dispatch rollback instead. Work files go to $ACT_RELEASE_WORK (default /tmp/act-release-UID).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$root"
-work="$root/.cache/act-release"; standins="$root/tests/act/standins"
+# not under .cache: BentoML refuses paths with a hidden component ("Accessing hidden files is not allowed")
+work="${ACT_RELEASE_WORK:-${TMPDIR:-/tmp}/act-release-$(id -u)}"; standins="$root/tests/act/standins"
 rm -rf "$work/records"; mkdir -p "$work/records" "$work/xdg"
 act="$root/.venv/bin/act"; [[ -x "$act" ]] || act="$(command -v act)"
 workflow=.github/workflows/release.yml
