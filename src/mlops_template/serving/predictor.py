@@ -111,8 +111,14 @@ class Predictor:
             [c.item() if hasattr(c, "item") else c for c in pipeline.classes_] if self.is_classifier else None
         )
         self.branches = compile_branches(pipeline, self.features, spec) if fast else None
-        if self.branches is not None and not self._fast_path_is_exact():
-            self.branches = None
+        self._order = "F"
+        if self.branches is not None:
+            for order in ("F", "C"):
+                self._order = order
+                if self._fast_path_is_exact():
+                    break
+            else:
+                self.branches = None
 
     @property
     def fast(self) -> bool:
@@ -128,7 +134,8 @@ class Predictor:
     def frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         """Records -> DataFrame with the training dtypes (the reference path)."""
         frame = pd.DataFrame.from_records(list(records), columns=self.features)
-        return frame.astype({f: d for f, d in self.dtypes.items() if not (d != "str" and frame[f].isna().any())})
+        casts = {f: d for f, d in self.dtypes.items() if str(frame[f].dtype) != d and not frame[f].isna().any()}
+        return frame.astype(casts) if casts else frame
 
     # ------------------------------------------------------------------ scoring
 
@@ -139,8 +146,12 @@ class Predictor:
             block = x[:, b.columns]
             if b.numeric and block.dtype != np.float64:
                 block = block.astype(np.float64)
-            parts.append(block if b.transformer is None else b.transformer.transform(block))
-        return parts[0] if len(parts) == 1 else np.hstack(parts)
+            part = block if b.transformer is None else b.transformer.transform(block)
+            parts.append(part.toarray() if hasattr(part, "toarray") else part)
+        # The estimator's BLAS kernels are memory-layout sensitive in the last bit: hand it the layout
+        # the DataFrame path produces for a frame built from records (chosen by the self-check).
+        out = np.hstack(parts)
+        return np.asfortranarray(out) if self._order == "F" else np.ascontiguousarray(out)
 
     def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         if self.branches is None:
