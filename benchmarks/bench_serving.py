@@ -121,6 +121,13 @@ def in_process(model: Any, features: list[str], records: list[dict[str, Any]]) -
     }
 
 
+def load_average() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk (see .ci/install-serving-bench.sh)", file=sys.stderr)
@@ -150,13 +157,18 @@ def main() -> int:
 
     env = env_with_venv({"BENTOML_HOME": os.environ["BENTOML_HOME"], "BENTOML_DO_NOT_TRACK": "True"})
     results: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_at_start": load_average(),
+        },
         "config": {
             "duration_s": DURATION,
             "bento": tag,
             "model": model_tag,
             "bento_workers": params.serving.workers,
-            "fastapi_workers": 1,
+            "fastapi_workers": params.serving.workers,
             "batch_rows": BATCH_ROWS,
             "batch_requests": BATCH_REQUESTS,
             "load_generator": "wrk (single), httpx (batch)",
@@ -170,6 +182,7 @@ def main() -> int:
     with server(bento_cmd, f"http://127.0.0.1:{port}/readyz", cwd=WORK, log_path=WORK / "bento.log", env=env):
         url = f"http://127.0.0.1:{port}"
         wrk(f"{url}/predict", 16, script)  # warm-up
+        results["bento_scoring_path"] = httpx.post(f"{url}/metadata").json()["scoring_path"]
         results["bento"] = {"single": [wrk(f"{url}/predict", c, script) for c in CONCURRENCY]}
         results["bento"]["batch"] = batch_run(f"{url}/predict_batch", batch_body, BATCH_ROWS)
     print("bento:", results["bento"], flush=True)
@@ -177,7 +190,8 @@ def main() -> int:
     port = free_port()
     peer_env = {**env, "MODEL_DIR": str(model_dir), "MODEL_TAG": model_tag, "PYTHONPATH": str(ROOT)}
     peer_cmd = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_peer:app", "--host", "127.0.0.1"]
-    peer_cmd += ["--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
+    workers = str(params.serving.workers)  # same process count as the bento: a like-for-like peer
+    peer_cmd += ["--port", str(port), "--workers", workers, "--no-access-log", "--log-level", "warning"]
     with server(peer_cmd, f"http://127.0.0.1:{port}/docs", cwd=ROOT, log_path=WORK / "fastapi.log", env=peer_env):
         url = f"http://127.0.0.1:{port}"
         wrk(f"{url}/predict", 16, script)
@@ -185,6 +199,7 @@ def main() -> int:
         results["fastapi"]["batch"] = batch_run(f"{url}/predict_batch", batch_body, BATCH_ROWS)
     print("fastapi:", results["fastapi"], flush=True)
 
+    results["machine"]["load_average_at_end"] = load_average()
     results["targets"] = targets(results)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serving.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -216,12 +231,15 @@ def markdown(r: dict[str, Any]) -> str:
     lines = [
         "# Serving benchmark",
         "",
-        f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}. One run of "
+        f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, load average "
+        f"{r['machine']['load_average_at_start']} at start / {r['machine']['load_average_at_end']} at end "
+        "(other jobs were running on the machine). One run of "
         "`make bench-serving` (benchmarks/bench_serving.py); load generator: wrk for single records "
         f"({c['duration_s']} s per cell, client on the same machine), httpx for 10k-row batches "
         f"({c['batch_requests']} sequential requests, median). Bento workers: {c['bento_workers']}; "
-        f"FastAPI peer: uvicorn, {c['fastapi_workers']} worker, same schema-derived validation, "
-        "one DataFrame per request.",
+        f"FastAPI peer: uvicorn, {c['fastapi_workers']} worker(s), same schema-derived validation, "
+        "one DataFrame per request, no access log. Bento scoring path: "
+        f"{r.get('bento_scoring_path', '?')}.",
         "",
         "## Single record (POST /predict)",
         "",
@@ -230,7 +248,9 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     for name in ("bento", "fastapi"):
         for x in r[name]["single"]:
-            lines.append(f"| {name} | {x['connections']} | {x['rps']} | {x['p50_ms']} | {x['p99_ms']} | {x['errors']} |")
+            lines.append(
+                f"| {name} | {x['connections']} | {x['rps']} | {x['p50_ms']} | {x['p99_ms']} | {x['errors']} |"
+            )
     ip = r["in_process"]
     lines += [
         f"| in-process predict_proba (1-row DataFrame) | 1 | {ip['single_rps']} | {ip['single_ms']} | | |",

@@ -165,6 +165,7 @@ def test_metadata_returns_lineage(served: Served, client: httpx.Client) -> None:
     assert meta["lineage"]["mlflow_run_id"] == written["mlflow"]["run_id"]
     assert meta["train_metrics"] == written["train_metrics"]
     assert meta["test_metrics"] == metrics
+    assert meta["scoring_path"].startswith("numpy")  # the fast path passed its self-check in the server
 
 
 def test_health_metrics_and_openapi(client: httpx.Client) -> None:

@@ -240,3 +240,29 @@ def test_serving_params_defaults_and_rejects(params: Params) -> None:
         parse_params({"serving": {"max_batch_sise": 3}})
     with pytest.raises(ConfigError, match=r"serving\.name"):
         parse_params({"serving": {"name": "Has Spaces"}})
+
+
+def test_default_model_uses_numpy_kernels(fitted: Any, spec: SchemaSpec, features: list[str]) -> None:
+    assert Predictor(fitted, features, spec).mode == "numpy+kernels (F-order)"
+
+
+@pytest.mark.parametrize("model_type", ["random_forest", "hist_gradient_boosting"])
+def test_other_estimators_stay_exact(
+    model_type: str, spec: SchemaSpec, features: list[str], raw_frame: pd.DataFrame
+) -> None:
+    params = parse_params(
+        {
+            "model": {
+                "type": model_type,
+                "random_forest": {"n_estimators": 10},
+                "hist_gradient_boosting": {"max_iter": 10},
+            },
+            "features": {"scaler": "minmax"},
+        }
+    )
+    pipeline = build_pipeline(params, spec).fit(raw_frame[features], raw_frame["target"])
+    predictor = Predictor(pipeline, features, spec)
+    assert predictor.fast, predictor.mode
+    records = raw_frame[features].head(40).to_dict("records")
+    rows = pd.DataFrame.from_records(records, columns=features)
+    assert np.array_equal(predictor.predict_proba(records), pipeline.predict_proba(rows))

@@ -12,15 +12,19 @@ output), it falls back to the DataFrame path. Pure functions and objects only: n
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mlops_template.data.schema import SchemaSpec
 
@@ -32,6 +36,90 @@ class Branch:
     transformer: Any  # a fitted transformer, or None for "passthrough"
     columns: np.ndarray  # positions in the feature order
     numeric: bool
+    kernel: Callable[[np.ndarray], np.ndarray] | None = None  # numpy re-implementation, if any
+
+
+# ----------------------------------------------------------------------------- numpy kernels
+# The same arithmetic as the fitted sklearn objects' transform/predict_proba, minus the per-call input
+# checks (which cost more than the maths for one record). They are only used when the self-check finds
+# them bit-identical to the real pipeline; anything unknown is called through sklearn as usual.
+
+
+def _impute_kernel(step: SimpleImputer) -> Callable[[np.ndarray], np.ndarray] | None:
+    stats = np.asarray(step.statistics_)
+    missing = step.missing_values
+    if step.add_indicator or stats.dtype.kind != "f" or np.isnan(stats).any():
+        return None
+    if not (isinstance(missing, float) and np.isnan(missing)):
+        return None
+
+    def impute(x: np.ndarray) -> np.ndarray:
+        x = np.array(x, dtype=np.float64, order="K", copy=True)
+        mask = np.isnan(x)
+        if mask.any():
+            x[mask] = np.broadcast_to(stats, x.shape)[mask]
+        return x
+
+    return impute
+
+
+def _step_kernel(step: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    if type(step) is SimpleImputer:
+        return _impute_kernel(step)
+    if type(step) is StandardScaler:
+        mean = step.mean_ if step.with_mean else None
+        scale = step.scale_ if step.with_std else None
+
+        def standardize(x: np.ndarray) -> np.ndarray:
+            x = np.array(x, dtype=np.float64, order="K", copy=True)
+            if mean is not None:
+                x -= mean
+            if scale is not None:
+                x /= scale
+            return x
+
+        return standardize
+    if type(step) is MinMaxScaler and not step.clip:
+        mult, add = step.scale_, step.min_
+
+        def minmax(x: np.ndarray) -> np.ndarray:
+            x = np.array(x, dtype=np.float64, order="K", copy=True)
+            x *= mult
+            x += add
+            return x
+
+        return minmax
+    return None
+
+
+def transformer_kernel(trans: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A numpy function for a fitted transformer (or Pipeline of them); None if any step is unknown."""
+    steps = [step for _, step in trans.steps] if isinstance(trans, Pipeline) else [trans]
+    kernels = [_step_kernel(step) for step in steps if not (isinstance(step, str) and step == "passthrough")]
+    if any(k is None for k in kernels):
+        return None
+    chain = [k for k in kernels if k is not None]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        for kernel in chain:
+            x = kernel(x)
+        return x
+
+    return run
+
+
+def proba_kernel(est: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Binary LogisticRegression.predict_proba as numpy (decision_function + expit, as sklearn does)."""
+    if type(est) is not LogisticRegression or len(est.classes_) != 2 or est.coef_.shape[0] != 1:
+        return None
+    coef_t, intercept = est.coef_.T, est.intercept_
+
+    def proba(x: np.ndarray) -> np.ndarray:
+        scores = (x @ coef_t + intercept).reshape(-1)
+        prob = expit(scores, out=scores)
+        return np.stack([1 - prob, prob], axis=1)
+
+    return proba
 
 
 def _strip_feature_names(est: Any) -> Any:
@@ -66,6 +154,7 @@ def compile_branches(pipeline: Pipeline, features: list[str], spec: SchemaSpec) 
                 transformer=None if isinstance(trans, str) else _strip_feature_names(trans),
                 columns=np.array([features.index(c) for c in names], dtype=np.intp),
                 numeric=numeric,
+                kernel=None if isinstance(trans, str) or not numeric else transformer_kernel(trans),
             )
         )
     return branches
@@ -111,14 +200,20 @@ class Predictor:
             [c.item() if hasattr(c, "item") else c for c in pipeline.classes_] if self.is_classifier else None
         )
         self.branches = compile_branches(pipeline, self.features, spec) if fast else None
+        self._proba_kernel = proba_kernel(self.estimator) if fast else None
         self._order = "F"
+        self._kernels = False
+        self.mode = "dataframe"
         if self.branches is not None:
-            for order in ("F", "C"):
-                self._order = order
+            # fastest first; the first mode that is bit-identical to the DataFrame path on probes wins
+            for kernels, order in ((True, "F"), (True, "C"), (False, "F"), (False, "C")):
+                self._kernels, self._order = kernels, order
                 if self._fast_path_is_exact():
+                    self.mode = f"numpy{'+kernels' if kernels else ''} ({order}-order)"
                     break
             else:
                 self.branches = None
+                self._kernels = False
 
     @property
     def fast(self) -> bool:
@@ -146,7 +241,12 @@ class Predictor:
             block = x[:, b.columns]
             if b.numeric and block.dtype != np.float64:
                 block = block.astype(np.float64)
-            part = block if b.transformer is None else b.transformer.transform(block)
+            if b.transformer is None:
+                part = block
+            elif self._kernels and b.kernel is not None:
+                part = b.kernel(block)
+            else:
+                part = b.transformer.transform(block)
             parts.append(part.toarray() if hasattr(part, "toarray") else part)
         # The estimator's BLAS kernels are memory-layout sensitive in the last bit: hand it the layout
         # the DataFrame path produces for a frame built from records (chosen by the self-check).
@@ -156,7 +256,10 @@ class Predictor:
     def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         if self.branches is None:
             return np.asarray(self.pipeline.predict_proba(self.frame(records)))
-        return np.asarray(self.estimator.predict_proba(self._transform(self.matrix(records))))
+        x = self._transform(self.matrix(records))
+        if self._kernels and self._proba_kernel is not None:
+            return self._proba_kernel(x)
+        return np.asarray(self.estimator.predict_proba(x))
 
     def predict(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         if self.branches is None:

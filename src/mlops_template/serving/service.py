@@ -74,6 +74,7 @@ class ModelMetadata(BaseModel):
     test_metrics: dict[str, Any]
     max_batch_size: int
     max_request_bytes: int
+    scoring_path: str = Field(description="how records are scored: numpy kernels / numpy / dataframe fallback")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -105,8 +106,9 @@ class ModelService:
             self.prediction_log.write(log_lines(endpoint, self.version, records, labels, scores))
 
     @bentoml.api
-    def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
+    async def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
         """Score one record (every feature of the schema, nothing else)."""
+        # async on purpose: one record takes ~0.3 ms of CPU, less than a hop to the thread pool.
         labels, scores, proba = labels_and_scores(self.predictor, [record], self.threshold)
         self._log("predict", [record], labels, scores)
         probabilities = None
@@ -140,6 +142,7 @@ class ModelService:
             test_metrics=test_metrics,
             max_batch_size=CONFIG.max_batch_size,
             max_request_bytes=CONFIG.max_request_bytes,
+            scoring_path=self.predictor.mode,
         )
 
 
