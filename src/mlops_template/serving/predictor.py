@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -193,6 +194,7 @@ class Predictor:
         self.spec = spec
         self.dtypes = {f: spec.columns[f].dtype for f in self.features}
         self.all_numeric = all(d in _NUMERIC for d in self.dtypes.values())
+        self.any_nullable = any(spec.columns[f].nullable for f in self.features)
         self._row = itemgetter(*self.features)
         self.estimator = pipeline.steps[-1][1]
         self.is_classifier = hasattr(pipeline, "predict_proba")
@@ -223,8 +225,15 @@ class Predictor:
 
     def matrix(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         """Records -> 2-D array in feature order (float64 when every feature is numeric, else object)."""
-        rows = [self._row(r) for r in records] if len(self.features) > 1 else [(self._row(r),) for r in records]
-        return np.array(rows, dtype=np.float64 if self.all_numeric else object)
+        if len(self.features) == 1:
+            return np.array([[self._row(r)] for r in records], dtype=np.float64 if self.all_numeric else object)
+        if self.all_numeric and not self.any_nullable:
+            # one flat pass: much cheaper than numpy discovering a nested list of tuples
+            flat = chain.from_iterable(map(self._row, records))
+            return np.fromiter(flat, dtype=np.float64, count=len(records) * len(self.features)).reshape(
+                len(records), len(self.features)
+            )
+        return np.array(list(map(self._row, records)), dtype=np.float64 if self.all_numeric else object)
 
     def frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         """Records -> DataFrame with the training dtypes (the reference path)."""
@@ -303,7 +312,7 @@ def labels_and_scores(
     assert classes is not None
     if proba.shape[1] == 2:
         pos = proba[:, 1]
-        labels = [classes[1] if s >= threshold else classes[0] for s in pos.tolist()]
+        labels = np.where(pos >= threshold, 1, 0).choose(np.array(classes, dtype=object)).tolist()
         return labels, pos.tolist(), proba
     idx = proba.argmax(axis=1)
     return [classes[i] for i in idx.tolist()], proba.max(axis=1).tolist(), proba
