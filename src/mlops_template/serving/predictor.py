@@ -12,15 +12,20 @@ output), it falls back to the DataFrame path. Pure functions and objects only: n
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mlops_template.data.schema import SchemaSpec
 
@@ -32,6 +37,90 @@ class Branch:
     transformer: Any  # a fitted transformer, or None for "passthrough"
     columns: np.ndarray  # positions in the feature order
     numeric: bool
+    kernel: Callable[[np.ndarray], np.ndarray] | None = None  # numpy re-implementation, if any
+
+
+# ----------------------------------------------------------------------------- numpy kernels
+# The same arithmetic as the fitted sklearn objects' transform/predict_proba, minus the per-call input
+# checks (which cost more than the maths for one record). They are only used when the self-check finds
+# them bit-identical to the real pipeline; anything unknown is called through sklearn as usual.
+
+
+def _impute_kernel(step: SimpleImputer) -> Callable[[np.ndarray], np.ndarray] | None:
+    stats = np.asarray(step.statistics_)
+    missing = step.missing_values
+    if step.add_indicator or stats.dtype.kind != "f" or np.isnan(stats).any():
+        return None
+    if not (isinstance(missing, float) and np.isnan(missing)):
+        return None
+
+    def impute(x: np.ndarray) -> np.ndarray:
+        x = np.array(x, dtype=np.float64, order="K", copy=True)
+        mask = np.isnan(x)
+        if mask.any():
+            x[mask] = np.broadcast_to(stats, x.shape)[mask]
+        return x
+
+    return impute
+
+
+def _step_kernel(step: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    if type(step) is SimpleImputer:
+        return _impute_kernel(step)
+    if type(step) is StandardScaler:
+        mean = step.mean_ if step.with_mean else None
+        scale = step.scale_ if step.with_std else None
+
+        def standardize(x: np.ndarray) -> np.ndarray:
+            x = np.array(x, dtype=np.float64, order="K", copy=True)
+            if mean is not None:
+                x -= mean
+            if scale is not None:
+                x /= scale
+            return x
+
+        return standardize
+    if type(step) is MinMaxScaler and not step.clip:
+        mult, add = step.scale_, step.min_
+
+        def minmax(x: np.ndarray) -> np.ndarray:
+            x = np.array(x, dtype=np.float64, order="K", copy=True)
+            x *= mult
+            x += add
+            return x
+
+        return minmax
+    return None
+
+
+def transformer_kernel(trans: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """A numpy function for a fitted transformer (or Pipeline of them); None if any step is unknown."""
+    steps = [step for _, step in trans.steps] if isinstance(trans, Pipeline) else [trans]
+    kernels = [_step_kernel(step) for step in steps if not (isinstance(step, str) and step == "passthrough")]
+    if any(k is None for k in kernels):
+        return None
+    chain = [k for k in kernels if k is not None]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        for kernel in chain:
+            x = kernel(x)
+        return x
+
+    return run
+
+
+def proba_kernel(est: Any) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Binary LogisticRegression.predict_proba as numpy (decision_function + expit, as sklearn does)."""
+    if type(est) is not LogisticRegression or len(est.classes_) != 2 or est.coef_.shape[0] != 1:
+        return None
+    coef_t, intercept = est.coef_.T, est.intercept_
+
+    def proba(x: np.ndarray) -> np.ndarray:
+        scores = (x @ coef_t + intercept).reshape(-1)
+        prob = expit(scores, out=scores)
+        return np.stack([1 - prob, prob], axis=1)
+
+    return proba
 
 
 def _strip_feature_names(est: Any) -> Any:
@@ -66,6 +155,7 @@ def compile_branches(pipeline: Pipeline, features: list[str], spec: SchemaSpec) 
                 transformer=None if isinstance(trans, str) else _strip_feature_names(trans),
                 columns=np.array([features.index(c) for c in names], dtype=np.intp),
                 numeric=numeric,
+                kernel=None if isinstance(trans, str) or not numeric else transformer_kernel(trans),
             )
         )
     return branches
@@ -104,6 +194,7 @@ class Predictor:
         self.spec = spec
         self.dtypes = {f: spec.columns[f].dtype for f in self.features}
         self.all_numeric = all(d in _NUMERIC for d in self.dtypes.values())
+        self.any_nullable = any(spec.columns[f].nullable for f in self.features)
         self._row = itemgetter(*self.features)
         self.estimator = pipeline.steps[-1][1]
         self.is_classifier = hasattr(pipeline, "predict_proba")
@@ -111,8 +202,20 @@ class Predictor:
             [c.item() if hasattr(c, "item") else c for c in pipeline.classes_] if self.is_classifier else None
         )
         self.branches = compile_branches(pipeline, self.features, spec) if fast else None
-        if self.branches is not None and not self._fast_path_is_exact():
-            self.branches = None
+        self._proba_kernel = proba_kernel(self.estimator) if fast else None
+        self._order = "F"
+        self._kernels = False
+        self.mode = "dataframe"
+        if self.branches is not None:
+            # fastest first; the first mode that is bit-identical to the DataFrame path on probes wins
+            for kernels, order in ((True, "F"), (True, "C"), (False, "F"), (False, "C")):
+                self._kernels, self._order = kernels, order
+                if self._fast_path_is_exact():
+                    self.mode = f"numpy{'+kernels' if kernels else ''} ({order}-order)"
+                    break
+            else:
+                self.branches = None
+                self._kernels = False
 
     @property
     def fast(self) -> bool:
@@ -122,13 +225,21 @@ class Predictor:
 
     def matrix(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         """Records -> 2-D array in feature order (float64 when every feature is numeric, else object)."""
-        rows = [self._row(r) for r in records] if len(self.features) > 1 else [(self._row(r),) for r in records]
-        return np.array(rows, dtype=np.float64 if self.all_numeric else object)
+        if len(self.features) == 1:
+            return np.array([[self._row(r)] for r in records], dtype=np.float64 if self.all_numeric else object)
+        if self.all_numeric and not self.any_nullable:
+            # one flat pass: much cheaper than numpy discovering a nested list of tuples
+            flat = chain.from_iterable(map(self._row, records))
+            return np.fromiter(flat, dtype=np.float64, count=len(records) * len(self.features)).reshape(
+                len(records), len(self.features)
+            )
+        return np.array(list(map(self._row, records)), dtype=np.float64 if self.all_numeric else object)
 
     def frame(self, records: Sequence[dict[str, Any]]) -> pd.DataFrame:
         """Records -> DataFrame with the training dtypes (the reference path)."""
         frame = pd.DataFrame.from_records(list(records), columns=self.features)
-        return frame.astype({f: d for f, d in self.dtypes.items() if not (d != "str" and frame[f].isna().any())})
+        casts = {f: d for f, d in self.dtypes.items() if str(frame[f].dtype) != d and not frame[f].isna().any()}
+        return frame.astype(casts) if casts else frame
 
     # ------------------------------------------------------------------ scoring
 
@@ -139,13 +250,25 @@ class Predictor:
             block = x[:, b.columns]
             if b.numeric and block.dtype != np.float64:
                 block = block.astype(np.float64)
-            parts.append(block if b.transformer is None else b.transformer.transform(block))
-        return parts[0] if len(parts) == 1 else np.hstack(parts)
+            if b.transformer is None:
+                part = block
+            elif self._kernels and b.kernel is not None:
+                part = b.kernel(block)
+            else:
+                part = b.transformer.transform(block)
+            parts.append(part.toarray() if hasattr(part, "toarray") else part)
+        # The estimator's BLAS kernels are memory-layout sensitive in the last bit: hand it the layout
+        # the DataFrame path produces for a frame built from records (chosen by the self-check).
+        out = np.hstack(parts)
+        return np.asfortranarray(out) if self._order == "F" else np.ascontiguousarray(out)
 
     def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         if self.branches is None:
             return np.asarray(self.pipeline.predict_proba(self.frame(records)))
-        return np.asarray(self.estimator.predict_proba(self._transform(self.matrix(records))))
+        x = self._transform(self.matrix(records))
+        if self._kernels and self._proba_kernel is not None:
+            return self._proba_kernel(x)
+        return np.asarray(self.estimator.predict_proba(x))
 
     def predict(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         if self.branches is None:
@@ -189,7 +312,7 @@ def labels_and_scores(
     assert classes is not None
     if proba.shape[1] == 2:
         pos = proba[:, 1]
-        labels = [classes[1] if s >= threshold else classes[0] for s in pos.tolist()]
+        labels = np.where(pos >= threshold, 1, 0).choose(np.array(classes, dtype=object)).tolist()
         return labels, pos.tolist(), proba
     idx = proba.argmax(axis=1)
     return [classes[i] for i in idx.tolist()], proba.max(axis=1).tolist(), proba

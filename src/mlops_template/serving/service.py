@@ -11,6 +11,7 @@ Everything is configured by the ``serving:`` section of params.yaml (baked into 
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ class ModelMetadata(BaseModel):
     test_metrics: dict[str, Any]
     max_batch_size: int
     max_request_bytes: int
+    scoring_path: str = Field(description="how records are scored: numpy kernels / numpy / dataframe fallback")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -99,14 +101,19 @@ class ModelService:
         log_on = _flag("MLOPS_PREDICTION_LOG", CONFIG.prediction_log)
         log_path = os.environ.get("MLOPS_PREDICTION_LOG_PATH", CONFIG.prediction_log_path)
         self.prediction_log = PredictionLog(log_path) if log_on else None
+        # Everything loaded so far (modules, model, pydantic types) lives for the whole process: move it
+        # out of the garbage collector's view, so full collections do not stall requests for ~100 ms.
+        gc.collect()
+        gc.freeze()
 
     def _log(self, endpoint: str, records: list[dict[str, Any]], labels: list[Any], scores: list[float]) -> None:
         if self.prediction_log is not None:
             self.prediction_log.write(log_lines(endpoint, self.version, records, labels, scores))
 
     @bentoml.api
-    def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
+    async def predict(self, record: Record) -> Prediction:  # type: ignore[valid-type]
         """Score one record (every feature of the schema, nothing else)."""
+        # async on purpose: one record takes ~0.3 ms of CPU, less than a hop to the thread pool.
         labels, scores, proba = labels_and_scores(self.predictor, [record], self.threshold)
         self._log("predict", [record], labels, scores)
         probabilities = None
@@ -140,6 +147,7 @@ class ModelService:
             test_metrics=test_metrics,
             max_batch_size=CONFIG.max_batch_size,
             max_request_bytes=CONFIG.max_request_bytes,
+            scoring_path=self.predictor.mode,
         )
 
 
