@@ -5,6 +5,7 @@ equal to the in-process model's). Needs podman (installed by `make container-too
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -36,6 +37,10 @@ def make(repo: Path, *targets: str, timeout: float = 1200) -> tuple[str, float]:
 
 
 def test_built_image_serves_the_model_as_non_root(container_repo: Path) -> None:
+    # as `make release-register` records a registered MLflow version before the workflow builds the bento
+    record = container_repo / ".cache/release/release.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"name": "mlops-template-model", "version": "3"}))
     out, bento_s = make(container_repo, "bento")
     tag = (container_repo / "build/bento/tag.txt").read_text().strip()
     out, build_s = make(container_repo, "container")
@@ -45,6 +50,7 @@ def test_built_image_serves_the_model_as_non_root(container_repo: Path) -> None:
 
     assert "smoke: ok" in out, out
     assert re.search(r'"rows": 20', out)
+    assert '"mlflow_model_version": "3"' in out  # the served model carries its registry version
     uid = int(re.search(r"runs as uid (\d+)", out).group(1))  # type: ignore[union-attr]
     assert uid != 0
     # the Kubernetes Deployment runs the pod as the image's own user
@@ -56,7 +62,6 @@ def test_built_image_serves_the_model_as_non_root(container_repo: Path) -> None:
 
 def test_push_tags_the_image_with_the_sha_and_model_version(container_repo: Path, tmp_path: Path) -> None:
     """`make image-push` against a real registry on 127.0.0.1 (stand-in for GHCR): which references land."""
-    import json
     import urllib.request
 
     from tests.support import free_port, server
@@ -66,7 +71,7 @@ def test_push_tags_the_image_with_the_sha_and_model_version(container_repo: Path
         make(container_repo, "bento", "container")
     release_dir = container_repo / ".cache/release"
     release_dir.mkdir(parents=True, exist_ok=True)
-    (release_dir / "release.json").write_text(json.dumps({"version": "3"}))  # as `make release-register` writes
+    (release_dir / "release.json").write_text(json.dumps({"name": "mlops-template-model", "version": "3"}))
     port = free_port()
     registry = f"127.0.0.1:{port}"
     cmd = ["bash", "scripts/release/local-registry.sh", "serve", str(port), str(tmp_path / "registry")]

@@ -18,12 +18,13 @@ import os
 import sys
 from pathlib import Path
 
+from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
 from mlops_template.release import deploy as deploy_mod
 from mlops_template.release import registry
 from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
 
-RELEASE_FILE = Path(".cache/release/release.json")
+RELEASE_FILE = paths.RELEASE_RECORD
 
 
 def _mlflow_configured() -> bool:

@@ -104,7 +104,14 @@ def smoke(base: str, rows: int = 20, timeout: float = 180) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
         if response.status != 200:
             raise SmokeFailed(f"{base}/metrics answered {response.status}")
-    return {"ready_seconds": round(ready_s, 1), "rows": len(expected.records), "model_version": batch["model_version"]}
+    lineage = post(f"{base}/metadata", {}).get("lineage", {})
+    return {
+        "ready_seconds": round(ready_s, 1),
+        "rows": len(expected.records),
+        "model_version": batch["model_version"],
+        "git_sha": lineage.get("git_sha"),
+        "mlflow_model_version": lineage.get("mlflow_model_version"),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

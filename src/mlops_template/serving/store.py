@@ -37,6 +37,10 @@ def lineage_of(root: Path, params: Params) -> dict[str, Any]:
     metrics_path = root / paths.METRICS
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
     mlflow_info = meta.get("mlflow") or {}
+    release_path = root / paths.RELEASE_RECORD  # written by `make release-register` before `make bento`
+    release = json.loads(release_path.read_text(encoding="utf-8")) if release_path.exists() else {}
+    if release.get("version"):
+        mlflow_info |= {"registered_model_name": release["name"], "registered_version": release["version"]}
     trained = meta.get("lineage") or {}
     return {
         "model_md5": file_md5(root / paths.MODEL),
