@@ -30,7 +30,12 @@ def container_repo(trained_repo: Path, tmp_path_factory: pytest.TempPathFactory)
 def make(repo: Path, *targets: str, timeout: float = 1200) -> tuple[str, float]:
     # The base image and podman's layer cache are shared with the working copy (.cache/container), so only
     # the first run on a machine pays for debootstrap and the dependency layer.
-    env = env_with_venv({"CONTAINER_CACHE": os.environ.get("CONTAINER_CACHE", str(REPO_ROOT / ".cache/container"))})
+    env = env_with_venv(
+        {
+            "CONTAINER_CACHE": os.environ.get("CONTAINER_CACHE", str(REPO_ROOT / ".cache/container")),
+            "BENTOML_HOME": str(repo / ".bentoml"),  # the copy's own model store, even when run from `make`
+        }
+    )
     start = time.monotonic()
     result = run(["make", *targets], cwd=repo, env=env, timeout=timeout)
     return result.stdout + result.stderr, time.monotonic() - start
@@ -82,7 +87,13 @@ def test_push_tags_the_image_with_the_sha_and_model_version(container_repo: Path
             "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
             "PUSH_TLS_VERIFY": "false",
         }
-        env = env_with_venv({**env_extra, "CONTAINER_CACHE": str(REPO_ROOT / ".cache/container")})
+        env = env_with_venv(
+            {
+                **env_extra,
+                "CONTAINER_CACHE": str(REPO_ROOT / ".cache/container"),
+                "BENTOML_HOME": str(container_repo / ".bentoml"),
+            }
+        )
         result = run(["make", "image-push"], cwd=container_repo, env=env, timeout=900)
         with urllib.request.urlopen(f"http://{registry}/v2/octo-org/ml-template/tags/list") as response:
             tags = json.loads(response.read())["tags"]
