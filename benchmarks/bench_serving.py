@@ -144,6 +144,10 @@ def load_average() -> str:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--render"]:  # re-write serving.md from serving.json (no measuring)
+        data = json.loads((RESULTS / "serving.json").read_text())
+        (RESULTS / "serving.md").write_text(markdown(data))
+        return 0
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk (see .ci/install-serving-bench.sh)", file=sys.stderr)
         return 2
@@ -265,7 +269,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"bento/FastAPI and repeated {c['repeats']}x; load generator: wrk for single records "
         f"({c['duration_s']} s per run, median run by req/s, errors summed over all runs; client on the "
         f"same machine), httpx for 10k-row batches ({c['batch_requests']} sequential requests, median; "
-        "best of 2 interleaved rounds). Bento workers: {c['bento_workers']}; "
+        f"best of 2 interleaved rounds). Bento workers: {c['bento_workers']}; "
         f"FastAPI peer: uvicorn, {c['fastapi_workers']} worker(s), same schema-derived validation, "
         "one DataFrame per request, no access log. Bento scoring path: "
         f"{r.get('bento_scoring_path', '?')}.",
