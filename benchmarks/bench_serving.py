@@ -113,6 +113,36 @@ def batch_run(url: str, body: bytes, rows: int) -> dict[str, Any]:
     }
 
 
+def batch_breakdown(loaded: Any, body: bytes) -> dict[str, float]:
+    """Where a 10k-row JSON batch goes inside the service, measured in-process (median ms of 5)."""
+    from pydantic import TypeAdapter
+
+    from mlops_template.serving.predictor import Predictor, labels_and_scores
+    from mlops_template.serving.validation import record_type, records_type
+
+    predictor = Predictor(loaded.pipeline, loaded.features, loaded.spec)
+    adapter = TypeAdapter(dict[str, records_type(record_type(loaded.spec, loaded.features), BATCH_ROWS)])
+
+    def timed(fn: Any) -> tuple[float, Any]:
+        times, out = [], None
+        for _ in range(5):
+            start = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - start)
+        return round(statistics.median(times) * 1000, 2), out
+
+    parse_ms, parsed = timed(lambda: adapter.validate_json(body))
+    records = parsed["records"]
+    matrix_ms, _ = timed(lambda: predictor.matrix(records))
+    score_ms, _ = timed(lambda: labels_and_scores(predictor, records, 0.5))
+    return {
+        "body_mb": round(len(body) / 1e6, 2),
+        "parse_and_validate_json_ms": parse_ms,
+        "records_to_matrix_ms": matrix_ms,
+        "matrix_and_scoring_ms": score_ms,
+    }
+
+
 def in_process(model: Any, features: list[str], records: list[dict[str, Any]]) -> dict[str, Any]:
     one = records[0]
     n = 2000
@@ -195,7 +225,8 @@ def main() -> int:
         },
         "in_process": in_process(loaded.pipeline, features, records),
     }
-    print("in-process:", results["in_process"], flush=True)
+    results["batch_breakdown"] = batch_breakdown(loaded, batch_body)
+    print("in-process:", results["in_process"], results["batch_breakdown"], flush=True)
 
     bento_port, peer_port = free_port(), free_port()
     bento_cmd = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(bento_port)]
@@ -303,6 +334,23 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     for name, t in r["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
+    if "batch_breakdown" in r:
+        b = r["batch_breakdown"]
+        lines += [
+            "",
+            "## Where a 10k-row JSON batch goes (in-process, same code as the service)",
+            "",
+            f"- request body: {b['body_mb']} MB of JSON records",
+            f"- parse + validate (schema-derived types, pydantic-core): {b['parse_and_validate_json_ms']} ms",
+            f"- records -> numpy matrix: {b['records_to_matrix_ms']} ms",
+            f"- matrix + scoring + labels: {b['matrix_and_scoring_ms']} ms",
+            f"- in-process `predict_proba` on a ready DataFrame: {ip['batch_ms']} ms",
+            "",
+            "Parsing and strictly validating ~300k JSON numbers costs several times the model itself, so "
+            "a JSON-records endpoint cannot reach 25% of in-process `predict_proba` throughput here; "
+            "a binary columnar body (Arrow/Parquet, validated with the pandera schema) would be the way "
+            "to get closer (not implemented: BentoML 1.4's HTTP layer has JSON/multipart serdes only).",
+        ]
     return "\n".join(lines) + "\n"
 
 
