@@ -37,10 +37,11 @@ from tests.support import env_with_venv, free_port, server  # noqa: E402
 
 WORK = ROOT / "benchmarks/.work/serving"
 RESULTS = ROOT / "benchmarks/results"
-DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CONCURRENCY = [1, 16, 64]
 BATCH_ROWS = 10_000
-BATCH_REQUESTS = int(os.environ.get("BENCH_BATCH_REQUESTS", "20"))
+BATCH_REQUESTS = int(os.environ.get("BENCH_BATCH_REQUESTS", "10"))
 
 LUA = """
 local bodies = {}
@@ -83,6 +84,14 @@ def wrk(url: str, connections: int, script: Path) -> dict[str, Any]:
     }
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ordered = sorted(runs, key=lambda r: r["rps"])
+    chosen = dict(ordered[len(ordered) // 2])
+    chosen["errors"] = sum(r["errors"] for r in runs)  # errors of every run count
+    chosen["runs_rps"] = [r["rps"] for r in runs]
+    return chosen
+
+
 def batch_run(url: str, body: bytes, rows: int) -> dict[str, Any]:
     times = []
     errors = 0
@@ -95,7 +104,43 @@ def batch_run(url: str, body: bytes, rows: int) -> dict[str, Any]:
             if resp.status_code != 200 or len(resp.json()["scores"]) != rows:
                 errors += 1
     median = statistics.median(times)
-    return {"rows": rows, "requests": len(times), "median_s": round(median, 4), "rows_per_s": round(rows / median)}
+    return {
+        "rows": rows,
+        "requests": len(times),
+        "median_s": round(median, 4),
+        "rows_per_s": round(rows / median),
+        "errors": errors,
+    }
+
+
+def batch_breakdown(loaded: Any, body: bytes) -> dict[str, float]:
+    """Where a 10k-row JSON batch goes inside the service, measured in-process (median ms of 5)."""
+    from pydantic import TypeAdapter
+
+    from mlops_template.serving.predictor import Predictor, labels_and_scores
+    from mlops_template.serving.validation import record_type, records_type
+
+    predictor = Predictor(loaded.pipeline, loaded.features, loaded.spec)
+    adapter = TypeAdapter(dict[str, records_type(record_type(loaded.spec, loaded.features), BATCH_ROWS)])
+
+    def timed(fn: Any) -> tuple[float, Any]:
+        times, out = [], None
+        for _ in range(5):
+            start = time.perf_counter()
+            out = fn()
+            times.append(time.perf_counter() - start)
+        return round(statistics.median(times) * 1000, 2), out
+
+    parse_ms, parsed = timed(lambda: adapter.validate_json(body))
+    records = parsed["records"]
+    matrix_ms, _ = timed(lambda: predictor.matrix(records))
+    score_ms, _ = timed(lambda: labels_and_scores(predictor, records, 0.5))
+    return {
+        "body_mb": round(len(body) / 1e6, 2),
+        "parse_and_validate_json_ms": parse_ms,
+        "records_to_matrix_ms": matrix_ms,
+        "matrix_and_scoring_ms": score_ms,
+    }
 
 
 def in_process(model: Any, features: list[str], records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -129,6 +174,10 @@ def load_average() -> str:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--render"]:  # re-write serving.md from serving.json (no measuring)
+        data = json.loads((RESULTS / "serving.json").read_text())
+        (RESULTS / "serving.md").write_text(markdown(data))
+        return 0
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk (see .ci/install-serving-bench.sh)", file=sys.stderr)
         return 2
@@ -165,6 +214,7 @@ def main() -> int:
         },
         "config": {
             "duration_s": DURATION,
+            "repeats": REPEATS,
             "bento": tag,
             "model": model_tag,
             "bento_workers": params.serving.workers,
@@ -175,28 +225,40 @@ def main() -> int:
         },
         "in_process": in_process(loaded.pipeline, features, records),
     }
-    print("in-process:", results["in_process"], flush=True)
+    results["batch_breakdown"] = batch_breakdown(loaded, batch_body)
+    print("in-process:", results["in_process"], results["batch_breakdown"], flush=True)
 
-    port = free_port()
-    bento_cmd = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
-    with server(bento_cmd, f"http://127.0.0.1:{port}/readyz", cwd=WORK, log_path=WORK / "bento.log", env=env):
-        url = f"http://127.0.0.1:{port}"
-        wrk(f"{url}/predict", 16, script)  # warm-up
-        results["bento_scoring_path"] = httpx.post(f"{url}/metadata").json()["scoring_path"]
-        results["bento"] = {"single": [wrk(f"{url}/predict", c, script) for c in CONCURRENCY]}
-        results["bento"]["batch"] = batch_run(f"{url}/predict_batch", batch_body, BATCH_ROWS)
-    print("bento:", results["bento"], flush=True)
-
-    port = free_port()
+    bento_port, peer_port = free_port(), free_port()
+    bento_cmd = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(bento_port)]
     peer_env = {**env, "MODEL_DIR": str(model_dir), "MODEL_TAG": model_tag, "PYTHONPATH": str(ROOT)}
-    peer_cmd = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_peer:app", "--host", "127.0.0.1"]
     workers = str(params.serving.workers)  # same process count as the bento: a like-for-like peer
-    peer_cmd += ["--port", str(port), "--workers", workers, "--no-access-log", "--log-level", "warning"]
-    with server(peer_cmd, f"http://127.0.0.1:{port}/docs", cwd=ROOT, log_path=WORK / "fastapi.log", env=peer_env):
-        url = f"http://127.0.0.1:{port}"
-        wrk(f"{url}/predict", 16, script)
-        results["fastapi"] = {"single": [wrk(f"{url}/predict", c, script) for c in CONCURRENCY]}
-        results["fastapi"]["batch"] = batch_run(f"{url}/predict_batch", batch_body, BATCH_ROWS)
+    peer_cmd = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_peer:app", "--host", "127.0.0.1"]
+    peer_cmd += ["--port", str(peer_port), "--workers", workers, "--no-access-log", "--log-level", "warning"]
+    urls = {"bento": f"http://127.0.0.1:{bento_port}", "fastapi": f"http://127.0.0.1:{peer_port}"}
+    with (
+        server(bento_cmd, f"{urls['bento']}/readyz", cwd=WORK, log_path=WORK / "bento.log", env=env),
+        server(peer_cmd, f"{urls['fastapi']}/docs", cwd=ROOT, log_path=WORK / "fastapi.log", env=peer_env),
+    ):
+        results["bento_scoring_path"] = httpx.post(f"{urls['bento']}/metadata").json()["scoring_path"]
+        for url in urls.values():
+            wrk(f"{url}/predict", 16, script)  # warm-up
+        # Interleaved (bento, fastapi, bento, ...) and repeated, so that changes in the machine's
+        # background load hit both servers alike; each cell reports the median run (by req/s).
+        runs: dict[str, dict[int, list[dict[str, Any]]]] = {name: {c: [] for c in CONCURRENCY} for name in urls}
+        for c in CONCURRENCY:
+            for _ in range(REPEATS):
+                for name, url in urls.items():
+                    runs[name][c].append(wrk(f"{url}/predict", c, script))
+        for name in urls:
+            results[name] = {"single": [median_run(runs[name][c]) for c in CONCURRENCY]}
+        for _ in range(2):
+            for name, url in urls.items():
+                results[name].setdefault("batch_runs", []).append(
+                    batch_run(f"{url}/predict_batch", batch_body, BATCH_ROWS)
+                )
+        for name in urls:
+            results[name]["batch"] = max(results[name].pop("batch_runs"), key=lambda b: b["rows_per_s"])
+    print("bento:", results["bento"], flush=True)
     print("fastapi:", results["fastapi"], flush=True)
 
     results["machine"]["load_average_at_end"] = load_average()
@@ -213,7 +275,7 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
     f16 = next(x for x in r["fastapi"]["single"] if x["connections"] == 16)
     ratio = b16["rps"] / f16["rps"]
     batch_share = r["bento"]["batch"]["rows_per_s"] / r["in_process"]["batch_rows_per_s"]
-    errors = sum(x["errors"] for x in r["bento"]["single"])
+    errors = sum(x["errors"] for x in r["bento"]["single"]) + r["bento"]["batch"]["errors"]
     return {
         "single_16_vs_fastapi": {"value": round(ratio, 2), "target": ">= 3.0", "met": ratio >= 3.0},
         "p99_16_no_worse": {
@@ -234,9 +296,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, load average "
         f"{r['machine']['load_average_at_start']} at start / {r['machine']['load_average_at_end']} at end "
         "(other jobs were running on the machine). One run of "
-        "`make bench-serving` (benchmarks/bench_serving.py); load generator: wrk for single records "
-        f"({c['duration_s']} s per cell, client on the same machine), httpx for 10k-row batches "
-        f"({c['batch_requests']} sequential requests, median). Bento workers: {c['bento_workers']}; "
+        "`make bench-serving` (benchmarks/bench_serving.py); both servers up at once, cells interleaved "
+        f"bento/FastAPI and repeated {c['repeats']}x; load generator: wrk for single records "
+        f"({c['duration_s']} s per run, median run by req/s, errors summed over all runs; client on the "
+        f"same machine), httpx for 10k-row batches ({c['batch_requests']} sequential requests, median; "
+        f"best of 2 interleaved rounds). Bento workers: {c['bento_workers']}; "
         f"FastAPI peer: uvicorn, {c['fastapi_workers']} worker(s), same schema-derived validation, "
         "one DataFrame per request, no access log. Bento scoring path: "
         f"{r.get('bento_scoring_path', '?')}.",
@@ -270,6 +334,23 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     for name, t in r["targets"].items():
         lines.append(f"| {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
+    if "batch_breakdown" in r:
+        b = r["batch_breakdown"]
+        lines += [
+            "",
+            "## Where a 10k-row JSON batch goes (in-process, same code as the service)",
+            "",
+            f"- request body: {b['body_mb']} MB of JSON records",
+            f"- parse + validate (schema-derived types, pydantic-core): {b['parse_and_validate_json_ms']} ms",
+            f"- records -> numpy matrix: {b['records_to_matrix_ms']} ms",
+            f"- matrix + scoring + labels: {b['matrix_and_scoring_ms']} ms",
+            f"- in-process `predict_proba` on a ready DataFrame: {ip['batch_ms']} ms",
+            "",
+            "Parsing and strictly validating ~300k JSON numbers costs several times the model itself, so "
+            "a JSON-records endpoint cannot reach 25% of in-process `predict_proba` throughput here; "
+            "a binary columnar body (Arrow/Parquet, validated with the pandera schema) would be the way "
+            "to get closer (not implemented: BentoML 1.4's HTTP layer has JSON/multipart serdes only).",
+        ]
     return "\n".join(lines) + "\n"
 
 
