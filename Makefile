@@ -141,3 +141,91 @@ init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, d
 	$(RUN) python -m mlops_template.cli init \
 	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
 	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)")
+# ----------------------------------------------------------------------------- serving (BentoML)
+# The model store and bentos live in $(BENTOML_HOME) (default: .bentoml inside the repo, git-ignored).
+# `make bento` writes the built tag to build/bento/tag.txt; `make serve` and `make container` use it.
+BENTOML_HOME ?= $(CURDIR)/.bentoml
+export BENTOML_HOME
+SERVE_HOST ?= 127.0.0.1
+SERVE_PORT ?= 3000
+# Packages the service does not need, left out of the bento's requirements (exported from uv.lock).
+BENTO_PRUNE := --prune mlflow --prune dvc --prune s3fs --prune matplotlib
+
+.PHONY: bento serve bench-serving
+
+bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento
+	@mkdir -p build/bento
+	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet $(BENTO_PRUNE) -o build/bento/requirements.txt
+	$(RUN) python -m mlops_template.serving.store
+
+serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /)
+	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
+	$(RUN) bentoml serve "$$(cat build/bento/tag.txt)" --host $(SERVE_HOST) --port $(SERVE_PORT)
+
+bench-serving: $(SETUP) ## benchmark the bento vs FastAPI vs in-process (writes benchmarks/results/serving.*)
+	$(RUN) python benchmarks/bench_serving.py
+# ---------------------------------------------------------------------------------------------------------
+# Release: container image, smoke test, model registry, image push, deploy, rollback (docs/release.md)
+# ---------------------------------------------------------------------------------------------------------
+RELEASE := $(RUN) python -m mlops_template.release
+RELEASE_DIR := .cache/release
+IMAGE_NAME ?= mlops-template-service
+LOCAL_IMAGE ?= localhost/$(IMAGE_NAME):latest
+IMAGE_REGISTRY ?= ghcr.io
+VERSION ?=
+export IMAGE_NAME IMAGE_REGISTRY UV
+
+.PHONY: container-tools container smoke-container test-container release-register release-promote dvc-push \
+	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check act-release
+
+container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
+	bash scripts/container/install.sh
+
+container: $(SETUP) container-tools ## build the OCI image from the built bento (docker, else podman)
+	bash scripts/container/build.sh "$$(cat build/bento/tag.txt)" "$(LOCAL_IMAGE)"
+
+smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a prediction vs in-process, non-root
+	bash scripts/container/smoke.sh "$(LOCAL_IMAGE)"
+
+test-container: $(SETUP) ## opt-in real container test (build + run + smoke); needs podman or docker
+	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
+
+bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Actions)
+	@tag="$$(cat build/bento/tag.txt)"; echo "$$tag"; \
+	if [[ -n "$${GITHUB_OUTPUT:-}" ]]; then echo "bento_tag=$$tag" >> "$$GITHUB_OUTPUT"; fi
+
+release-register: $(SETUP) ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
+	$(RELEASE) register
+
+release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered version (and record IMAGE on it)
+	$(RELEASE) promote $(if $(VERSION),--version $(VERSION))
+	$(if $(IMAGE),$(RELEASE) tag-version --image "$(IMAGE)" --bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)")
+
+dvc-push: $(SETUP) ## push DVC-tracked data and models (skipped unless DVC_REMOTE_URL is set)
+	bash scripts/release/dvc-push.sh
+
+release-artifacts: $(SETUP) ## save the image and export the bento into .cache/release (for the push/deploy jobs)
+	bash scripts/release/artifacts.sh save "$(LOCAL_IMAGE)"
+
+image-push: $(SETUP) ## tag the image with the git SHA (+ model-<N>) and push it to IMAGE_REGISTRY
+	bash scripts/release/push.sh "$(LOCAL_IMAGE)"
+
+deploy: $(SETUP) ## deploy IMAGE to the configured target (Kubernetes / BentoCloud), or skip cleanly
+	$(RELEASE) deploy --image "$${IMAGE:?set IMAGE=registry/repo:tag}" \
+		--bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)" --bento-archive "$(RELEASE_DIR)/bento.bento"
+
+rollback: $(SETUP) ## VERSION=N: point `champion` at model version N and redeploy that version's image
+	$(RELEASE) rollback --version "$${VERSION:?set VERSION=N (see make model-versions)}" --output $(RELEASE_DIR)/rollback.env
+	source $(RELEASE_DIR)/rollback.env && $(RELEASE) deploy --image "$${IMAGE:?no image recorded for this version}" --bento "$$BENTO_TAG"
+
+model-versions: $(SETUP) ## list the registered model versions, their aliases and images
+	$(RELEASE) versions
+
+act-release: $(SETUP) ## run release.yml under act with a local registry (MLFLOW_TRACKING_URI=..., ROLLBACK_TO=N optional)
+	bash scripts/release/act-release.sh
+
+workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @actions/workflow-parser)
+	bash scripts/workflow-check/run.sh
+
+k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
+	$(RUN) kubernetes-validate --strict k8s/*.yaml

@@ -133,6 +133,20 @@ class CompareParams(StrictModel):
         return self
 
 
+class ServingParams(StrictModel):
+    """The BentoML service (``make bento`` / ``make serve``); baked into the bento at build time."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")] = "mlops-template-service"
+    model_name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")] = "mlops-template-model"
+    workers: Annotated[int, Field(ge=1)] = 1
+    max_batch_size: Annotated[int, Field(ge=1)] = 10_000
+    max_request_bytes: Annotated[int, Field(ge=1024)] = 16_000_000
+    timeout_seconds: Annotated[float, Field(gt=0.0)] = 60.0
+    access_log: bool = False
+    prediction_log: bool = False
+    prediction_log_path: str = "logs/predictions.jsonl"
+
+
 class Params(StrictModel):
     seed: int = 42
     task: TaskType = "binary"
@@ -143,6 +157,7 @@ class Params(StrictModel):
     evaluate: EvaluateParams = EvaluateParams()
     mlflow: MlflowParams = MlflowParams()
     compare: CompareParams = CompareParams()
+    serving: ServingParams = ServingParams()
 
     @model_validator(mode="after")
     def _roles_differ(self) -> Params:

@@ -1,0 +1,193 @@
+"""Release commands behind the Make targets (``python -m mlops_template.release <command>``).
+
+register        register the trained model in MLflow (skipped without MLFLOW_TRACKING_URI)
+promote         move the `champion` alias to the registered version (skipped without MLFLOW_TRACKING_URI)
+rollback        point `champion` at --version N and print the image reference to redeploy
+versions        list the registered versions with their aliases and images
+image-refs      the references an image is pushed under (git SHA, model-<N>)
+tag-version     record the pushed image references (and bento tag) on the model version
+deploy          deploy --image (Kubernetes) / the bento (BentoCloud) to the configured target, or skip
+render-k8s      write k8s/*.yaml with the image filled in (to inspect or validate)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mlops_template import paths
+from mlops_template.config import ConfigError, load_params
+from mlops_template.release import deploy as deploy_mod
+from mlops_template.release import registry
+from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
+
+RELEASE_FILE = paths.RELEASE_RECORD
+
+
+def _mlflow_configured() -> bool:
+    return bool(os.environ.get("MLFLOW_TRACKING_URI", "").strip())
+
+
+def _github_output(**values: str) -> None:
+    """Expose values to later jobs when running in GitHub Actions."""
+    path = os.environ.get("GITHUB_OUTPUT")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            for key, value in values.items():
+                handle.write(f"{key}={value}\n")
+
+
+def _release_record() -> dict[str, str]:
+    if RELEASE_FILE.exists():
+        data: dict[str, str] = json.loads(RELEASE_FILE.read_text(encoding="utf-8"))
+        return data
+    return {}
+
+
+def cmd_register(args: argparse.Namespace) -> int:
+    RELEASE_FILE.parent.mkdir(parents=True, exist_ok=True)
+    if not _mlflow_configured():
+        print("register: skipped (MLFLOW_TRACKING_URI is not set); images are tagged with the git SHA only")
+        RELEASE_FILE.write_text(json.dumps({"version": ""}) + "\n", encoding="utf-8")
+        _github_output(model_version="")
+        return 0
+    release = registry.register(load_params().mlflow)
+    RELEASE_FILE.write_text(json.dumps(release.to_dict(), indent=2) + "\n", encoding="utf-8")
+    _github_output(model_version=release.version)
+    print(f"register: {release.name} version {release.version} (run {release.run_id}) at {release.tracking_uri}")
+    return 0
+
+
+def _version(args: argparse.Namespace) -> str:
+    version = str(args.version or _release_record().get("version") or "").strip()
+    if not version:
+        raise ReleaseError(
+            "no model version: pass VERSION=N (see `make model-versions`) or run `make release-register` first"
+        )
+    model_version_tag(version)  # validates
+    return version
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    if not _mlflow_configured():
+        print("promote: skipped (MLFLOW_TRACKING_URI is not set)")
+        return 0
+    params = load_params().mlflow
+    version = _version(args)
+    previous, _ = registry.promote(params, version, args.alias)
+    print(f"promote: {params.registered_model_name} @{args.alias}: {previous or 'unset'} -> {version}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    if not _mlflow_configured():
+        raise ReleaseError("rollback needs the model registry: set MLFLOW_TRACKING_URI")
+    params = load_params().mlflow
+    version = _version(args)
+    previous, tags = registry.promote(params, version, registry.CHAMPION)
+    repo = args.image_repo or os.environ.get("IMAGE_REPO", "")
+    image = tags.get("image") or (f"{repo}:{model_version_tag(version)}" if repo else "")
+    print(f"rollback: {params.registered_model_name} @champion: {previous or 'unset'} -> {version}")
+    print(f"image={image}")
+    print(f"bento={tags.get('bento', '')}")
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(f"IMAGE={image}\nBENTO_TAG={tags.get('bento', '')}\n", encoding="utf-8")
+    return 0
+
+
+def cmd_versions(_: argparse.Namespace) -> int:
+    if not _mlflow_configured():
+        raise ReleaseError("listing versions needs the model registry: set MLFLOW_TRACKING_URI")
+    rows = registry.list_versions(load_params().mlflow)
+    print(f"{'version':>8}  {'aliases':<20} {'git_sha':<12} image")
+    for row in rows:
+        print(f"{row['version']:>8}  {row['aliases']:<20} {row['git_sha'][:12]:<12} {row['image']}")
+    return 0
+
+
+def cmd_image_refs(args: argparse.Namespace) -> int:
+    version = args.version if args.version is not None else _release_record().get("version", "")
+    repo = image_repository(args.registry, args.repository)
+    for ref in image_refs(repo, args.sha, version or None):
+        print(ref)
+    return 0
+
+
+def cmd_tag_version(args: argparse.Namespace) -> int:
+    version = str(args.version or _release_record().get("version") or "")
+    if not _mlflow_configured() or not version:
+        print("tag-version: skipped (no registered model version)")
+        return 0
+    tags = {"image": args.image}
+    if args.bento:
+        tags["bento"] = args.bento
+    registry.set_version_tags(load_params().mlflow, version, tags)
+    print(f"tag-version: version {version}: {tags}")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    archive = Path(args.bento_archive) if args.bento_archive else None
+    deploy_mod.deploy(args.image, args.bento, os.environ, dry_run=args.dry_run, bento_archive=archive)
+    return 0
+
+
+def cmd_render_k8s(args: argparse.Namespace) -> int:
+    for path in deploy_mod.render_dir(args.image, Path(args.out)):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mlops_template.release",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("register").set_defaults(fn=cmd_register)
+    p = sub.add_parser("promote")
+    p.add_argument("--version", help="model version (default: the one `register` recorded)")
+    p.add_argument("--alias", default=registry.CHAMPION)
+    p.set_defaults(fn=cmd_promote)
+    p = sub.add_parser("rollback")
+    p.add_argument("--version", required=True)
+    p.add_argument("--image-repo", help="e.g. ghcr.io/owner/repo (default: $IMAGE_REPO)")
+    p.add_argument("--output", help="write IMAGE=... and BENTO_TAG=... to this file (for make)")
+    p.set_defaults(fn=cmd_rollback)
+    sub.add_parser("versions").set_defaults(fn=cmd_versions)
+    p = sub.add_parser("image-refs")
+    p.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY", "ghcr.io"))
+    p.add_argument("--repository", default=os.environ.get("GITHUB_REPOSITORY", ""))
+    p.add_argument("--sha", default=os.environ.get("GITHUB_SHA", ""))
+    p.add_argument("--version", help="model version (default: the one `register` recorded)")
+    p.set_defaults(fn=cmd_image_refs)
+    p = sub.add_parser("tag-version")
+    p.add_argument("--image", required=True)
+    p.add_argument("--bento", default="")
+    p.add_argument("--version")
+    p.set_defaults(fn=cmd_tag_version)
+    p = sub.add_parser("deploy")
+    p.add_argument("--image", required=True)
+    p.add_argument("--bento", default="")
+    p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(fn=cmd_deploy)
+    p = sub.add_parser("render-k8s")
+    p.add_argument("--image", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_render_k8s)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except (ConfigError, ReleaseError) as err:
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,195 @@
+"""The MLflow model registry side of a release: register the trained model, move the ``champion`` alias, roll back.
+
+The tracking server comes from ``MLFLOW_TRACKING_URI`` (else params ``mlflow.tracking_uri``), as in training.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mlops_template import paths
+from mlops_template.config import MlflowParams
+from mlops_template.lineage import file_md5
+from mlops_template.model_io import load_metadata, load_model
+from mlops_template.release.plan import ReleaseError, model_version_tag
+from mlops_template.tracking import log_training_run, tracking_uri
+
+CHAMPION = "champion"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelRelease:
+    """One registered model version and the lineage it carries."""
+
+    name: str
+    version: str
+    run_id: str
+    model_uri: str
+    git_sha: str
+    data_md5: str
+    model_md5: str
+    tracking_uri: str
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _client(uri: str) -> Any:
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def _run_exists(client: Any, run_id: str | None) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return False
+    try:
+        client.get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
+def _logged_run(params: MlflowParams, metadata: dict[str, Any], model_path: Path, client: Any) -> dict[str, str]:
+    """The training run on this server: the one training logged, or a new run holding the same model."""
+    info: dict[str, str] = metadata.get("mlflow") or {}
+    uri = tracking_uri(params)
+    if info.get("tracking_uri") == uri and _run_exists(client, info.get("run_id")):
+        return info
+    lineage = metadata.get("lineage") or {}
+    model_type = metadata.get("model_type")
+    log.info("the model was trained against %s; logging it to %s", info.get("tracking_uri"), uri)
+    return log_training_run(
+        params,
+        run_params={"model.type": model_type, "task": metadata.get("task"), "seed": metadata.get("seed")}
+        | {f"model.{model_type}.{k}": v for k, v in (metadata.get("hyperparameters") or {}).items()},
+        metrics={f"train_{k}": float(v) for k, v in (metadata.get("train_metrics") or {}).items()},
+        tags={
+            "git_sha": str(lineage.get("git_sha", "unknown")),
+            "data_md5": str(lineage.get("data_md5", "")),
+            "stage": "release",
+        },
+        model=load_model(model_path),
+    )
+
+
+def register(
+    params: MlflowParams,
+    model_path: Path = paths.MODEL,
+    metadata_path: Path = paths.MODEL_METADATA,
+) -> ModelRelease:
+    """Register the pipeline's model as a new version of ``params.registered_model_name`` (idempotent per run)."""
+    import mlflow
+
+    uri = tracking_uri(params)
+    client = _client(uri)
+    metadata = load_metadata(metadata_path)
+    name = params.registered_model_name
+    model_md5 = file_md5(model_path)
+    lineage = metadata.get("lineage") or {}
+    # The same model file is registered once, however often the release is re-run.
+    existing = client.search_model_versions(f"name='{name}' and tags.model_md5='{model_md5}'")
+    if existing:
+        mv = max(existing, key=lambda v: int(v.version))
+        version, run_id, model_uri = str(mv.version), str(mv.run_id), str(mv.source)
+    else:
+        info = _logged_run(params, metadata, model_path, client)
+        run_id, model_uri = info["run_id"], info["model_uri"]
+        version = str(mlflow.register_model(model_uri, name, await_registration_for=60).version)
+    release = ModelRelease(
+        name=name,
+        version=version,
+        run_id=run_id,
+        model_uri=model_uri,
+        git_sha=str(lineage.get("git_sha", "unknown")),
+        data_md5=str(lineage.get("data_md5", "")),
+        model_md5=model_md5,
+        tracking_uri=uri,
+    )
+    for key in ("git_sha", "data_md5", "model_md5"):
+        client.set_model_version_tag(name, version, key, getattr(release, key))
+    return release
+
+
+def set_version_tags(params: MlflowParams, version: str, tags: dict[str, str]) -> None:
+    """Record release facts (image references, bento tag) on a model version."""
+    client = _client(tracking_uri(params))
+    _require_version(client, params.registered_model_name, version)
+    for key, value in tags.items():
+        client.set_model_version_tag(params.registered_model_name, version, key, value)
+
+
+def _require_version(client: Any, name: str, version: str) -> dict[str, str]:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mv = client.get_model_version(name, str(version))
+    except MlflowException:
+        known = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+        raise ReleaseError(
+            f"model {name!r} has no version {version!r} (registered versions: {known or 'none'})"
+        ) from None
+    return dict(mv.tags or {})
+
+
+def champion(params: MlflowParams, alias: str = CHAMPION) -> str | None:
+    """The version the alias points at, or None when it is not set."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri(params))
+    try:
+        return str(client.get_model_version_by_alias(params.registered_model_name, alias).version)
+    except MlflowException:
+        return None
+
+
+def promote(params: MlflowParams, version: str, alias: str = CHAMPION) -> tuple[str | None, dict[str, str]]:
+    """Point ``alias`` at ``version`` (which must exist); return (previous version or None, the version's tags).
+
+    Used for a release (the new version) and for a rollback (an earlier one): both are the same move.
+    """
+    model_version_tag(version)  # a positive integer, or ReleaseError
+    client = _client(tracking_uri(params))
+    name = params.registered_model_name
+    tags = _require_version(client, name, version)
+    previous = champion(params, alias)
+    client.set_registered_model_alias(name, alias, str(version))
+    return previous, tags
+
+
+def list_versions(params: MlflowParams) -> list[dict[str, str]]:
+    """Every version of the registered model, newest first, with its aliases and release tags."""
+    from mlflow.exceptions import MlflowException
+
+    client = _client(tracking_uri(params))
+    name = params.registered_model_name
+    try:
+        aliases = client.get_registered_model(name).aliases or {}
+    except MlflowException:  # no such model yet
+        return []
+    by_version: dict[str, list[str]] = {}
+    for alias, version in aliases.items():
+        by_version.setdefault(str(version), []).append(alias)
+    rows = []
+    for mv in sorted(client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version)):
+        tags = dict(mv.tags or {})
+        rows.append(
+            {
+                "version": str(mv.version),
+                "aliases": ",".join(sorted(by_version.get(str(mv.version), []))),
+                "git_sha": tags.get("git_sha", ""),
+                "image": tags.get("image", ""),
+                "run_id": mv.run_id or "",
+            }
+        )
+    return rows

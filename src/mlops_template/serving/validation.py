@@ -1,0 +1,65 @@
+"""Request types derived from THE schema spec (data/schema.yaml), never written by hand.
+
+Each feature column of the spec becomes one required field of a record, with the spec's rules:
+dtype -> strict JSON type (no "1.5" strings, no booleans as numbers), ``min``/``max`` -> ``ge``/``le``,
+``allowed`` -> ``Literal[...]``, ``nullable: false`` -> ``null`` rejected; unknown fields are rejected.
+A record is a ``TypedDict`` (validated in pydantic-core, and a plain ``dict`` afterwards: cheap for big
+batches). Pydantic's error list names the field (``loc``) and the rule (``type`` + ``msg``); BentoML
+turns it into a 400 response, and :func:`describe_errors` gives the same shape for in-process use.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
+from mlops_template.data.schema import ColumnSpec, SchemaSpec
+
+_JSON_TYPES: dict[str, type] = {"int64": int, "float64": float, "bool": bool, "str": str}
+
+
+def field_type(col: ColumnSpec) -> Any:
+    """The annotated Python type of one column: JSON type, strictness, bounds, categories, nullability."""
+    base: Any
+    if col.allowed is not None:
+        base = Literal[tuple(col.allowed)]
+    else:
+        constraints: dict[str, Any] = {"strict": True}
+        if col.dtype in ("int64", "float64"):
+            if col.min is not None:
+                constraints["ge"] = col.min
+            if col.max is not None:
+                constraints["le"] = col.max
+        if col.dtype == "float64":
+            constraints["allow_inf_nan"] = False
+        base = Annotated[_JSON_TYPES[col.dtype], Field(**constraints)]
+    return base | None if col.nullable else base
+
+
+def record_type(spec: SchemaSpec, features: list[str], name: str = "Record") -> type:
+    """A ``TypedDict`` with one required key per feature; unknown keys are an error."""
+    annotations = {feature: field_type(spec.columns[feature]) for feature in features}
+    record = TypedDict(name, annotations)  # type: ignore[misc]
+    record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    return record
+
+
+def records_type(record: type, max_batch_size: int) -> Any:
+    """A list of 1..max_batch_size records (the body of a batch request is ``{"records": [...]}``)."""
+    return Annotated[list[record], Field(min_length=1, max_length=max_batch_size)]  # type: ignore[valid-type]
+
+
+def describe_errors(err: ValidationError) -> list[dict[str, str]]:
+    """One ``{field, rule, message}`` per problem, e.g. ``{"field": "records.3.mean_radius", ...}``."""
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]), "rule": e["type"], "message": e["msg"]}
+        for e in err.errors(include_url=False, include_input=False)
+    ]
+
+
+def validate_records(record: type, rows: list[Any]) -> list[dict[str, Any]]:
+    """Validate raw rows in-process (tests, benchmarks) with the very rules the service applies."""
+    validated: list[dict[str, Any]] = TypeAdapter(list[record]).validate_python(rows)  # type: ignore[valid-type]
+    return validated

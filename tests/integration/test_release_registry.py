@@ -1,0 +1,126 @@
+"""The release's model-registry side against a real `mlflow server`: register, champion alias, rollback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+
+import joblib
+import pytest
+import yaml
+
+from mlops_template.config import load_params
+from mlops_template.release import registry
+from mlops_template.release.plan import ReleaseError
+from mlops_template.tracking import log_training_run
+from tests.support import env_with_venv, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def release_repo(trained_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A writable copy of the trained project whose registered model name is unique to this module."""
+    repo = tmp_path_factory.mktemp("release") / "repo"
+    shutil.copytree(trained_repo, repo, symlinks=True)
+    params_path = repo / "params.yaml"
+    raw = yaml.safe_load(params_path.read_text())
+    raw["mlflow"]["registered_model_name"] = f"release-test-{uuid.uuid4().hex[:8]}"
+    params_path.write_text(yaml.safe_dump(raw))
+    return repo
+
+
+@pytest.fixture
+def at_server(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, release_repo: Path) -> str:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.chdir(release_repo)
+    return mlflow_server
+
+
+def release_cli(repo: Path, server: str, *args: str, check: bool = True) -> str:
+    result = run(
+        ["python", "-m", "mlops_template.release", *args],
+        cwd=repo,
+        env=env_with_venv({"MLFLOW_TRACKING_URI": server}),
+        check=check,
+    )
+    return result.stdout + result.stderr
+
+
+def test_register_promote_rollback(at_server: str, release_repo: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    params = load_params(release_repo / "params.yaml").mlflow
+    client = MlflowClient(at_server)
+    metadata = json.loads((release_repo / "models/metadata.json").read_text())
+    assert metadata["mlflow"]["tracking_uri"] != at_server  # trained offline: register must log it to the server
+
+    # the CLI, as `make release-register` runs it
+    out = release_cli(release_repo, at_server, "register")
+    record = json.loads((release_repo / ".cache/release/release.json").read_text())
+    first = record["version"]
+    assert f"version {first}" in out
+    mv = client.get_model_version(params.registered_model_name, first)
+    assert mv.tags["git_sha"] == metadata["lineage"]["git_sha"]
+    assert mv.tags["data_md5"] == metadata["lineage"]["data_md5"]
+    run_on_server = client.get_run(mv.run_id)
+    assert run_on_server.data.tags["git_sha"] == metadata["lineage"]["git_sha"]
+
+    # re-running the release registers nothing new
+    assert registry.register(params).version == first
+    assert len(client.search_model_versions(f"name='{params.registered_model_name}'")) == 1
+
+    assert registry.champion(params) is None
+    out = release_cli(release_repo, at_server, "promote")
+    assert f"unset -> {first}" in out
+    assert registry.champion(params) == first
+
+    # a second model file (same estimator, different bytes) becomes a new version
+    model_path = release_repo / "models/model.joblib"
+    joblib.dump(joblib.load(model_path), model_path, compress=3)
+    second = registry.register(params).version
+    assert int(second) == int(first) + 1
+    previous, _ = registry.promote(params, second)
+    assert (previous, registry.champion(params)) == (first, second)
+    release_cli(release_repo, at_server, "tag-version", "--version", second, "--image", "ghcr.io/o/r:model-2")
+
+    # rollback: champion goes back, and the image to redeploy is the version's model-<N> tag
+    out = release_cli(
+        release_repo, at_server, "rollback", "--version", first, "--image-repo", "ghcr.io/o/r", "--output", "rb.env"
+    )
+    assert registry.champion(params) == first
+    assert f"image=ghcr.io/o/r:model-{first}" in out
+    assert (release_repo / "rb.env").read_text().startswith(f"IMAGE=ghcr.io/o/r:model-{first}\n")
+    # rolling forward again uses the image recorded on the version
+    out = release_cli(release_repo, at_server, "rollback", "--version", second)
+    assert "image=ghcr.io/o/r:model-2" in out
+    assert registry.champion(params) == second
+
+    listing = release_cli(release_repo, at_server, "versions")
+    assert "champion" in listing.splitlines()[1]
+
+    # an unknown version is refused, naming what exists; the alias does not move
+    out = release_cli(release_repo, at_server, "rollback", "--version", "99", check=False)
+    assert "has no version '99'" in out
+    assert f"[{first}, {second}]" in out
+    assert registry.champion(params) == second
+    with pytest.raises(ReleaseError, match="positive integer"):
+        registry.promote(params, "latest")
+
+
+def test_register_reuses_the_training_run_on_the_same_server(at_server: str, release_repo: Path) -> None:
+    """When training already logged to this server, the release registers that run's model (no second run)."""
+    params = load_params(release_repo / "params.yaml").mlflow.model_copy(
+        update={"registered_model_name": f"reuse-{uuid.uuid4().hex[:8]}"}
+    )
+    model_path = release_repo / "models/model.joblib"
+    info = log_training_run(params, {"seed": 1}, {"train_roc_auc": 1.0}, {"git_sha": "abc"}, joblib.load(model_path))
+    metadata = json.loads((release_repo / "models/metadata.json").read_text())
+    metadata["mlflow"] = info
+    meta_path = release_repo / "metadata-server.json"
+    meta_path.write_text(json.dumps(metadata))
+    release = registry.register(params, model_path=model_path, metadata_path=meta_path)
+    assert release.run_id == info["run_id"]
+    assert release.version == "1"
