@@ -22,7 +22,7 @@ export PYTHONHASHSEED := 0
 .PHONY: help setup repro test test-fast lint format schema check-params metrics bench clean init
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(UV_BOOTSTRAP)/bin/uv:
 	@echo "uv not found: installing it into $(UV_BOOTSTRAP) with pip"
@@ -135,12 +135,6 @@ act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins fo
 bench-pr: $(SETUP) ## time the whole PR workflow under act, cold and warm caches (benchmarks/results/pr_workflow.md)
 	$(RUN) python benchmarks/bench_pr_workflow.py
 
-# ---- bring your own data ---------------------------------------------------------------------------
-# make init SOURCE=data/source/churn.csv TARGET=churned ID=customer_id TASK=binary [NAME=churn]
-init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, demo lineage reset
-	$(RUN) python -m mlops_template.cli init \
-	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
-	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)")
 # ----------------------------------------------------------------------------- serving (BentoML)
 # The model store and bentos live in $(BENTOML_HOME) (default: .bentoml inside the repo, git-ignored).
 # `make bento` writes the built tag to build/bento/tag.txt; `make serve` and `make container` use it.
