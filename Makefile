@@ -69,6 +69,13 @@ bench: $(SETUP) ## run the benchmarks, write benchmarks/results/*.md
 clean: ## remove the environment and caches (not data, models or metrics)
 	rm -rf .venv .cache .pytest_cache .mypy_cache .ruff_cache
 
+# ---- bring your own data ---------------------------------------------------------------------------
+# make init SOURCE=data/source/churn.csv TARGET=churned ID=customer_id TASK=binary [NAME=churn]
+init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, demo lineage reset
+	$(RUN) python -m mlops_template.cli init \
+	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
+	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)")
+
 # --- Pull request = experiment (issue 4): compare with the base branch's model, report, gate -------------
 # CI calls them in this order:  make pr-report BASE=origin/main  (runs `dvc repro` of the workspace first;
 # exit 0 whenever a report was written, also for a regression or a failed pipeline; posts nothing), then
@@ -127,10 +134,3 @@ act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins fo
 
 bench-pr: $(SETUP) ## time the whole PR workflow under act, cold and warm caches (benchmarks/results/pr_workflow.md)
 	$(RUN) python benchmarks/bench_pr_workflow.py
-
-# ---- bring your own data ---------------------------------------------------------------------------
-# make init SOURCE=data/source/churn.csv TARGET=churned ID=customer_id TASK=binary [NAME=churn]
-init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, demo lineage reset
-	$(RUN) python -m mlops_template.cli init \
-	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
-	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)")

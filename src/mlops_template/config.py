@@ -125,6 +125,8 @@ class CompareParams(StrictModel):
 
     @model_validator(mode="after")
     def _known_metrics(self) -> CompareParams:
+        if self.primary_metric is None and not self.floors:
+            return self  # nothing to check: keep config.py import-light (metrics pulls in sklearn)
         from mlops_template.evaluation.metrics import HIGHER_IS_BETTER
 
         for key, name in [("primary_metric", self.primary_metric), *(("floors", n) for n in self.floors)]:

@@ -41,6 +41,16 @@ class Outcome:
     pr_report: subprocess.CompletedProcess[str]
 
 
+@dataclass
+class PrRuns:
+    repo: Path
+    main_sha: str
+    outcomes: dict[str, Outcome]
+
+    def __getitem__(self, branch: str) -> Outcome:
+        return self.outcomes[branch]
+
+
 def _patch_params(repo: Path, patch: dict) -> None:
     path = repo / "params.yaml"
     params = yaml.safe_load(path.read_text())
@@ -57,12 +67,12 @@ def _patch_params(repo: Path, patch: dict) -> None:
 
 
 def _make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    # -o: the venv is this one (on PATH), never synced into the copy; RUN= runs the tools from PATH directly
-    return run(["make", "-o", ".venv/.synced", "RUN=", *args], cwd=repo, check=False, timeout=900)
+    # SETUP= RUN=: use this venv (on PATH), never sync one into the copy
+    return run(["make", "SETUP=", "RUN=", *args], cwd=repo, check=False, timeout=900)
 
 
 @pytest.fixture(scope="session")
-def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> PrRuns:
     repo = copy_repo(tmp_path_factory.mktemp("pr") / "repo")
     _patch_params(repo, MAIN)
     run(["python", "-m", "mlops_template.cli", "repro"], cwd=repo)
@@ -94,16 +104,14 @@ def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
             gate=_make(repo, "gate"),
             pr_report=pr,
         )
-    outcomes["_main_sha"] = git(repo, "rev-parse", "main").strip()  # type: ignore[assignment]
-    outcomes["_repo"] = repo  # type: ignore[assignment]
-    return outcomes
+    return PrRuns(repo, git(repo, "rev-parse", "main").strip(), outcomes)
 
 
 def _metric(o: Outcome, name: str) -> dict:
     return next(m for m in o.comparison["metrics"] if m["name"] == name)
 
 
-def test_improved_model(pr_outcomes: dict[str, Outcome]) -> None:
+def test_improved_model(pr_outcomes: PrRuns) -> None:
     o = pr_outcomes["improve"]
     assert o.comparison["paired"] is True
     assert o.comparison["verdict"] == "improved", o.report
@@ -113,11 +121,11 @@ def test_improved_model(pr_outcomes: dict[str, Outcome]) -> None:
     assert o.report.startswith("## Model comparison") and "✅ **Gate passed**" in o.report.splitlines()[2]
     assert "| `model.type` | hist_gradient_boosting | linear |" in o.report
     assert "rebuilt by reproducing the base pipeline" in o.comparison["baseline_source"]
-    assert pr_outcomes["_main_sha"] in o.report  # type: ignore[operator]
+    assert pr_outcomes.main_sha in o.report
     assert "reproducing" in o.pr_report.stderr  # progress goes to stderr
 
 
-def test_change_that_does_not_matter(pr_outcomes: dict[str, Outcome]) -> None:
+def test_change_that_does_not_matter(pr_outcomes: PrRuns) -> None:
     o = pr_outcomes["unchanged"]
     assert o.comparison["verdict"] == "no significant change"
     assert all(m["delta"] == 0 and m["ci_low"] == 0 == m["ci_high"] for m in o.comparison["metrics"])
@@ -127,7 +135,7 @@ def test_change_that_does_not_matter(pr_outcomes: dict[str, Outcome]) -> None:
     assert "No schema changes." in o.report and "Same test rows: yes" in o.report
 
 
-def test_degraded_model_fails_the_gate(pr_outcomes: dict[str, Outcome]) -> None:
+def test_degraded_model_fails_the_gate(pr_outcomes: PrRuns) -> None:
     o = pr_outcomes["degrade"]
     assert o.comparison["verdict"] == "regressed"
     assert o.comparison["gate"]["passed"] is False
@@ -141,7 +149,7 @@ def test_degraded_model_fails_the_gate(pr_outcomes: dict[str, Outcome]) -> None:
     assert "![ROC curves of baseline and candidate" in o.report and "Confusion matrix, candidate:" in o.report
 
 
-def test_changed_split_is_reported_unpaired(pr_outcomes: dict[str, Outcome]) -> None:
+def test_changed_split_is_reported_unpaired(pr_outcomes: PrRuns) -> None:
     o = pr_outcomes["resplit"]
     assert o.comparison["paired"] is False
     assert "⚠️ **Unpaired comparison**" in o.report and "Same test rows: **no**" in o.report
@@ -151,7 +159,7 @@ def test_changed_split_is_reported_unpaired(pr_outcomes: dict[str, Outcome]) -> 
     assert o.gate.returncode == 0  # a split change alone is not a regression of this model
 
 
-def test_failed_pipeline_still_gives_a_report_and_fails_the_gate(pr_outcomes: dict[str, Outcome]) -> None:
+def test_failed_pipeline_still_gives_a_report_and_fails_the_gate(pr_outcomes: PrRuns) -> None:
     o = pr_outcomes["baddata"]
     assert o.comparison["verdict"] == "pipeline failed"
     assert o.report.splitlines()[2].startswith("❌ **Gate failed** — the candidate's pipeline")
@@ -159,13 +167,13 @@ def test_failed_pipeline_still_gives_a_report_and_fails_the_gate(pr_outcomes: di
     assert o.gate.returncode != 0 and "pipeline failed" in o.gate.stderr
 
 
-def test_no_worktree_left_behind(pr_outcomes: dict[str, Outcome]) -> None:
-    repo: Path = pr_outcomes["_repo"]  # type: ignore[assignment]
+def test_no_worktree_left_behind(pr_outcomes: PrRuns) -> None:
+    repo = pr_outcomes.repo
     assert len(git(repo, "worktree", "list").splitlines()) == 1
 
 
-def test_unknown_base_ref_is_a_clear_error(pr_outcomes: dict[str, Outcome]) -> None:
-    repo: Path = pr_outcomes["_repo"]  # type: ignore[assignment]
+def test_unknown_base_ref_is_a_clear_error(pr_outcomes: PrRuns) -> None:
+    repo = pr_outcomes.repo
     result = run(
         ["python", "-m", "mlops_template.cli", "pr-report", "--base", "nosuchbranch", "--out", "reports/x"],
         cwd=repo,

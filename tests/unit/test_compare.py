@@ -100,7 +100,8 @@ def test_gate_fails_on_significant_drop_beyond_allowance_and_says_why() -> None:
     assert not failed.passed
     assert "roc_auc regressed" in failed.reasons[0] and "allowed drop 0.01" in failed.reasons[0]
     # significant but within the allowed drop: passes
-    assert evaluate_gate(params, _row(-0.01, -0.015, -0.005), {"roc_auc": 0.89}).passed
+    within = evaluate_gate(params, _row(-0.01, -0.015, -0.005), {"roc_auc": 0.89})
+    assert within.passed and "within the allowed drop 0.01" in within.checks[0]
     # large but not significant drop: passes
     assert evaluate_gate(params, _row(-0.05, -0.1, 0.001), {"roc_auc": 0.85}).passed
     # lower-is-better primary: an increase is the regression

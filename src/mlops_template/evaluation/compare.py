@@ -152,7 +152,8 @@ def evaluate_gate(
             f"(delta {primary.delta:+.4f}, {ci}; allowed drop {params.max_drop:g})"
         )
     else:
-        checks.append(f"{primary.name}: {primary.verdict} (delta {primary.delta:+.4f}, {ci})")
+        within = f", within the allowed drop {params.max_drop:g}" if primary.verdict == "regressed" else ""
+        checks.append(f"{primary.name}: {primary.verdict} (delta {primary.delta:+.4f}, {ci}{within})")
     for name, limit in params.floors.items():
         if name not in candidate_metrics:
             reasons.append(f"compare.floors.{name}: {name!r} is not a metric of this task")
