@@ -145,6 +145,7 @@ class ServingParams(StrictModel):
     max_request_bytes: Annotated[int, Field(ge=1024)] = 16_000_000
     timeout_seconds: Annotated[float, Field(gt=0.0)] = 60.0
     access_log: bool = False
+    tracing: bool = False
     prediction_log: bool = False
     prediction_log_path: str = "logs/predictions.jsonl"
 
