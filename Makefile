@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup repro test test-fast lint format schema check-params metrics bench clean init
+.PHONY: help setup repro test test-deps test-fast lint format schema check-params metrics bench clean init
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -39,7 +39,10 @@ repro: $(SETUP) ## run the whole DVC pipeline (extract, validate, split, train, 
 	$(RUN) python -m mlops_template.cli repro
 	@$(RUN) dvc metrics show
 
-test: $(SETUP) ## run the whole test suite (unit, data, model, integration)
+test-deps: ## system packages the tests need (Node.js for the act tests); a no-op when present
+	bash .ci/install-act-deps.sh
+
+test: $(SETUP) test-deps ## run the whole test suite (unit, data, model, integration, workflows under act)
 	$(RUN) pytest $(PYTEST_ARGS)
 
 test-fast: $(SETUP) ## unit + data + model tests only (no servers, no pipeline runs)
