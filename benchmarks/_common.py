@@ -32,6 +32,22 @@ def machine() -> str:
     )
 
 
+def quote_in_readme(area: str, body: str) -> bool:
+    """Replace the README block between ``<!-- bench:<area>:start/end -->`` with ``body``."""
+    readme = ROOT / "README.md"
+    start, end = f"<!-- bench:{area}:start -->", f"<!-- bench:{area}:end -->"
+    text = readme.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        return False
+    # the results files have their own headings: nest them under the README's section heading
+    body = re.sub(r"^(#{1,3}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ", body, flags=re.M)
+    quoted = f"{start}\n{body.rstrip()}\n{end}"
+    readme.write_text(
+        re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: quoted, text, flags=re.S), encoding="utf-8"
+    )
+    return True
+
+
 def write_results(area: str, markdown: str, data: dict[str, Any]) -> Path:
     """Write benchmarks/results/<area>.md + .json and refresh the README block quoting it, if any."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -42,12 +58,11 @@ def write_results(area: str, markdown: str, data: dict[str, Any]) -> Path:
     (RESULTS / f"{area}.json").write_text(
         json.dumps({"measured": stamp, "machine": machine(), **data}, indent=2) + "\n", encoding="utf-8"
     )
-    readme = ROOT / "README.md"
-    start, end = f"<!-- bench:{area}:start -->", f"<!-- bench:{area}:end -->"
-    text = readme.read_text(encoding="utf-8")
-    if start in text and end in text:
-        quoted = f"{start}\n{body}{end}"
-        text = re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: quoted, text, flags=re.S)
-        readme.write_text(text, encoding="utf-8")
+    quote_in_readme(area, body)
     print(body)
     return md_path
+
+
+if __name__ == "__main__":
+    for md in sorted(RESULTS.glob("*.md")):
+        print(f"{md.name}: {'quoted in README' if quote_in_readme(md.stem, md.read_text()) else 'no README block'}")

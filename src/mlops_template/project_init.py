@@ -30,17 +30,20 @@ DEMO_LINEAGE = [
 DEMO_DIRS = ["plots"]
 
 CHECKLIST = """\
-Optional cloud parts: each switches on when its secret/variable is set (Settings > Secrets and variables >
-Actions). With none set, pull requests still get a report and everything runs offline.
-  [ ] MLFLOW_TRACKING_URI (variable or secret), plus MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD or
-      MLFLOW_TRACKING_TOKEN (secrets): log runs and register models on your MLflow server
-  [ ] DVC remote: `dvc remote add -d -f storage s3://bucket/path`, commit .dvc/config, and the secrets
-      AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or your cloud's equivalents)
-  [ ] Settings > Actions > General > Workflow permissions: the workflows ask for exactly what they need;
-      allow "GitHub Actions to create and approve pull requests" for scheduled retraining PRs
-  [ ] Container registry: GHCR works with the built-in GITHUB_TOKEN (packages: write in the release job)
-  [ ] Deployment (pick one): KUBE_CONFIG secret (Kubernetes, manifests in k8s/) or BENTOCLOUD_API_TOKEN
-      secret (BentoCloud); add required reviewers to the `production` environment to gate deploys
+Optional cloud parts: each switches on when its repository variable (vars.*) or secret (secrets.*) is set
+(Settings > Secrets and variables > Actions). With none set, pull requests still get a report comment and
+merges still build and smoke-test the service; everything also runs offline on a laptop.
+  [ ] MLflow server: variable MLFLOW_TRACKING_URI; secrets MLFLOW_TRACKING_USERNAME + MLFLOW_TRACKING_PASSWORD
+      or MLFLOW_TRACKING_TOKEN. Runs are logged there and merges register the model (alias `champion`).
+  [ ] DVC remote: variables DVC_REMOTE_URL (s3://bucket/path), DVC_REMOTE_ENDPOINT_URL (S3-compatible servers),
+      AWS_DEFAULT_REGION; secrets AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY. Merges `dvc push`.
+  [ ] Container registry: GHCR works with the built-in GITHUB_TOKEN; for another one set the variable
+      IMAGE_REGISTRY and the secrets REGISTRY_USERNAME + REGISTRY_PASSWORD.
+  [ ] Deployment: variable DEPLOY_TARGET = kubernetes (secret KUBE_CONFIG, variable K8S_NAMESPACE; manifests in
+      k8s/) or bentocloud (secret BENTOCLOUD_API_TOKEN, variables BENTOCLOUD_ENDPOINT, BENTOCLOUD_DEPLOYMENT).
+      Add required reviewers to the `production` environment to approve each deploy.
+  [ ] Settings > Actions > General: keep "Read repository contents" as the default token permission (the
+      workflows ask for what they need job by job); fork pull requests get the report in the job summary.
 """
 
 
@@ -87,6 +90,24 @@ def set_yaml_value(text: str, dotted: str, value: object) -> str:
     raise ConfigError(f"params.yaml: key {dotted} not found")
 
 
+TEMPLATE_NAME = "mlops-template"
+# Files that carry the project's name outside params.yaml (Kubernetes objects, bento labels).
+NAMED_FILES = ["k8s/*.yaml", "bentofile.yaml"]
+
+
+def rename_manifests(root: Path, name: str) -> list[str]:
+    """Replace the template's name in the Kubernetes manifests and the bentofile."""
+    changed = []
+    for pattern in NAMED_FILES:
+        for path in sorted(root.glob(pattern)):
+            text = path.read_text(encoding="utf-8")
+            new = re.sub(rf"\b{re.escape(TEMPLATE_NAME)}\b(?!-)", name, text)
+            if new != text:
+                path.write_text(new, encoding="utf-8")
+                changed.append(str(path.relative_to(root)))
+    return changed
+
+
 def init_project(
     root: Path,
     name: str | None = None,
@@ -103,14 +124,14 @@ def init_project(
     raw = yaml.safe_load(text)
     changes: dict[str, object] = {"mlflow.experiment": name, "mlflow.registered_model_name": f"{name}-model"}
     if "serving" in raw:
-        for field in ("service_name", "image_name"):
-            if field in raw["serving"]:
-                changes[f"serving.{field}"] = name
+        changes["serving.name"] = name
+        changes["serving.model_name"] = f"{name}-model"
     changes.update(settings or {})
     for dotted, new_value in changes.items():
         text = set_yaml_value(text, dotted, new_value)
     parse_params(yaml.safe_load(text), origin=str(params_path))  # refuse to write an invalid file
     params_path.write_text(text, encoding="utf-8")
+    rename_manifests(root, name)
 
     removed: list[str] = []
     if reset:

@@ -1,7 +1,8 @@
 """The README's "Adapt it to your data" walkthrough, followed step by step on three other datasets.
 
 Each case starts from a fresh copy of the repository and runs the documented Make targets:
-`make init ...`, review (here: assert on) data/schema.yaml, `make repro`, commit.
+`make init ...`, review (here: assert on) data/schema.yaml, `make repro`, commit; then a pull-request
+branch that switches the estimator, and `make pr-report BASE=main` for its report.
 """
 
 from __future__ import annotations
@@ -25,18 +26,21 @@ CASES = {
         "metrics": {"accuracy", "f1_macro", "precision_macro", "recall_macro", "log_loss"},
         "plots": {"confusion.csv", "confusion.png"},
         "floor": ("f1_macro", 0.85),
+        "primary": "f1_macro",
     },
     "diabetes-regression": {
         "make": {"SOURCE": "sklearn:diabetes", "TARGET": "target", "ID": "id", "TASK": "regression"},
         "metrics": {"rmse", "mae", "r2"},
         "plots": {"residuals.csv", "residuals.png"},
         "floor": ("r2", 0.3),
+        "primary": "rmse",
     },
     "mixed-types-binary": {
         "make": {"SOURCE": "data/source/churn.csv", "TARGET": "churned", "ID": "customer_id", "TASK": "binary"},
         "metrics": {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"},
         "plots": {"roc.png", "pr.png", "confusion.png", "calibration.png"},
         "floor": ("roc_auc", 0.7),
+        "primary": "roc_auc",
     },
 }
 
@@ -61,6 +65,12 @@ def adapted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     make(repo, "repro")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"Adopt the template for {name}")
+    # Step 7: a pull request that proposes another estimator, and its report.
+    git(repo, "checkout", "-q", "-b", "try-random-forest")
+    params = (repo / "params.yaml").read_text()
+    (repo / "params.yaml").write_text(params.replace("  type: linear ", "  type: random_forest "))
+    git(repo, "commit", "-qam", "Try a random forest")
+    make(repo, "pr-report", "BASE=main")
     return name, repo
 
 
@@ -74,6 +84,10 @@ def test_init_renamed_the_project_and_reset_the_demo(adapted) -> None:
     assert params.task == settings["TASK"]
     assert params.mlflow.experiment == "my-project"
     assert params.mlflow.registered_model_name == "my-project-model"
+    assert params.serving.name == "my-project"
+    assert params.serving.model_name == "my-project-model"
+    assert "name: my-project\n" in (repo / "k8s/deployment.yaml").read_text()
+    assert "mlops-template" not in (repo / "k8s/service.yaml").read_text()
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     assert lock["stages"]["extract"]["params"]["params.yaml"]["data"]["source"] == settings["SOURCE"]
 
@@ -102,3 +116,16 @@ def test_pipeline_ran_with_task_specific_metrics_and_plots(adapted) -> None:
     assert CASES[name]["make"]["ID"] not in meta["features"]
     status = run(["dvc", "status"], cwd=repo)
     assert "up to date" in status.stdout
+
+
+def test_pull_request_report_compares_the_two_estimators(adapted) -> None:
+    name, repo = adapted
+    report = (repo / "reports/pr/report.md").read_text()
+    comparison = json.loads((repo / "reports/pr/comparison.json").read_text())
+    primary = CASES[name]["primary"]
+    assert comparison["primary_metric"] == primary
+    assert comparison["paired"] is True
+    assert comparison["verdict"] in ("improved", "no significant change", "regressed")
+    assert primary in report
+    assert "model.type" in report and "random_forest" in report
+    assert CASES[name]["metrics"] <= {m["name"] for m in comparison["metrics"]}

@@ -11,10 +11,17 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
+import yaml
+
 from mlops_template.release.plan import KubeCommands, ReleaseError, choose_deploy_target, render_manifest
 
 K8S_DIR = Path("k8s")
-DEPLOYMENT_NAME = "mlops-template"
+
+
+def deployment_name(source: Path = K8S_DIR) -> str:
+    """The Deployment's name, as k8s/deployment.yaml says (`make init` renames it with the project)."""
+    doc = yaml.safe_load((source / "deployment.yaml").read_text(encoding="utf-8"))
+    return str(doc["metadata"]["name"])
 
 
 def render_dir(image: str, out: Path, source: Path = K8S_DIR) -> list[Path]:
@@ -66,7 +73,7 @@ def deploy(
             kubeconfig.chmod(0o600)
             rendered = Path(tmp) / "manifests"
             render_dir(image, rendered)
-            kube = KubeCommands(str(rendered), env.get("K8S_NAMESPACE") or "default", DEPLOYMENT_NAME)
+            kube = KubeCommands(str(rendered), env.get("K8S_NAMESPACE") or "default", deployment_name())
             run_env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
             _run(kube.apply(dry_run=True), run_env)
             if not dry_run:
@@ -76,7 +83,7 @@ def deploy(
     # BentoCloud deploys the bento itself (it builds its own image)
     if not bento_tag:
         raise ReleaseError("BentoCloud deploy needs the bento tag (run `make bento` first)")
-    name = env.get("BENTOCLOUD_DEPLOYMENT") or DEPLOYMENT_NAME
+    name = env.get("BENTOCLOUD_DEPLOYMENT") or deployment_name()
     in_store = subprocess.run(["bentoml", "get", bento_tag], capture_output=True, check=False).returncode == 0
     if not in_store and bento_archive is not None and bento_archive.exists():
         _run(["bentoml", "import", str(bento_archive)])  # exported by the build job

@@ -1,0 +1,45 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from mlops_template.config import ConfigError
+from mlops_template.project_init import CHECKLIST, set_yaml_value, slugify
+from tests.support import REPO_ROOT
+
+
+@pytest.mark.parametrize(
+    ("raw", "slug"),
+    [
+        ("https://github.com/Acme/Churn_Model.git", "churn-model"),
+        ("git@github.com:acme/fraud.git", "fraud"),
+        ("/home/me/My Project", "my-project"),
+        ("???", "ml-project"),
+    ],
+)
+def test_slugify(raw: str, slug: str) -> None:
+    assert slugify(raw) == slug
+
+
+def test_set_yaml_value_keeps_comments_and_other_keys() -> None:
+    text = "a:\n  b: 1   # the b\n  c: x\nb: 2\n"
+    out = set_yaml_value(text, "a.b", "data/source/x.csv")
+    assert out == "a:\n  b: data/source/x.csv # the b\n  c: x\nb: 2\n"
+    assert set_yaml_value(text, "b", 3).endswith("b: 3\n")
+    with pytest.raises(ConfigError, match=r"a\.zz not found"):
+        set_yaml_value(text, "a.zz", 1)
+
+
+def test_checklist_names_every_secret_and_variable_the_workflows_read() -> None:
+    names = set()
+    for wf in (REPO_ROOT / ".github/workflows").glob("*.yml"):
+        names |= set(re.findall(r"\b(?:vars|secrets)\.([A-Z][A-Z0-9_]+)", wf.read_text()))
+    names.discard("GITHUB_TOKEN")
+    missing = sorted(n for n in names if n not in CHECKLIST)
+    assert not missing, f"make init's checklist does not mention {missing}"
+
+
+def test_readme_walkthrough_uses_the_init_target() -> None:
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "make init SOURCE=" in readme
+    assert Path(REPO_ROOT / "Makefile").read_text().count("\ninit:") == 1
