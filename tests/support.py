@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -124,3 +125,39 @@ def server(
             os.killpg(proc.pid, 9)
             proc.wait()
         log.close()
+
+
+MOTO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextlib.contextmanager
+def s3_server(workdir: Path, bucket: str, env: dict[str, str]) -> Iterator[tuple[str, Any]]:
+    """A real S3-compatible server (moto) on 127.0.0.1 with ``bucket`` created; yields (endpoint, boto3 client).
+
+    ``env`` is the environment for the server; callers pass the same (with MOTO_CREDENTIALS) to DVC.
+    """
+    import boto3
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    with server(
+        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+        f"{endpoint}/moto-api/",
+        cwd=workdir,
+        log_path=workdir / "moto.log",
+        env=env,
+        timeout=60,
+    ):
+        client = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            aws_access_key_id=MOTO_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=MOTO_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            region_name=MOTO_CREDENTIALS["AWS_DEFAULT_REGION"],
+        )
+        client.create_bucket(Bucket=bucket)
+        yield endpoint, client

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlops_template.lineage import file_md5
-from tests.support import env_with_venv, free_port, git, run, server
+from tests.support import MOTO_CREDENTIALS, env_with_venv, git, run, s3_server
 
 pytestmark = pytest.mark.slow
 
@@ -16,26 +16,8 @@ OUTS = ["data/raw/data.parquet", "data/split/train.parquet", "models/model.jobli
 
 
 def test_push_pull_round_trip_through_s3(trained_repo: Path, tmp_path: Path) -> None:
-    import boto3
-
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    env = env_with_venv(creds)
-    with server(
-        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        f"{endpoint}/moto-api/",
-        cwd=tmp_path,
-        log_path=tmp_path / "moto.log",
-        env=env,
-        timeout=60,
-    ):
-        boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            **{k.lower(): v for k, v in creds.items() if k != "AWS_DEFAULT_REGION"},
-            region_name="us-east-1",
-        ).create_bucket(Bucket="dvc-test")
+    env = env_with_venv(MOTO_CREDENTIALS)
+    with s3_server(tmp_path, "dvc-test", env) as (endpoint, _):
         producer = tmp_path / "producer"
         shutil.copytree(trained_repo, producer, symlinks=True)
         run(["dvc", "remote", "add", "-d", "-f", "s3", "s3://dvc-test/store"], cwd=producer, env=env)

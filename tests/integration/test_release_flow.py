@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import env_with_venv, free_port, run, server
+from tests.support import MOTO_CREDENTIALS, env_with_venv, run, s3_server
 
 pytestmark = pytest.mark.slow
 
@@ -49,28 +49,8 @@ def test_unconfigured_parts_skip_cleanly(flow_repo: Path) -> None:
 
 
 def test_dvc_push_to_a_configured_remote(flow_repo: Path, tmp_path: Path) -> None:
-    import boto3
-
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
-    env = plain_env(**creds)
-    with server(
-        ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
-        f"{endpoint}/moto-api/",
-        cwd=tmp_path,
-        log_path=tmp_path / "moto.log",
-        env=env,
-        timeout=60,
-    ):
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-            region_name="us-east-1",
-        )
-        s3.create_bucket(Bucket="release")
+    env = plain_env(**MOTO_CREDENTIALS)
+    with s3_server(tmp_path, "release", env) as (endpoint, s3):
         env.update(DVC_REMOTE_URL="s3://release/store", DVC_REMOTE_ENDPOINT_URL=endpoint)
         out = run(["make", "dvc-push"], cwd=flow_repo, env=env).stdout
         keys = [o["Key"] for o in s3.list_objects_v2(Bucket="release").get("Contents", [])]
