@@ -12,22 +12,23 @@ from pathlib import Path
 
 import yaml
 
+from mlops_template import paths
 from mlops_template.config import ConfigError, parse_params
 
 # Files produced by the demo run; a fork's own first `make repro` makes them again from its data.
 DEMO_LINEAGE = [
-    "dvc.lock",
-    "metrics/metrics.json",
-    "metrics/predictions.csv",
-    "models/metadata.json",
-    "models/model.joblib",
-    "reports/validation.json",
-    "reports/validation.md",
-    "data/raw/data.parquet",
-    "data/split/train.parquet",
-    "data/split/test.parquet",
+    Path("dvc.lock"),
+    paths.METRICS,
+    paths.PREDICTIONS,
+    paths.MODEL_METADATA,
+    paths.MODEL,
+    paths.VALIDATION_REPORT_JSON,
+    paths.VALIDATION_REPORT_MD,
+    paths.RAW_DATA,
+    paths.TRAIN_DATA,
+    paths.TEST_DATA,
 ]
-DEMO_DIRS = ["plots"]
+DEMO_DIRS = [paths.PLOTS_DIR]
 
 CHECKLIST = """\
 Optional cloud parts: each switches on when its repository variable (vars.*) or secret (secrets.*) is set
@@ -139,7 +140,7 @@ def init_project(
             path = root / rel
             if path.exists():
                 path.unlink()
-                removed.append(rel)
+                removed.append(str(rel))
         for rel in DEMO_DIRS:
             for path in sorted((root / rel).glob("*")):
                 if path.is_file():

@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from mlops_template import paths
+from mlops_template.lineage import file_md5
 
 CACHE_ROOT = Path(".cache/pr-baseline")
 
@@ -93,12 +94,6 @@ def lock_md5s(lock_text: bytes | str | None) -> dict[str, str]:
             if "md5" in out:
                 found[out["path"]] = out["md5"]
     return found
-
-
-def _md5(path: Path) -> str:
-    from mlops_template.lineage import file_md5
-
-    return file_md5(path)
 
 
 def _complete(folder: Path) -> bool:
@@ -201,7 +196,7 @@ def get_baseline(ref: str, repo: Path = Path("."), cache_root: Path = CACHE_ROOT
             f"baseline {ref} ({sha[:12]}): missing {[n for n in REQUIRED if not (folder / n).exists()]}"
         )
     want = expected.get(paths.MODEL.as_posix())
-    matches = None if want is None else _md5(folder / "model.joblib") == want
+    matches = None if want is None else file_md5(folder / "model.joblib") == want
     info_path.write_text(json.dumps({"source": source, "lock_md5_matches": matches}) + "\n", encoding="utf-8")
     progress(f"baseline {ref} ({sha[:12]}): {source}")
     return Baseline(ref, sha, folder, source, matches)
