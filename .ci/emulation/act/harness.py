@@ -185,7 +185,9 @@ def run_workflow(
     (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps.
     """
     if not shutil.which("node"):
-        raise FileNotFoundError("node not found: the actions/cache stand-in needs it; run .ci/emulation/install-act-deps.sh")
+        raise FileNotFoundError(
+            "node not found: the actions/cache stand-in needs it; run .ci/emulation/install-act-deps.sh"
+        )
     work.mkdir(parents=True, exist_ok=True)
     record_dir = work / "records"
     shutil.rmtree(record_dir, ignore_errors=True)
