@@ -81,10 +81,12 @@ clean: ## remove the environment and caches (not data, models or metrics)
 
 # ---- bring your own data ---------------------------------------------------------------------------
 # make init SOURCE=data/source/churn.csv TARGET=churned ID=customer_id TASK=binary [NAME=churn]
+#           [MISSING_LABELS=drop|error]  (default: drop when some rows have no label, and say how many)
 init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, demo lineage reset
 	$(RUN) python -m mlops_template.cli init \
 	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
-	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)")
+	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)") \
+	  $(if $(MISSING_LABELS),--missing-labels "$(MISSING_LABELS)")
 
 # --- Pull request = experiment (issue 4): compare with the base branch's model, report, gate -------------
 # CI calls them in this order:  make pr-report BASE=origin/main  (runs `dvc repro` of the workspace first;
@@ -109,7 +111,7 @@ PR_COMMENT_MARKER ?= mlops-template pr-experiment
 CML ?= cml
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data pr-summary pr-comment act-pr bench-pr
+.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment act-pr bench-pr
 
 lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -121,6 +123,9 @@ test-unit: $(SETUP) ## unit tests only (CI job "lint + unit tests")
 
 test-data: $(SETUP) ## data and schema tests only (CI job "data schema tests")
 	$(RUN) pytest tests/data $(PYTEST_ARGS)
+
+test-model: $(SETUP) ## the project's model behaviour tests (quality floor from compare.floors, invariances)
+	$(RUN) pytest tests/model $(PYTEST_ARGS)
 
 pr-summary: ## append the PR report to the GitHub job summary, or say why there is none
 	@out="$${GITHUB_STEP_SUMMARY:?is not set: pr-summary writes the GitHub Actions job summary}"; \

@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 
 from mlops_template import paths
-from mlops_template.config import ConfigError, load_params
+from mlops_template.config import ConfigError, Params, load_params
 from mlops_template.data.extract import DataSourceError, extract
-from mlops_template.data.schema import dump_spec, infer_spec, load_spec
-from mlops_template.project_init import CHECKLIST, init_project
+from mlops_template.data.schema import draft_spec, dump_spec, load_spec
+from mlops_template.project_init import CHECKLIST, DEMO_TESTS, init_project
 
 SCHEMA_HEADER = """\
 # THE data schema, used by the validate stage, the data tests and the service's input validation.
@@ -29,6 +29,9 @@ SCHEMA_HEADER = """\
 #   - allowed: the complete list of valid categories/labels
 #   - nullable: true only where a missing value is legitimate
 #   - min_rows: the smallest dataset you would still train on
+#   - role: feature (default, a model input) | date (year/month/weekday model inputs) | identifier | ignored
+#     (identifier/ignored columns are validated here but never reach the model; a request may carry
+#     them with any value). The comment above each column says why the draft chose its role.
 """
 
 
@@ -43,11 +46,43 @@ def cmd_schema(args: argparse.Namespace) -> int:
     params = load_params()
     d = params.data
     frame = extract(d.source, d.format, d.target, d.id_column)
-    spec = infer_spec(frame, d.target, d.id_column, task=params.task, margin=args.margin)
-    out = Path(args.output or d.schema_path)
-    dump_spec(spec, out, SCHEMA_HEADER.format(source=d.source, rows=len(frame)))
-    print(f"wrote {out}: {len(spec.columns)} columns; review it, then commit it")
+    write_schema_draft(params, frame, Path(args.output or d.schema_path), args.margin)
     return 0
+
+
+def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) -> None:
+    """Draft the schema with a comment per decision; print the roles and the missing-label count."""
+    d = params.data
+    if d.target not in frame.columns:
+        raise ConfigError(
+            f"data.target: column {d.target!r} is not in {d.source} (columns: {', '.join(map(str, frame.columns))})"
+        )
+    drop = d.missing_labels == "drop"
+    draft = draft_spec(
+        frame,
+        d.target,
+        d.id_column,
+        task=params.task,
+        margin=margin,
+        max_categories=params.features.max_categories,
+        drop_missing_labels=drop,
+    )
+    dump_spec(draft.spec, out, SCHEMA_HEADER.format(source=d.source, rows=len(frame)), draft.notes)
+    spec = draft.spec
+    features = spec.feature_columns(d.target, d.id_column)
+    print(f"wrote {out}: {len(spec.columns)} columns, {len(features)} model inputs; review it, then commit it")
+    for name, col in spec.columns.items():
+        if col.role != "feature" or name in (d.target, d.id_column):
+            print(f"  {name}: {'; '.join(draft.notes.get(name, [col.role]))}")
+    if d.id_column not in frame.columns:
+        print(f"  note: data.id_column {d.id_column!r} is not a column of the data (no row identifier)")
+    if draft.missing_labels:
+        what = (
+            f"they are dropped before validation (data.missing_labels: drop); {draft.rows - draft.missing_labels} rows remain"
+            if drop
+            else "validation will stop on them; set data.missing_labels: drop in params.yaml to drop them"
+        )
+        print(f"  missing labels: {draft.missing_labels} of {draft.rows} rows have no {d.target!r}: {what}")
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -57,18 +92,38 @@ def cmd_init(args: argparse.Namespace) -> int:
         ("data.target", args.target),
         ("data.id_column", args.id_column),
         ("task", args.task),
+        ("data.missing_labels", args.missing_labels),
     ):
         if value:
             settings[key] = value
+    frame = None
+    if args.source and not args.missing_labels:
+        # Look at the data before writing params.yaml: rows without a label decide data.missing_labels.
+        target = args.target or load_params().data.target
+        frame = extract(args.source, "auto", target, args.id_column or load_params().data.id_column)
+        missing = int(frame[target].isna().sum()) if target in frame.columns else 0
+        if missing:
+            settings["data.missing_labels"] = "drop"
+            print(
+                f"{missing} of {len(frame)} rows have no label in {target!r}: setting data.missing_labels = drop "
+                "(the extract stage drops them and logs the count). To stop on them instead, re-run with "
+                "MISSING_LABELS=error."
+            )
     name, removed = init_project(Path.cwd(), name=args.name, settings=settings, reset=not args.keep_lineage)
     print(f"project name: {name} (MLflow experiment, registered model, service and image names)")
     for key, value in settings.items():
         print(f"params.yaml: {key} = {value}")
     if removed:
-        print(f"removed the demo's lineage ({len(removed)} files): " + ", ".join(removed))
+        lineage = [r for r in removed if r not in DEMO_TESTS]
+        print(f"removed the demo's lineage ({len(lineage)} files): " + ", ".join(lineage))
+        for rel in sorted(set(removed) & set(DEMO_TESTS)):
+            print(f"removed {rel}: the demo's domain-specific model test (write your own: see tests/README.md)")
     if args.source or args.schema:
-        args.output, args.margin = None, 0.5
-        cmd_schema(args)
+        params = load_params()
+        if frame is None or params.data.format != "auto":
+            d = params.data
+            frame = extract(d.source, d.format, d.target, d.id_column)
+        write_schema_draft(params, frame, Path(params.data.schema_path))
     print("\nNext: review data/schema.yaml, then `make repro`, commit, push, and open a pull request.\n")
     print(CHECKLIST)
     return 0
@@ -147,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", help="data.target: the label column")
     p.add_argument("--id-column", help="data.id_column: the row identifier column")
     p.add_argument("--task", choices=["binary", "multiclass", "regression"], help="task type")
+    p.add_argument(
+        "--missing-labels",
+        choices=["error", "drop"],
+        help="data.missing_labels (default: drop when the data has rows without a label, else unchanged)",
+    )
     p.add_argument("--schema", action="store_true", help="draft data/schema.yaml even if --source is not given")
     p.add_argument("--keep-lineage", action="store_true", help="keep dvc.lock, metrics, plots of the demo")
     p.set_defaults(fn=cmd_init)

@@ -39,6 +39,11 @@ class DataParams(StrictModel):
     target: str = "target"
     id_column: str = "id"
     schema_path: str = "data/schema.yaml"
+    missing_labels: Literal["error", "drop"] = Field(
+        "error",
+        description="rows whose target is empty: error = validation stops, naming the column; "
+        "drop = the extract stage drops them and logs how many",
+    )
 
 
 class SplitParams(StrictModel):

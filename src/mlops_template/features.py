@@ -1,7 +1,9 @@
 """The one preprocessing pipeline, used by training and (inside the saved model) by serving.
 
 Column roles come from the schema: numeric and boolean columns are imputed and scaled,
-string columns are imputed and one-hot encoded. The id and target columns never reach the model.
+string columns are imputed and one-hot encoded, ``role: date`` columns become year/month/weekday
+numbers. Only ``feature``/``date`` columns reach the model: the id, the target and every
+``identifier``/``ignored`` column are dropped (see ``SchemaSpec.feature_columns``).
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
 
+import numpy as np
+import pandas as pd
+
 from mlops_template.config import FeatureParams
-from mlops_template.data.schema import SchemaSpec
+from mlops_template.data.schema import MODEL_ROLES, SchemaSpec, parse_dates
 
 
 def split_feature_types(spec: SchemaSpec, features: list[str]) -> tuple[list[str], list[str], list[str]]:
+    features = [c for c in features if spec.columns[c].role == "feature"]
     numeric = [c for c in features if spec.columns[c].dtype in ("int64", "float64")]
     boolean = [c for c in features if spec.columns[c].dtype == "bool"]
     categorical = [c for c in features if spec.columns[c].dtype == "str"]
@@ -26,15 +32,38 @@ def _to_float(x):
     return x.astype("float64")
 
 
+DATE_PARTS = ("year", "month", "weekday")
+
+
+def _date_parts(x):
+    """Each date column -> year, month, weekday (NaN where missing or not a date)."""
+    frame = pd.DataFrame(x)
+    out = []
+    for i in range(frame.shape[1]):
+        stamps = parse_dates(frame.iloc[:, i].reset_index(drop=True))
+        out += [stamps.dt.year, stamps.dt.month, stamps.dt.weekday]
+    return np.column_stack([part.to_numpy(dtype="float64", na_value=np.nan) for part in out])
+
+
+def _date_names(transformer, names):
+    return np.array([f"{name}_{part}" for name in names for part in DATE_PARTS], dtype=object)
+
+
 def build_preprocessor(spec: SchemaSpec, features: list[str], params: FeatureParams) -> ColumnTransformer:
+    unknown = [c for c in features if spec.columns[c].role not in MODEL_ROLES]
+    if unknown:
+        raise ValueError(f"not model inputs (role identifier/ignored in the schema): {', '.join(unknown)}")
     numeric, boolean, categorical = split_feature_types(spec, features)
-    scaler = {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": "passthrough"}[params.scaler]
+    dates = [c for c in features if spec.columns[c].role == "date"]
+    def scaler():
+        return {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": "passthrough"}[params.scaler]
+
     transformers: list[tuple[str, object, list[str]]] = []
     if numeric:
         transformers.append(
             (
                 "numeric",
-                Pipeline([("impute", SimpleImputer(strategy=params.numeric_imputer)), ("scale", scaler)]),
+                Pipeline([("impute", SimpleImputer(strategy=params.numeric_imputer)), ("scale", scaler())]),
                 numeric,
             )
         )
@@ -65,6 +94,20 @@ def build_preprocessor(spec: SchemaSpec, features: list[str], params: FeaturePar
                     ]
                 ),
                 categorical,
+            )
+        )
+    if dates:
+        transformers.append(
+            (
+                "date",
+                Pipeline(
+                    [
+                        ("parts", FunctionTransformer(_date_parts, feature_names_out=_date_names)),
+                        ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+                        ("scale", scaler()),
+                    ]
+                ),
+                dates,
             )
         )
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)

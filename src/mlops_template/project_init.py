@@ -29,6 +29,9 @@ DEMO_LINEAGE = [
     paths.TEST_DATA,
 ]
 DEMO_DIRS = [paths.PLOTS_DIR]
+# Tests that only make sense for the demo data (its columns, its domain); removed when the data source changes.
+DEMO_TESTS = ["tests/model/test_demo_behaviour.py"]
+DEMO_SOURCE = "sklearn:breast_cancer"
 
 CHECKLIST = """\
 Optional cloud parts: each switches on when its repository variable (vars.*) or secret (secrets.*) is set
@@ -141,6 +144,11 @@ def init_project(
             if path.exists():
                 path.unlink()
                 removed.append(str(rel))
+        if (settings or {}).get("data.source", DEMO_SOURCE) != DEMO_SOURCE:
+            for rel_test in DEMO_TESTS:
+                if (root / rel_test).exists():
+                    (root / rel_test).unlink()
+                    removed.append(rel_test)
         for rel in DEMO_DIRS:
             for path in sorted((root / rel).glob("*")):
                 if path.is_file():

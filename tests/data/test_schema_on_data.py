@@ -5,7 +5,7 @@ import pytest
 
 from mlops_template.config import Params
 from mlops_template.data.schema import SchemaSpec, build_schema, validate
-from tests.data.bad_data import BAD_CASES, expected_column
+from tests.fixtures.bad_data import BAD_CASES, expected_column
 
 
 def test_real_data_passes(raw_frame: pd.DataFrame, spec: SchemaSpec) -> None:

@@ -32,3 +32,38 @@ def mixed_churn_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
     frame.loc[rng.random(n) < 0.08, "age"] = np.nan
     frame.loc[rng.random(n) < 0.05, "plan"] = None
     return frame
+
+
+def messy_animal_frame(n: int = 400, seed: int = 1) -> pd.DataFrame:
+    """A raw farm-visit table as it arrives: names with spaces and parentheses, a per-animal id (several
+    visits per animal), a visit date, free-text comments, a constant column and rows without a label."""
+    rng = np.random.default_rng(seed)
+    animals = rng.integers(0, n // 3, size=n)
+    weight = rng.normal(420.0, 60.0, size=n).round(1)
+    temp = rng.normal(38.6, 0.6, size=n).round(2)
+    breed = rng.choice(["Holstein", "Jersey", "Angus", "Hereford"], size=n)
+    housed = rng.random(n) < 0.5
+    logit = 2.2 * (temp - 38.6) - 0.01 * (weight - 420.0) + 0.6 * (breed == "Jersey") - 0.3
+    sick = rng.random(n) < 1 / (1 + np.exp(-logit))
+    moods = ["calm", "restless", "coughing a little", "off feed", "lame on the left hind leg", "bright and alert"]
+    frame = pd.DataFrame(
+        {
+            "Animal ID": [f"COW-{a:04d}" for a in animals],
+            "Visit date": (pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 365, n), unit="D")).strftime(
+                "%Y-%m-%d"
+            ),
+            "Weight (kg)": weight,
+            "Body temp (°C)": temp,
+            "Breed": breed,
+            "Housed indoors": housed,
+            "Farm": "Hillside",
+            "Vet comments": [
+                f"visit {i}: {rng.choice(moods)}, {rng.choice(moods)}; recheck in {rng.integers(1, 30)} days"
+                for i in range(n)
+            ],
+            "Outcome (30 days)": np.where(sick, "treated", "healthy").astype(object),
+        }
+    )
+    frame.loc[rng.random(n) < 0.06, "Weight (kg)"] = np.nan
+    frame.loc[rng.random(n) < 0.07, "Outcome (30 days)"] = None
+    return frame

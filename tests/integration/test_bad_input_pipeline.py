@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mlops_template.lineage import file_md5
-from tests.data.bad_data import BAD_CASES, expected_column
+from tests.fixtures.bad_data import BAD_CASES, expected_column
 from tests.support import run
 
 pytestmark = pytest.mark.slow

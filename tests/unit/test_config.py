@@ -4,12 +4,14 @@ import pytest
 import yaml
 
 from mlops_template.config import ConfigError, Params, load_params, parse_params
-from tests.support import REPO_ROOT
+from tests.fixtures import BREAST_CANCER
 
 
-def test_repository_params_load_and_match_defaults_shape() -> None:
-    params = load_params(REPO_ROOT / "params.yaml")
+def test_a_params_file_loads_with_defaults_for_what_it_leaves_out() -> None:
+    params = load_params(BREAST_CANCER / "params.yaml")
     assert params.data.source == "sklearn:breast_cancer"
+    assert params.data.missing_labels == "error"
+    assert params.features == Params().features
     assert params.model.type in ("linear", "random_forest", "hist_gradient_boosting")
     assert params.model.selected() is getattr(params.model, params.model.type)
 

@@ -81,6 +81,14 @@ def read_table(source: str, fmt: str = "auto") -> pd.DataFrame:
     return frame
 
 
+def drop_missing_labels(frame: pd.DataFrame, target: str) -> tuple[pd.DataFrame, int]:
+    """The rows that have a label, and how many were dropped (``data.missing_labels: drop``)."""
+    if target not in frame.columns:
+        return frame, 0
+    keep = frame[target].notna()
+    return frame[keep].reset_index(drop=True), int((~keep).sum())
+
+
 def extract(source: str, fmt: str, target: str, id_column: str) -> pd.DataFrame:
     """Load the configured source. The result is NOT validated yet: that is the validate stage's job."""
     if source.startswith(SKLEARN_PREFIX):

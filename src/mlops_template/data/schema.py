@@ -8,6 +8,7 @@ from real data (``make schema``); a human then tightens ranges, categories and n
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -21,10 +22,16 @@ from mlops_template.config import ConfigError, StrictModel, format_validation_er
 
 DType = Literal["int64", "float64", "bool", "str"]
 Scalar = bool | int | float | str
+# What a column is for. Only ``feature`` (and ``date``, turned into year/month/weekday numbers) reaches the
+# model; ``identifier`` and ``ignored`` columns are validated in the data but never encoded, and a request
+# may carry them with any value (they are never a 400).
+Role = Literal["feature", "date", "identifier", "ignored"]
+MODEL_ROLES = ("feature", "date")
 
 
 class ColumnSpec(StrictModel):
     dtype: DType
+    role: Role = "feature"
     nullable: bool = False
     unique: bool = False
     min: float | None = None
@@ -43,7 +50,12 @@ class SchemaSpec(StrictModel):
     columns: dict[str, ColumnSpec]
 
     def feature_columns(self, target: str, id_column: str) -> list[str]:
-        return [c for c in self.columns if c not in (target, id_column)]
+        """The columns the model sees: every ``feature``/``date`` column except the target and the id."""
+        return [c for c, col in self.columns.items() if c not in (target, id_column) and col.role in MODEL_ROLES]
+
+    def passthrough_columns(self) -> list[str]:
+        """``identifier``/``ignored`` columns: a request may carry them (any value); the model never sees them."""
+        return [c for c, col in self.columns.items() if col.role in ("identifier", "ignored")]
 
 
 def load_spec(path: str | Path) -> SchemaSpec:
@@ -60,13 +72,15 @@ def load_spec(path: str | Path) -> SchemaSpec:
         raise ConfigError(format_validation_error(err, str(path))) from None
 
 
-def dump_spec(spec: SchemaSpec, path: str | Path, header: str = "") -> None:
-    payload = {
-        "min_rows": spec.min_rows,
-        "unique_rows": spec.unique_rows,
-        "columns": {name: col.model_dump(exclude_defaults=True) for name, col in spec.columns.items()},
-    }
-    body = yaml.safe_dump(payload, sort_keys=False, width=100)
+def dump_spec(spec: SchemaSpec, path: str | Path, header: str = "", notes: dict[str, list[str]] | None = None) -> None:
+    """Write the spec as YAML; ``notes`` (column -> lines) become comments above each column for review."""
+    payload = {"min_rows": spec.min_rows, "unique_rows": spec.unique_rows}
+    body = yaml.safe_dump(payload, sort_keys=False, width=100) + "columns:\n"
+    for name, col in spec.columns.items():
+        for line in (notes or {}).get(name, []):
+            body += f"  # {line}\n"
+        entry = yaml.safe_dump({name: col.model_dump(exclude_defaults=True)}, sort_keys=False, width=100)
+        body += "".join(f"  {line}\n" for line in entry.splitlines())
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(header + body, encoding="utf-8")
 
@@ -81,7 +95,22 @@ def _column_checks(col: ColumnSpec) -> list[pa.Check]:
         checks.append(pa.Check.le(col.max))
     if col.allowed is not None:
         checks.append(pa.Check.isin(col.allowed))
+    if col.role == "date":
+        checks.append(
+            pa.Check(
+                lambda s: parse_dates(s).notna() | s.isna(),
+                element_wise=False,
+                name="date: parseable as a date",
+                error="values must be dates (e.g. 2024-03-01 or 2024-03-01T10:00:00)",
+            )
+        )
     return checks
+
+
+def parse_dates(values: Any) -> pd.Series:
+    """Strings -> timestamps (NaT where a value is not a date); one rule for validation and features."""
+    series = pd.Series(values) if not isinstance(values, pd.Series) else values
+    return pd.to_datetime(series.astype("string"), errors="coerce", format="mixed", utc=True)
 
 
 def build_schema(spec: SchemaSpec, columns: list[str] | None = None, frame_checks: bool = True) -> pa.DataFrameSchema:
@@ -222,6 +251,168 @@ def _round_out(value: float, up: bool) -> float:
     return (math.ceil(value * scale) if up else math.floor(value * scale)) / scale
 
 
+_ID_NAME = re.compile(r"(^|[^a-z])(id|ids|key|uuid|guid|code|number|no|nr)([^a-z]|$)|(?<=[a-z])(Id|ID)$")
+_DATE_SHAPE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
+
+
+def _looks_like_id_name(name: str) -> bool:
+    return bool(_ID_NAME.search(name.lower()) or _ID_NAME.search(name))
+
+
+def _is_date(present: pd.Series) -> bool:
+    """Most values shaped like a date and parseable as one."""
+    if present.empty:
+        return False
+    sample = present.astype(str).head(500)
+    if sample.str.match(_DATE_SHAPE).mean() < 0.95:
+        return False
+    return bool(parse_dates(sample).notna().mean() >= 0.95)
+
+
+def _words(present: pd.Series) -> float:
+    return float(present.astype(str).head(2000).str.split().str.len().mean()) if len(present) else 0.0
+
+
+@dataclass
+class Draft:
+    """A drafted schema with the reason for every decision (written as comments) and label counts."""
+
+    spec: SchemaSpec
+    notes: dict[str, list[str]]
+    missing_labels: int = 0
+    rows: int = 0
+
+
+def draft_spec(
+    frame: pd.DataFrame,
+    target: str,
+    id_column: str,
+    task: str = "binary",
+    margin: float = 0.5,
+    max_categories: int = 20,
+    min_rows_fraction: float = 0.5,
+    drop_missing_labels: bool = False,
+) -> Draft:
+    """A first draft of the schema from data, with one review note per decision.
+
+    Types, nullability, ranges and labels come from the data. Each column also gets a role: the id
+    column and other id-like keys are ``identifier``; constant columns, free text and dates are
+    ``ignored`` (dates can be switched to ``date`` features); everything else is a ``feature``.
+    Numeric ranges are widened by ``margin`` times the observed range (kept >= 0 when no value is
+    negative) so that new data from the same source passes.
+    """
+    n = len(frame)
+    missing_labels = int(frame[target].isna().sum()) if target in frame.columns else 0
+    if drop_missing_labels and missing_labels:
+        frame = frame[frame[target].notna()]
+    columns: dict[str, ColumnSpec] = {}
+    notes: dict[str, list[str]] = {}
+    for name in frame.columns:
+        name = str(name)
+        s = frame[name]
+        nullable = bool(s.isna().any())
+        present = s.dropna()
+        distinct = int(present.nunique())
+        why: list[str] = []
+        nulls = f"{int(s.isna().sum())} of {len(s)} values missing" if nullable else ""
+
+        if name == target:
+            col = _target_spec(s, present, task)
+            why.append(f"target ({task}): " + ("labels seen in the data" if col.allowed else "range seen in the data"))
+            if missing_labels:
+                why.append(
+                    f"{missing_labels} of {n} rows have no label: "
+                    + ("data.missing_labels: drop removes them before validation"
+                       if drop_missing_labels else "validation stops on them (set data.missing_labels: drop)")
+                )
+            columns[name], notes[name] = col, why
+            continue
+
+        if pd.api.types.is_bool_dtype(s) or (
+            s.dtype == object and len(present) > 0 and bool(present.map(lambda v: isinstance(v, bool)).all())
+        ):
+            dtype: DType = "bool"
+        elif pd.api.types.is_numeric_dtype(s):
+            integral = len(present) > 0 and bool((present == present.round()).all())
+            is_int = pd.api.types.is_integer_dtype(s) or (integral and name == id_column)
+            dtype = "int64" if is_int and not nullable else "float64"
+        else:
+            dtype = "str"
+        unique = bool(present.is_unique) and len(present) == len(s)
+
+        if name == id_column:
+            col = ColumnSpec(dtype=dtype, role="identifier", unique=unique, nullable=nullable)
+            why.append("identifier (data.id_column): validated, never a model input")
+            if not unique:
+                why.append(f"not unique ({distinct} distinct values in {len(s)} rows): several rows share an id")
+        elif distinct <= 1:
+            col = ColumnSpec(dtype=dtype, role="ignored", nullable=nullable)
+            value = present.iloc[0] if len(present) else None
+            why.append(f"ignored: constant (every row is {value!r}); it cannot help the model")
+        elif dtype == "str" and _is_date(present):
+            col = ColumnSpec(dtype="str", role="ignored", nullable=nullable)
+            why.append(
+                "ignored: dates/timestamps (a closed category list would reject every new date); "
+                "set role: date to give the model year, month and weekday features"
+            )
+        elif dtype == "str" and distinct > max_categories and _words(present) >= 3:
+            col = ColumnSpec(dtype="str", role="ignored", nullable=nullable)
+            why.append(f"ignored: free text ({distinct} distinct values, ~{_words(present):.0f} words each)")
+        elif dtype in ("str", "int64") and distinct > max_categories and (
+            (len(present) and distinct / len(present) >= 0.95 and (dtype == "str" or _looks_like_id_name(name)))
+            or (dtype == "str" and _looks_like_id_name(name))
+        ):
+            col = ColumnSpec(dtype=dtype, role="identifier", unique=unique, nullable=nullable)
+            share = f"{distinct} distinct values in {len(present)} rows"
+            why.append(f"identifier: looks like a key ({share}); validated, never a model input")
+        elif dtype == "bool":
+            col = ColumnSpec(dtype="bool", nullable=nullable)
+            why.append("feature: boolean")
+        elif dtype in ("int64", "float64"):
+            lo, hi = float(present.min()), float(present.max())
+            pad = (hi - lo) * margin
+            low = max(lo - pad, 0.0) if lo >= 0 else lo - pad
+            col = ColumnSpec(
+                dtype=dtype, nullable=nullable, min=_round_out(low, up=False), max=_round_out(hi + pad, up=True)
+            )
+            why.append(f"feature: numeric, seen {lo:.4g}..{hi:.4g}; min/max padded by {margin:g} x range")
+        else:
+            values = sorted(str(v) for v in present.unique())
+            if len(values) <= max_categories:
+                col = ColumnSpec(dtype="str", nullable=nullable, allowed=list(values))
+                why.append(f"feature: category, {len(values)} values seen (a new value is rejected: extend allowed)")
+            else:
+                col = ColumnSpec(dtype="str", nullable=nullable)
+                why.append(
+                    f"feature: category with {len(values)} values (> {max_categories}): no closed list; "
+                    "rare and new values share one one-hot column"
+                )
+        if nulls:
+            why.append(f"nullable: {nulls}")
+        columns[name], notes[name] = col, why
+    spec = SchemaSpec(
+        min_rows=max(1, int(len(frame) * min_rows_fraction)),
+        unique_rows=not bool(frame.drop(columns=[id_column], errors="ignore").duplicated().any()),
+        columns=columns,
+    )
+    return Draft(spec, notes, missing_labels, n)
+
+
+def _target_spec(s: pd.Series, present: pd.Series, task: str) -> ColumnSpec:
+    if task == "regression":
+        lo, hi = float(present.min()), float(present.max())
+        pad = (hi - lo) * 0.5
+        low = max(lo - pad, 0.0) if lo >= 0 else lo - pad
+        return ColumnSpec(dtype="float64", min=_round_out(low, up=False), max=_round_out(hi + pad, up=True))
+    if pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
+        is_int = len(present) > 0 and bool((present == present.round()).all())
+        labels: list[Scalar] = sorted(int(v) if is_int else float(v) for v in present.unique())
+        return ColumnSpec(dtype="int64" if is_int else "float64", allowed=labels)
+    if pd.api.types.is_bool_dtype(s):
+        return ColumnSpec(dtype="bool")
+    return ColumnSpec(dtype="str", allowed=sorted(str(v) for v in present.unique()))
+
+
 def infer_spec(
     frame: pd.DataFrame,
     target: str,
@@ -231,50 +422,8 @@ def infer_spec(
     max_categories: int = 20,
     min_rows_fraction: float = 0.5,
 ) -> SchemaSpec:
-    """A first draft of the schema from data: dtypes, nullability, ranges, allowed labels.
-
-    Numeric ranges are widened by ``margin`` times the observed range (and kept at >= 0 when no
-    value is negative) so that new data from the same source passes; review them before committing.
-    """
-    columns: dict[str, ColumnSpec] = {}
-    for name in frame.columns:
-        s = frame[name]
-        nullable = bool(s.isna().any())
-        present = s.dropna()
-        if pd.api.types.is_bool_dtype(s) or (
-            s.dtype == object and len(present) > 0 and bool(present.map(lambda v: isinstance(v, bool)).all())
-        ):
-            columns[name] = ColumnSpec(dtype="bool", nullable=nullable)
-        elif pd.api.types.is_numeric_dtype(s):
-            non_null = s.dropna()
-            is_int = pd.api.types.is_integer_dtype(s) or (
-                len(non_null) > 0
-                and bool((non_null == non_null.round()).all())
-                and (name == id_column or (name == target and task != "regression"))
-            )
-            dtype: DType = "int64" if is_int and not nullable else "float64"
-            if name == id_column:
-                columns[name] = ColumnSpec(dtype=dtype, unique=True)
-            elif name == target and task != "regression":
-                labels: list[Scalar] = sorted(int(v) if is_int else float(v) for v in non_null.unique())
-                columns[name] = ColumnSpec(dtype=dtype, allowed=labels)
-            else:
-                lo, hi = float(non_null.min()), float(non_null.max())
-                pad = (hi - lo) * margin
-                low = max(lo - pad, 0.0) if lo >= 0 else lo - pad
-                columns[name] = ColumnSpec(
-                    dtype=dtype, nullable=nullable, min=_round_out(low, up=False), max=_round_out(hi + pad, up=True)
-                )
-        else:
-            values = sorted(str(v) for v in s.dropna().unique())
-            keep = len(values) <= max_categories or (name == target and task != "regression")
-            allowed: list[Scalar] | None = list(values) if keep and name != id_column else None
-            columns[name] = ColumnSpec(dtype="str", nullable=nullable, unique=name == id_column, allowed=allowed)
-    return SchemaSpec(
-        min_rows=max(1, int(len(frame) * min_rows_fraction)),
-        unique_rows=not bool(frame.drop(columns=[id_column], errors="ignore").duplicated().any()),
-        columns=columns,
-    )
+    """The drafted spec alone (see :func:`draft_spec` for the review notes)."""
+    return draft_spec(frame, target, id_column, task, margin, max_categories, min_rows_fraction).spec
 
 
 def coerce(frame: pd.DataFrame, spec: SchemaSpec) -> pd.DataFrame:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
-from typing_extensions import TypedDict
+from typing_extensions import NotRequired, TypedDict
 
 from mlops_template.data.schema import ColumnSpec, SchemaSpec
 
@@ -38,9 +38,18 @@ def field_type(col: ColumnSpec) -> Any:
     return base | None if col.nullable else base
 
 
+# identifier/ignored columns (ids, free text, dates the model does not use): optional, any JSON scalar.
+Passthrough = NotRequired[str | int | float | bool | None]
+
+
 def record_type(spec: SchemaSpec, features: list[str], name: str = "Record") -> type:
-    """A ``TypedDict`` with one required key per feature; unknown keys are an error."""
-    annotations = {feature: field_type(spec.columns[feature]) for feature in features}
+    """A ``TypedDict`` with one required key per feature; unknown keys are an error.
+
+    The schema's identifier/ignored columns may be sent too, with any value: the model never sees them,
+    so a new comment or id is never a 400.
+    """
+    annotations: dict[str, Any] = {feature: field_type(spec.columns[feature]) for feature in features}
+    annotations.update({c: Passthrough for c in spec.passthrough_columns() if c not in features})
     record = TypedDict(name, annotations)  # type: ignore[misc]
     record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     return record

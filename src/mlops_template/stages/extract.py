@@ -2,7 +2,7 @@
 
 from mlops_template import paths
 from mlops_template.config import load_params
-from mlops_template.data.extract import extract
+from mlops_template.data.extract import drop_missing_labels, extract
 from mlops_template.stages import log, run
 
 
@@ -10,6 +10,10 @@ def main() -> None:
     params = load_params()
     d = params.data
     frame = extract(d.source, d.format, d.target, d.id_column)
+    if d.missing_labels == "drop":
+        frame, dropped = drop_missing_labels(frame, d.target)
+        if dropped:
+            log("extract", f"dropped {dropped} rows without a label in {d.target!r} (data.missing_labels: drop)")
     paths.RAW_DATA.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(paths.RAW_DATA, index=False)
     log("extract", f"{len(frame)} rows x {frame.shape[1]} columns from {d.source} -> {paths.RAW_DATA}")

@@ -7,7 +7,7 @@ import pytest
 
 from mlops_template.data.extract import extract
 from mlops_template.data.schema import SchemaSpec, infer_spec, validate
-from tests.data.bad_data import BAD_CASES, expected_column
+from tests.fixtures.bad_data import BAD_CASES, expected_column
 from tests.integration.datasets import mixed_churn_frame
 
 DATASETS = {
