@@ -1,4 +1,8 @@
-"""Fixtures shared by every test folder."""
+"""Fixtures shared by every test folder.
+
+``params``, ``spec`` and ``raw_frame`` are the PROJECT's (params.yaml, data/schema.yaml, its data), for
+tests/data and tests/model; tests/unit/conftest.py replaces them with fixtures from tests/fixtures.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mlops_template.config import Params, load_params
-from mlops_template.data.extract import extract
+from mlops_template.data.extract import drop_missing_labels, extract
 from mlops_template.data.schema import SchemaSpec, load_spec
 from tests.support import REPO_ROOT, copy_repo, free_port, run, server
 
@@ -26,9 +30,10 @@ def spec(params: Params) -> SchemaSpec:
 
 @pytest.fixture(scope="session")
 def raw_frame(params: Params) -> pd.DataFrame:
-    """The default data exactly as the extract stage produces it."""
+    """The project's data exactly as the extract stage produces it (rows without a label dropped if asked)."""
     d = params.data
-    return extract(d.source, d.format, d.target, d.id_column)
+    frame = extract(d.source, d.format, d.target, d.id_column)
+    return drop_missing_labels(frame, d.target)[0] if d.missing_labels == "drop" else frame
 
 
 @pytest.fixture

@@ -78,7 +78,8 @@ def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) ->
         print(f"  note: data.id_column {d.id_column!r} is not a column of the data (no row identifier)")
     if draft.missing_labels:
         what = (
-            f"they are dropped before validation (data.missing_labels: drop); {draft.rows - draft.missing_labels} rows remain"
+            "they are dropped before validation (data.missing_labels: drop); "
+            f"{draft.rows - draft.missing_labels} rows remain"
             if drop
             else "validation will stop on them; set data.missing_labels: drop in params.yaml to drop them"
         )
@@ -96,6 +97,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     ):
         if value:
             settings[key] = value
+    if args.source or args.target or args.task:
+        settings["compare.floors"] = {}  # the demo's quality floors mean nothing for other data
     frame = None
     if args.source and not args.missing_labels:
         # Look at the data before writing params.yaml: rows without a label decide data.missing_labels.
@@ -113,6 +116,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     print(f"project name: {name} (MLflow experiment, registered model, service and image names)")
     for key, value in settings.items():
         print(f"params.yaml: {key} = {value}")
+    if "compare.floors" in settings:
+        print(
+            "  (compare.floors emptied: the demo's quality floors do not fit your data; once you know what good "
+            "looks like, set e.g. {f1_macro: 0.8}: the PR gate and tests/model apply it)"
+        )
     if removed:
         lineage = [r for r in removed if r not in DEMO_TESTS]
         print(f"removed the demo's lineage ({len(lineage)} files): " + ", ".join(lineage))

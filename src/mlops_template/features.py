@@ -8,13 +8,12 @@ numbers. Only ``feature``/``date`` columns reach the model: the id, the target a
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
-
-import numpy as np
-import pandas as pd
 
 from mlops_template.config import FeatureParams
 from mlops_template.data.schema import MODEL_ROLES, SchemaSpec, parse_dates
@@ -55,6 +54,7 @@ def build_preprocessor(spec: SchemaSpec, features: list[str], params: FeaturePar
         raise ValueError(f"not model inputs (role identifier/ignored in the schema): {', '.join(unknown)}")
     numeric, boolean, categorical = split_feature_types(spec, features)
     dates = [c for c in features if spec.columns[c].role == "date"]
+
     def scaler():
         return {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": "passthrough"}[params.scaler]
 

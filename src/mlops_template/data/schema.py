@@ -79,7 +79,9 @@ def dump_spec(spec: SchemaSpec, path: str | Path, header: str = "", notes: dict[
     for name, col in spec.columns.items():
         for line in (notes or {}).get(name, []):
             body += f"  # {line}\n"
-        entry = yaml.safe_dump({name: col.model_dump(exclude_defaults=True)}, sort_keys=False, width=100)
+        entry = yaml.safe_dump(
+            {name: col.model_dump(exclude_defaults=True)}, sort_keys=False, width=100, allow_unicode=True
+        )
         body += "".join(f"  {line}\n" for line in entry.splitlines())
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(header + body, encoding="utf-8")
@@ -252,7 +254,9 @@ def _round_out(value: float, up: bool) -> float:
 
 
 _ID_NAME = re.compile(r"(^|[^a-z])(id|ids|key|uuid|guid|code|number|no|nr)([^a-z]|$)|(?<=[a-z])(Id|ID)$")
-_DATE_SHAPE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$")
+_DATE_SHAPE = re.compile(
+    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}(:\d{2})?.*)?\s*$"
+)
 
 
 def _looks_like_id_name(name: str) -> bool:
@@ -270,7 +274,7 @@ def _is_date(present: pd.Series) -> bool:
 
 
 def _words(present: pd.Series) -> float:
-    return float(present.astype(str).head(2000).str.split().str.len().mean()) if len(present) else 0.0
+    return float(present.head(2000).map(lambda v: len(str(v).split())).mean()) if len(present) else 0.0
 
 
 @dataclass
@@ -322,8 +326,11 @@ def draft_spec(
             if missing_labels:
                 why.append(
                     f"{missing_labels} of {n} rows have no label: "
-                    + ("data.missing_labels: drop removes them before validation"
-                       if drop_missing_labels else "validation stops on them (set data.missing_labels: drop)")
+                    + (
+                        "data.missing_labels: drop removes them before validation"
+                        if drop_missing_labels
+                        else "validation stops on them (set data.missing_labels: drop)"
+                    )
                 )
             columns[name], notes[name] = col, why
             continue
@@ -358,9 +365,13 @@ def draft_spec(
         elif dtype == "str" and distinct > max_categories and _words(present) >= 3:
             col = ColumnSpec(dtype="str", role="ignored", nullable=nullable)
             why.append(f"ignored: free text ({distinct} distinct values, ~{_words(present):.0f} words each)")
-        elif dtype in ("str", "int64") and distinct > max_categories and (
-            (len(present) and distinct / len(present) >= 0.95 and (dtype == "str" or _looks_like_id_name(name)))
-            or (dtype == "str" and _looks_like_id_name(name))
+        elif (
+            dtype in ("str", "int64")
+            and distinct > max_categories
+            and (
+                (len(present) and distinct / len(present) >= 0.95 and (dtype == "str" or _looks_like_id_name(name)))
+                or (dtype == "str" and _looks_like_id_name(name))
+            )
         ):
             col = ColumnSpec(dtype=dtype, role="identifier", unique=unique, nullable=nullable)
             share = f"{distinct} distinct values in {len(present)} rows"

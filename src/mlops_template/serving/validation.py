@@ -10,10 +10,10 @@ turns it into a 400 response, and :func:`describe_errors` gives the same shape f
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from mlops_template.data.schema import ColumnSpec, SchemaSpec
 
