@@ -1,13 +1,22 @@
-"""The README's "Adapt it to your data" walkthrough, followed step by step on three other datasets.
+"""The README's "Adapt it to your data" walkthrough, followed step by step on four other datasets.
 
 Each case starts from a fresh copy of the repository and runs the documented Make targets:
-`make init ...`, review (here: assert on) data/schema.yaml, `make repro`, commit; then a pull-request
-branch that switches the estimator, and `make pr-report BASE=main` for its report.
+`make init ...`, review (here: assert on) data/schema.yaml, `make repro`, then what a fork's pull-request
+CI runs (the jobs of .github/workflows/pr.yml: `make lint test-unit`, `make check-params test-data`, the
+experiment `make pr-report` + `make gate`, and the model tests `make test-model`), commit; then a
+pull-request branch that switches the estimator and its report. On the messy table, also `make bento` and
+one prediction against `bentoml serve`.
+
+To keep the CI budget: `make lint test-unit` and the bento run on ONE dataset (the messy one). Lint and the
+unit tests do not depend on the project's data by construction (tests/unit reads only tests/fixtures), so
+one fork proves that; the data and model tests, which do depend on it, run on every dataset.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,8 +24,8 @@ import yaml
 
 from mlops_template.config import load_params
 from mlops_template.data.schema import load_spec
-from tests.integration.datasets import mixed_churn_frame
-from tests.support import copy_repo, env_with_venv, git, run
+from tests.integration.datasets import messy_animal_frame, mixed_churn_frame
+from tests.support import REPO_ROOT, copy_repo, env_with_venv, free_port, git, run, server
 
 pytestmark = pytest.mark.slow
 
@@ -42,12 +51,45 @@ CASES = {
         "floor": ("roc_auc", 0.7),
         "primary": "roc_auc",
     },
+    # Names with spaces and parentheses, a date, free-text comments, a constant column, a per-animal id
+    # (several visits per animal) and rows without a label.
+    "messy-binary": {
+        "make": {
+            "SOURCE": "data/source/visits.csv",
+            "TARGET": "Outcome (30 days)",
+            "ID": "Animal ID",
+            "TASK": "binary",
+        },
+        "metrics": {"roc_auc", "pr_auc", "f1", "precision", "recall", "accuracy", "log_loss", "brier"},
+        "plots": {"roc.png", "pr.png", "confusion.png", "calibration.png"},
+        "floor": ("roc_auc", 0.6),
+        "primary": "roc_auc",
+        "full_ci": True,  # + make lint test-unit, make bento and one served prediction
+    },
 }
+WRITERS = {"mixed-types-binary": ("churn.csv", mixed_churn_frame), "messy-binary": ("visits.csv", messy_animal_frame)}
+# What every fork's pull request runs (pr.yml jobs "data schema tests" + the model tests); and on one dataset
+# also the job "lint + unit tests".
+CI_EVERY = ["check-params", "test-data", "test-model"]
+CI_ONCE = ["lint", "test-unit"]
+
+
+def _uv() -> str:
+    """The uv the Makefile would use (a global one, else the one it bootstrapped)."""
+    found = shutil.which("uv") or str(REPO_ROOT / ".cache/uv-bootstrap/bin/uv")
+    assert Path(found).exists(), "no uv: run `make setup` first"
+    return found
+
+
+def _env() -> dict[str, str]:
+    env = env_with_venv({"BENTOML_DO_NOT_TRACK": "True"})
+    env["PATH"] = f"{Path(_uv()).parent}{os.pathsep}{env['PATH']}"  # bentoml build looks for uv on PATH
+    return env
 
 
 def make(repo: Path, *args: str, check: bool = True):
     """`make` exactly as the README says, using this test session's environment."""
-    return run(["make", "SETUP=", "RUN=", *args], cwd=repo, env=env_with_venv(), check=check)
+    return run(["make", "SETUP=", "RUN=", f"UV={_uv()}", *args], cwd=repo, env=_env(), check=check, timeout=900)
 
 
 @pytest.fixture(scope="module", params=list(CASES))
@@ -55,22 +97,29 @@ def adapted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     name = request.param
     repo = copy_repo(tmp_path_factory.mktemp(name) / "my-project")
     # Step 1: put the data in data/source/ (or use a URL / bundled dataset).
-    if name == "mixed-types-binary":
-        mixed_churn_frame().to_csv(repo / "data/source/churn.csv", index=False)
+    if name in WRITERS:
+        file, frame = WRITERS[name]
+        frame().to_csv(repo / "data/source" / file, index=False)
     # Step 2: make init with the data settings.
     out = make(repo, "init", *(f"{k}={v}" for k, v in CASES[name]["make"].items())).stdout
+    (repo.parent / "init.log").write_text(out)
     assert "project name: my-project" in out
     assert "MLFLOW_TRACKING_URI" in out  # the checklist of optional cloud parts
-    # Step 4: make repro; step 5: commit.
+    # Step 4: make repro; step 5: what the fork's PR CI runs; step 6: commit.
     make(repo, "repro")
+    full = CASES[name].get("full_ci", False)
+    ci = make(repo, *(CI_ONCE if full else []), *CI_EVERY, "PYTEST_ARGS=-q -p no:cacheprovider -rs")
+    (repo.parent / "ci.log").write_text(ci.stdout)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"Adopt the template for {name}")
-    # Step 7: a pull request that proposes another estimator, and its report.
+    # Step 7: a pull request that proposes another estimator, its report and the gate.
     git(repo, "checkout", "-q", "-b", "try-random-forest")
     params = (repo / "params.yaml").read_text()
     (repo / "params.yaml").write_text(params.replace("  type: linear ", "  type: random_forest "))
     git(repo, "commit", "-qam", "Try a random forest")
     make(repo, "pr-report", "BASE=main")
+    gate = make(repo, "gate", check=False)
+    (repo.parent / "gate.log").write_text(f"{gate.returncode}\n{gate.stdout}{gate.stderr}")
     return name, repo
 
 
@@ -97,7 +146,8 @@ def test_schema_was_drafted_from_the_new_data(adapted) -> None:
     params = load_params(repo / "params.yaml")
     spec = load_spec(repo / "data/schema.yaml")
     assert params.data.target in spec.columns
-    assert spec.columns[params.data.id_column].unique
+    id_col = spec.columns[params.data.id_column]
+    assert id_col.unique or id_col.role == "identifier"
     assert "mean_radius" not in spec.columns  # nothing left of the demo's schema
     assert "make schema" in (repo / "data/schema.yaml").read_text()  # the review guidance header
 
@@ -110,7 +160,7 @@ def test_pipeline_ran_with_task_specific_metrics_and_plots(adapted) -> None:
     assert metrics[key] >= floor, metrics
     plots = {p.name for p in (repo / "plots").iterdir()}
     assert CASES[name]["plots"] <= plots
-    assert "roc.csv" not in plots or name == "mixed-types-binary"  # no stale demo plots
+    assert "roc.csv" not in plots or CASES[name]["make"]["TASK"] == "binary"  # no stale demo plots
     meta = json.loads((repo / "models/metadata.json").read_text())
     assert meta["task"] == CASES[name]["make"]["TASK"]
     assert CASES[name]["make"]["ID"] not in meta["features"]
@@ -129,3 +179,69 @@ def test_pull_request_report_compares_the_two_estimators(adapted) -> None:
     assert primary in report
     assert "model.type" in report and "random_forest" in report
     assert CASES[name]["metrics"] <= {m["name"] for m in comparison["metrics"]}
+
+
+def test_the_forks_pull_request_ci_is_green(adapted) -> None:
+    """check-params, the data and model tests (and lint + unit tests on the messy table) pass after init."""
+    name, repo = adapted
+    ci = (repo.parent / "ci.log").read_text()
+    assert "are valid" in ci  # make check-params
+    assert " passed" in ci and " failed" not in ci, ci[-3000:]
+    if CASES[name].get("full_ci"):
+        assert "All checks passed!" in ci and "Success: no issues found" in ci  # ruff, mypy
+    gate = (repo.parent / "gate.log").read_text()
+    assert gate.split("\n", 1)[0] in ("0", "1")
+    assert "gate passed" in gate or "gate FAILED" in gate  # a verdict with reasons, never a crash
+
+
+def test_the_demo_only_model_test_is_removed_and_said_so(adapted) -> None:
+    _, repo = adapted
+    assert not (repo / "tests/model/test_demo_behaviour.py").exists()
+    assert "removed tests/model/test_demo_behaviour.py" in (repo.parent / "init.log").read_text()
+    assert "compare.floors emptied" in (repo.parent / "init.log").read_text()
+
+
+def test_messy_table_roles_and_missing_labels(adapted) -> None:
+    name, repo = adapted
+    if name != "messy-binary":
+        pytest.skip("messy-table checks")
+    spec = load_spec(repo / "data/schema.yaml")
+    roles = {n: c.role for n, c in spec.columns.items() if c.role != "feature"}
+    assert roles == {"Animal ID": "identifier", "Visit date": "ignored", "Farm": "ignored", "Vet comments": "ignored"}
+    text = (repo / "data/schema.yaml").read_text()
+    assert "# ignored: free text" in text and "# ignored: dates/timestamps" in text
+    assert load_params(repo / "params.yaml").data.missing_labels == "drop"
+    log = (repo.parent / "init.log").read_text()
+    assert "rows have no label in 'Outcome (30 days)'" in log
+    meta = json.loads((repo / "models/metadata.json").read_text())
+    assert set(meta["features"]) == {"Weight (kg)", "Body temp (°C)", "Breed", "Housed indoors"}
+
+
+def test_messy_table_bento_serves_a_prediction(adapted, tmp_path: Path) -> None:
+    """`make bento`, `bentoml serve` on 127.0.0.1, one prediction carrying a never-seen comment and date."""
+    name, repo = adapted
+    if not CASES[name].get("full_ci"):
+        pytest.skip("one bento + server for the messy dataset only (CI budget)")
+    env = {**_env(), "BENTOML_HOME": str(tmp_path / "bentoml")}
+    run(["make", "SETUP=", "RUN=", f"UV={_uv()}", "bento"], cwd=repo, env=env, timeout=600)
+    tag = (repo / "build/bento/tag.txt").read_text().strip()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
+    record = {
+        "Weight (kg)": 455.0,
+        "Body temp (°C)": 39.4,
+        "Breed": "Jersey",
+        "Housed indoors": False,
+        "Vet comments": "a comment nobody has written before",
+        "Visit date": "2031-07-04",
+        "Animal ID": "COW-NEW",
+    }
+    with server(cmd, f"{url}/readyz", cwd=tmp_path, log_path=tmp_path / "server.log", timeout=180, env=env):
+        import httpx
+
+        ok = httpx.post(f"{url}/predict", json={"record": record}, timeout=30)
+        assert ok.status_code == 200, ok.text
+        assert ok.json()["label"] in ("healthy", "treated")
+        bad = httpx.post(f"{url}/predict", json={"record": {**record, "Breed": "Unicorn"}}, timeout=30)
+        assert bad.status_code == 400 and "Breed" in bad.text

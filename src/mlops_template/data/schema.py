@@ -144,7 +144,9 @@ def build_schema(spec: SchemaSpec, columns: list[str] | None = None, frame_check
             )
         )
         if spec.unique_rows:
-            unique = [n for n in names if not spec.columns[n].unique] or None
+            # a duplicated row: equal in everything but its keys (unique or identifier columns)
+            keys = [n for n in names if spec.columns[n].unique or spec.columns[n].role == "identifier"]
+            unique = [n for n in names if n not in keys] or None
     return pa.DataFrameSchema(
         pa_columns, checks=checks, strict=True, unique=unique, report_duplicates="all", name="dataset"
     )
@@ -401,9 +403,10 @@ def draft_spec(
         if nulls:
             why.append(f"nullable: {nulls}")
         columns[name], notes[name] = col, why
+    keys = [n for n, c in columns.items() if c.unique or c.role == "identifier"] + [id_column]
     spec = SchemaSpec(
         min_rows=max(1, int(len(frame) * min_rows_fraction)),
-        unique_rows=not bool(frame.drop(columns=[id_column], errors="ignore").duplicated().any()),
+        unique_rows=not bool(frame.drop(columns=keys, errors="ignore").duplicated().any()),
         columns=columns,
     )
     return Draft(spec, notes, missing_labels, n)
