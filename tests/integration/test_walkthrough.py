@@ -83,7 +83,8 @@ def _uv() -> str:
 
 def _env() -> dict[str, str]:
     env = env_with_venv({"BENTOML_DO_NOT_TRACK": "True"})
-    env["PATH"] = f"{Path(_uv()).parent}{os.pathsep}{env['PATH']}"  # bentoml build looks for uv on PATH
+    # bentoml build looks for uv on PATH; last, so the bootstrap venv's python never shadows the project's
+    env["PATH"] = f"{env['PATH']}{os.pathsep}{Path(_uv()).parent}"
     return env
 
 
@@ -245,3 +246,14 @@ def test_messy_table_bento_serves_a_prediction(adapted, tmp_path: Path) -> None:
         assert ok.json()["label"] in ("healthy", "treated")
         bad = httpx.post(f"{url}/predict", json={"record": {**record, "Breed": "Unicorn"}}, timeout=30)
         assert bad.status_code == 400 and "Breed" in bad.text
+
+
+def test_readme_walkthrough_is_what_this_test_runs() -> None:
+    """Every Make command this test runs appears in the README's walkthrough, and the messy case is its example."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## Adapt it to your data", 1)[1].split("\n## ", 1)[0]
+    for step in ("make repro", " ".join(["make", *CI_ONCE, *CI_EVERY]), "make pr-report BASE=main", "make gate"):
+        assert step in section, step
+    assert "make bento" in section and "make serve" in section
+    example = " ".join(f'{k}="{v}"' if " " in v else f"{k}={v}" for k, v in CASES["messy-binary"]["make"].items())
+    assert f"make init {example}" in section

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from mlops_template.config import ConfigError
-from mlops_template.project_init import CHECKLIST, set_yaml_value, slugify
+from mlops_template.project_init import CHECKLIST, DEMO_TESTS, init_project, set_yaml_value, slugify
 from tests.support import REPO_ROOT
 
 
@@ -43,3 +43,29 @@ def test_readme_walkthrough_uses_the_init_target() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
     assert "make init SOURCE=" in readme
     assert Path(REPO_ROOT / "Makefile").read_text().count("\ninit:") == 1
+
+
+def _fork(tmp_path: Path) -> Path:
+    (tmp_path / "params.yaml").write_text(
+        "task: binary\ndata:\n  source: sklearn:breast_cancer\n  missing_labels: error\n"
+        "mlflow:\n  experiment: x\n  registered_model_name: x-model\ncompare:\n  floors: {roc_auc: 0.97}\n"
+    )
+    demo_test = tmp_path / DEMO_TESTS[0]
+    demo_test.parent.mkdir(parents=True)
+    demo_test.write_text("# demo\n")
+    return tmp_path
+
+
+def test_init_with_new_data_removes_the_demo_only_test(tmp_path: Path) -> None:
+    root = _fork(tmp_path)
+    settings = {"data.source": "data/source/a.csv", "compare.floors": {}, "data.missing_labels": "drop"}
+    _, removed = init_project(root, "herd", settings)
+    assert DEMO_TESTS[0] in removed and not (root / DEMO_TESTS[0]).exists()
+    text = (root / "params.yaml").read_text()
+    assert "floors: {}" in text and "missing_labels: drop" in text
+
+
+def test_init_on_the_demo_data_keeps_the_demo_test(tmp_path: Path) -> None:
+    root = _fork(tmp_path)
+    _, removed = init_project(root, "herd", {})
+    assert DEMO_TESTS[0] not in removed and (root / DEMO_TESTS[0]).exists()
