@@ -27,7 +27,7 @@ from mlops_template.data.schema import load_spec
 from tests.integration.datasets import messy_animal_frame, mixed_churn_frame
 from tests.support import REPO_ROOT, copy_repo, env_with_venv, free_port, git, run, server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # a messy case runs ~8 make targets
 
 CASES = {
     "wine-multiclass": {
