@@ -103,9 +103,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     if args.source and not args.missing_labels:
         # Look at the data before writing params.yaml: rows without a label decide data.missing_labels.
         target = args.target or load_params().data.target
-        frame = extract(args.source, "auto", target, args.id_column or load_params().data.id_column)
-        missing = int(frame[target].isna().sum()) if target in frame.columns else 0
-        if missing:
+        try:
+            frame = extract(args.source, "auto", target, args.id_column or load_params().data.id_column)
+        except DataSourceError:
+            frame = None  # e.g. a URL whose format is not in its name: the schema step below says what to set
+        missing = int(frame[target].isna().sum()) if frame is not None and target in frame.columns else 0
+        if missing and frame is not None:
             settings["data.missing_labels"] = "drop"
             print(
                 f"{missing} of {len(frame)} rows have no label in {target!r}: setting data.missing_labels = drop "

@@ -48,8 +48,10 @@ def test_labels_match_the_task(raw_frame: pd.DataFrame, spec: SchemaSpec, params
     assert target.allowed is not None or target.dtype == "bool", "a classification target needs its allowed labels"
     labels = set(target.allowed) if target.allowed is not None else {True, False}
     assert seen <= labels
-    want = 2 if params.task == "binary" else 3
-    assert len(labels) == 2 if params.task == "binary" else len(labels) >= want, labels
+    if params.task == "binary":
+        assert len(labels) == 2, f"task binary needs exactly 2 labels, the schema allows {sorted(map(str, labels))}"
+    else:
+        assert len(labels) >= 3, f"task multiclass needs 3+ labels, the schema allows {sorted(map(str, labels))}"
     assert len(seen) >= 2, f"only one label in the data: {seen}"
 
 
