@@ -110,9 +110,9 @@ def point_metrics(task: TaskType, runs: Sequence[Predictions]) -> dict[str, floa
     return {k: round(float(np.mean([m[k] for m in each])), 6) for k in names}
 
 
-def block_metrics(task: TaskType, runs: Sequence[Predictions]) -> BlockMetrics:
+def block_metrics(task: TaskType, runs: Sequence[Predictions], only: frozenset[str] | None = None) -> BlockMetrics:
     """Resampled metrics of one prediction set, or their mean over repetitions on the same rows."""
-    scorers = [ResampledMetrics(task, p) for p in runs]
+    scorers = [ResampledMetrics(task, p, only) for p in runs]
 
     def fn(w: np.ndarray) -> dict[str, np.ndarray]:
         each = [s(w) for s in scorers]
@@ -246,20 +246,26 @@ def compare_predictions(
     model_size_mb: float | None = None,
     latency_ms: float | None = None,
     method: str = "test split",
+    primary_only: bool = False,
 ) -> Comparison:
     """Point metrics, bootstrap intervals of the deltas, verdicts and the gate for two prediction sets.
 
     ``params`` is the policy (the base branch's ``compare:``). ``baseline`` / ``candidate`` are one prediction
     set each, or one per cross-validation repetition (out-of-fold, the same rows in the same order).
+    ``primary_only``: bootstrap only the primary metric (the gate's decision is the same; the benchmark
+    uses it to simulate thousands of pull requests).
     """
     base_runs, cand_runs = as_runs(baseline), as_runs(candidate)
-    base_m = point_metrics(task, base_runs)
-    cand_m = point_metrics(task, cand_runs)
-    primary = primary_metric_of(params, task, cand_m)
     n_b, n_c = len(base_runs[0].y_true), len(cand_runs[0].y_true)
+    primary = primary_metric_of(params, task, ResampledMetrics(task, cand_runs[0])(np.ones((1, n_c), np.float32)))
+    only = frozenset([primary]) if primary_only else None
+    base_fn, cand_fn = block_metrics(task, base_runs, only), block_metrics(task, cand_runs, only)
+    # point values: the same vectorised code on unit weights (unrounded, so a delta and its interval agree)
+    base_m = {k: float(v[0]) for k, v in base_fn(np.ones((1, n_b), np.float32)).items() if np.isfinite(v[0])}
+    cand_m = {k: float(v[0]) for k, v in cand_fn(np.ones((1, n_c), np.float32)).items() if np.isfinite(v[0])}
     deltas, kept = bootstrap_deltas(
-        block_metrics(task, base_runs),
-        block_metrics(task, cand_runs),
+        base_fn,
+        cand_fn,
         n_b,
         n_c,
         paired,
@@ -273,7 +279,11 @@ def compare_predictions(
         )
     rows: list[MetricComparison] = []
     for name in cand_m:
-        if name not in base_m or len(deltas.get(name, ())) < params.bootstrap_resamples / 2:
+        if (
+            name not in base_m
+            or (only and name not in only)
+            or len(deltas.get(name, ())) < params.bootstrap_resamples / 2
+        ):
             continue
         hib = HIGHER_IS_BETTER.get(name, True)
         low, high = percentile_interval(deltas[name], params.confidence)
@@ -282,8 +292,8 @@ def compare_predictions(
         rows.append(
             MetricComparison(
                 name=name,
-                baseline=base_m[name],
-                candidate=cand_m[name],
+                baseline=round(base_m[name], 8),
+                candidate=round(cand_m[name], 8),
                 delta=round(delta, 8),
                 ci_low=round(low, 8),
                 ci_high=round(high, 8),
@@ -293,7 +303,7 @@ def compare_predictions(
             )
         )
     primary_row = next(r for r in rows if r.name == primary)
-    gate = evaluate_gate(params, primary_row, cand_m, model_size_mb, latency_ms)
+    gate = evaluate_gate(params, primary_row, point_metrics(task, cand_runs), model_size_mb, latency_ms)
     return Comparison(
         paired=paired,
         method=method,
@@ -305,7 +315,7 @@ def compare_predictions(
         metrics=rows,
         verdict=primary_row.verdict,
         gate=gate,
-        candidate_metrics=cand_m,
+        candidate_metrics={k: round(v, 6) for k, v in cand_m.items()},
     )
 
 

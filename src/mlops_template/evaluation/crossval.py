@@ -16,10 +16,15 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
-from mlops_template.config import Params
+from mlops_template.config import CrossValidationParams, Params
 from mlops_template.data.schema import SchemaSpec
 from mlops_template.evaluation.metrics import Predictions, predict
 from mlops_template.model import build_pipeline
+
+
+def cv_applies(rows: int, cv: CrossValidationParams) -> bool:
+    """Cross-validate when the data is small enough (``compare.cross_validation.max_rows``; 0 = never)."""
+    return 0 < rows <= cv.max_rows
 
 
 def sort_rows(frame: pd.DataFrame, id_column: str) -> pd.DataFrame:

@@ -37,7 +37,7 @@ from mlops_template.evaluation.baseline import (
     progress,
 )
 from mlops_template.evaluation.compare import Comparison, candidate_only, compare_predictions
-from mlops_template.evaluation.crossval import load_oof, oof_predictions, sort_rows
+from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, sort_rows
 from mlops_template.evaluation.diffs import (
     Change,
     DataDiff,
@@ -183,7 +183,7 @@ def _cross_validated(
     if not paths.TRAIN_DATA.exists():
         return None
     frame = sort_rows(pd.concat([pd.read_parquet(paths.TRAIN_DATA), cand_test], ignore_index=True), d.id_column)
-    if cv.max_rows == 0 or len(frame) > cv.max_rows:
+    if not cv_applies(len(frame), cv):
         if cv.max_rows:
             notes.append(
                 f"{len(frame)} rows > compare.cross_validation.max_rows ({cv.max_rows}): compared on the test split"

@@ -121,8 +121,9 @@ def _row_log_loss(p: Predictions) -> np.ndarray:
 class ResampledMetrics:
     """All metrics of one prediction set, evaluated on blocks of bootstrap counts (see the module doc)."""
 
-    def __init__(self, task: TaskType, p: Predictions) -> None:
+    def __init__(self, task: TaskType, p: Predictions, only: frozenset[str] | None = None) -> None:
         self.task = task
+        self.only = only  # compute just these (the rank-based ones are the expensive part)
         self.n = len(p.y_true)
         if task == "regression":
             y, f = p.y_true.astype(np.float64), p.y_pred.astype(np.float64)
@@ -159,10 +160,10 @@ class ResampledMetrics:
         if self.task == "binary":
             tp = w @ self.tp
             precision, recall, f1 = _prf(tp, w @ self.pred_pos, w @ self.y_bin)
-            auc = self.ranked.auc(w)
+            nan = np.full(len(w), np.nan)
             out.update(
-                roc_auc=auc,
-                pr_auc=self.ranked.average_precision(w),
+                roc_auc=self.ranked.auc(w) if self._wanted("roc_auc") else nan,
+                pr_auc=self.ranked.average_precision(w) if self._wanted("pr_auc") else nan,
                 f1=f1,
                 precision=precision,
                 recall=recall,
@@ -179,6 +180,10 @@ class ResampledMetrics:
             return (x * present).sum(axis=1) / present.sum(axis=1)
 
         out.update(f1_macro=macro(f1), precision_macro=macro(precision), recall_macro=macro(recall))
-        aucs = np.stack([r.auc(w) for r in self.ranked_k], axis=1)
-        out["roc_auc_ovr"] = aucs.mean(axis=1)  # NaN when a class is missing from the resample
+        if self._wanted("roc_auc_ovr"):
+            aucs = np.stack([r.auc(w) for r in self.ranked_k], axis=1)
+            out["roc_auc_ovr"] = aucs.mean(axis=1)  # NaN when a class is missing from the resample
         return out
+
+    def _wanted(self, name: str) -> bool:
+        return self.only is None or name in self.only
