@@ -257,7 +257,8 @@ def compare_predictions(
     """
     base_runs, cand_runs = as_runs(baseline), as_runs(candidate)
     n_b, n_c = len(base_runs[0].y_true), len(cand_runs[0].y_true)
-    primary = primary_metric_of(params, task, ResampledMetrics(task, cand_runs[0])(np.ones((1, n_c), np.float32)))
+    names = dict.fromkeys(ResampledMetrics(task, cand_runs[0])(np.ones((1, n_c), np.float32)), 0.0)
+    primary = primary_metric_of(params, task, names)
     only = frozenset([primary]) if primary_only else None
     base_fn, cand_fn = block_metrics(task, base_runs, only), block_metrics(task, cand_runs, only)
     # point values: the same vectorised code on unit weights (unrounded, so a delta and its interval agree)
