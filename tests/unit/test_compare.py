@@ -58,6 +58,13 @@ def test_bootstrap_is_seeded_and_paired_intervals_are_tighter() -> None:
     assert np.ptp(percentile_interval(a["accuracy"], 0.95)) < np.ptp(percentile_interval(c["accuracy"], 0.95))
 
 
+def test_unpaired_bootstrap_of_different_sizes_in_several_blocks() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.random(70_000) < 0.8, rng.random(90_000) < 0.85  # > 1 block of resamples on each side
+    deltas, kept = bootstrap_deltas(_accuracy(a), _accuracy(b), 70_000, 90_000, False, 120, seed=0)
+    assert kept == 120 and abs(float(np.median(deltas["accuracy"])) - (b.mean() - a.mean())) < 0.005
+
+
 def test_paired_bootstrap_needs_equal_sizes() -> None:
     with pytest.raises(ValueError, match="equal test sets"):
         bootstrap_deltas(_accuracy(np.ones(3)), _accuracy(np.ones(4)), 3, 4, True, 10, seed=0)

@@ -139,8 +139,9 @@ def bootstrap_deltas(
     if paired and n_baseline != n_candidate:
         raise ValueError(f"paired bootstrap needs equal test sets, got {n_baseline} and {n_candidate} rows")
     blocks: dict[str, list[np.ndarray]] = {}
-    cand_counts = resample_counts(n_candidate, resamples, seed)
-    base_counts = None if paired else resample_counts(n_baseline, resamples, seed + 1)
+    block = max(1, min(resamples, 4_000_000 // max(n_baseline, n_candidate, 1)))  # same block sizes on both sides
+    cand_counts = resample_counts(n_candidate, resamples, seed, block)
+    base_counts = None if paired else resample_counts(n_baseline, resamples, seed + 1, block)
     for wc in cand_counts:
         wb = wc if base_counts is None else next(base_counts)
         mb, mc = baseline(wb), candidate(wc)
