@@ -220,8 +220,10 @@ def main() -> None:
             f"Example gate line, C 1.0 → 0.5 at 100,000 rows: `{example['line']}` → "
             f"{'passed' if example['passed'] else 'blocked'} ({example['verdict']}).",
             "",
-            f"{len(results)} simulated PRs, {wall / 60:.0f} min of simulation with {args.workers} worker processes "
-            "on 2 cores shared with other jobs (load average ~10).",
+            f"{len(results)} of {2 * (args.sims_small + args.sims_large)} planned simulated PRs "
+            f"({wall / 60:.0f} min with {args.workers} worker processes on 2 cores shared with other jobs, load "
+            "average 10-20; a run stopped early resumes from `.cache/bench_gate.jsonl`). The Wilson intervals "
+            "carry the binomial uncertainty of the small cells.",
         ]
     )
     write_results("gate", md, {"cells": cells, "wall_seconds": wall, "example_near_100k": example})
