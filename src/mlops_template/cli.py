@@ -4,6 +4,7 @@ python -m mlops_template.cli check-params   # validate params.yaml and the schem
 python -m mlops_template.cli schema         # draft data/schema.yaml from the current data source
 python -m mlops_template.cli repro [ARGS]   # dvc repro that restores the last good state on failure
 python -m mlops_template.cli pr-report --base main   # compare with main's model, write reports/pr/
+python -m mlops_template.cli cv-predict --data F --out O  # out-of-fold predictions (used on the base branch)
 python -m mlops_template.cli gate           # exit 1 when reports/pr/comparison.json failed the gate
 """
 
@@ -186,6 +187,20 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cv_predict(args: argparse.Namespace) -> int:
+    """Out-of-fold predictions of this checkout's model config on DATA (the PR comparison calls it on the base)."""
+    import pandas as pd
+
+    from mlops_template.evaluation.crossval import oof_predictions, save_oof, sort_rows
+
+    params = load_params()
+    spec = load_spec(params.data.schema_path)
+    frame = sort_rows(pd.read_parquet(args.data), params.data.id_column)
+    runs = oof_predictions(params, spec, frame, args.folds, args.repeats, args.seed)
+    save_oof(runs, Path(args.out))
+    return 0
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     from mlops_template.evaluation.experiment import gate_from_file
 
@@ -230,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repro", action="store_true", help="run the candidate's pipeline first (report its failure)")
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a baseline not in DVC")
     p.set_defaults(fn=cmd_pr_report)
+    p = sub.add_parser("cv-predict", help="out-of-fold predictions of repeated k-fold CV on a data file")
+    p.add_argument("--data", required=True, help="parquet file with the feature, target and id columns")
+    p.add_argument("--out", required=True, help=".npz file to write")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=42, help="seed of the fold assignment")
+    p.set_defaults(fn=cmd_cv_predict)
     p = sub.add_parser("gate", help="exit 1 when the last pr-report failed the gate (and say why)")
     p.add_argument("--comparison", default="reports/pr/comparison.json")
     p.set_defaults(fn=cmd_gate)

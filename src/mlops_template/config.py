@@ -112,11 +112,30 @@ class MlflowParams(StrictModel):
     registered_model_name: str = "mlops-template-model"
 
 
+class CrossValidationParams(StrictModel):
+    """Repeated k-fold cross-validation of both models on the same folds (small data: more rows compared)."""
+
+    folds: Annotated[int, Field(ge=2)] = 5
+    repeats: Annotated[int, Field(ge=1)] = 3
+    max_rows: Annotated[int, Field(ge=0)] = Field(
+        20_000, description="cross-validate when train + test have at most this many rows (0 = never)"
+    )
+
+
 class CompareParams(StrictModel):
-    """Pull request = experiment: the candidate vs the model the base branch points at, and the gate."""
+    """Pull request = experiment: the candidate vs the model the base branch points at, and the gate.
+
+    The gate always applies the *base branch's* ``compare:`` section; a pull request's changes to it are
+    shown in the report and apply after merge.
+    """
 
     primary_metric: str | None = Field(None, description="null = DEFAULT_PRIMARY_METRIC of the task")
-    max_drop: Annotated[float, Field(ge=0.0)] = 0.0
+    margins: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        default_factory=dict,
+        description="practical margin per metric, in metric units (overrides DEFAULT_MARGINS): a change is a "
+        "regression/improvement only when it is detectable AND larger than this",
+    )
+    max_drop: float | None = Field(None, description="deprecated and ignored: use margins")
     floors: dict[str, float] = Field(
         default_factory=dict,
         description="absolute limits on the candidate: a minimum for higher-is-better metrics, "
@@ -127,14 +146,17 @@ class CompareParams(StrictModel):
     latency_repeats: Annotated[int, Field(ge=1)] = 50
     bootstrap_resamples: Annotated[int, Field(ge=10)] = 1000
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    cross_validation: CrossValidationParams = CrossValidationParams()
 
     @model_validator(mode="after")
     def _known_metrics(self) -> CompareParams:
-        if self.primary_metric is None and not self.floors:
+        if self.primary_metric is None and not self.floors and not self.margins:
             return self  # nothing to check: keep config.py import-light (metrics pulls in sklearn)
         from mlops_template.evaluation.metrics import HIGHER_IS_BETTER
 
-        for key, name in [("primary_metric", self.primary_metric), *(("floors", n) for n in self.floors)]:
+        named = [("primary_metric", self.primary_metric), *(("floors", n) for n in self.floors)]
+        named += [("margins", n) for n in self.margins]
+        for key, name in named:
             if name is not None and name not in HIGHER_IS_BETTER:
                 raise ValueError(f"{key}: unknown metric {name!r} (known: {', '.join(HIGHER_IS_BETTER)})")
         return self

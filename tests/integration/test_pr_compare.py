@@ -22,13 +22,21 @@ from tests.support import copy_repo, env_with_venv, git, run
 pytestmark = pytest.mark.slow
 
 HGB = "hist_gradient_boosting"
-MAIN = {"model": {"type": HGB, HGB: {"max_iter": 2, "max_leaf_nodes": 2}}, "compare": {"bootstrap_resamples": 300}}
+MAIN = {
+    "model": {"type": HGB, HGB: {"max_iter": 2, "max_leaf_nodes": 2}},
+    "compare": {"bootstrap_resamples": 300, "floors": {"roc_auc": 0.5}},
+}
 BRANCHES = {
     "improve": {"model": {"type": "linear"}},
     "unchanged": {"evaluate": {"calibration_bins": 12}},
-    "degrade": {"model": {HGB: {"max_iter": 1, "min_samples_leaf": 400}}},  # no split possible: constant scores
+    # no split possible: constant scores; and the PR tries to loosen the gate in the same change
+    "degrade": {
+        "model": {HGB: {"max_iter": 1, "min_samples_leaf": 400}},
+        "compare": {"max_drop": 1.0, "margins": {"roc_auc": 1.0}},
+    },
     "resplit": {"split": {"test_size": 0.25}},
     "baddata": {},  # data/schema.yaml asks for more rows than there are: validation fails
+    "adopt": {"task": "multiclass", "data": {"source": "sklearn:iris"}},  # a team adopts its own data
 }
 
 
@@ -85,6 +93,8 @@ def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> PrRuns:
         if name == "baddata":
             schema = repo / "data" / "schema.yaml"
             schema.write_text(schema.read_text().replace("\nmin_rows: ", "\nmin_rows: 1000000 # was "))
+        if name == "adopt":
+            run(["python", "-m", "mlops_template.cli", "schema"], cwd=repo)
         git(repo, "commit", "-qam", f"PR: {name}")
     shutil.rmtree(repo / ".dvc" / "cache")  # a fresh clone with no DVC remote: the baseline must be rebuilt
 
@@ -114,7 +124,9 @@ def _metric(o: Outcome, name: str) -> dict:
 def test_improved_model(pr_outcomes: PrRuns) -> None:
     o = pr_outcomes["improve"]
     assert o.comparison["paired"] is True
+    assert o.comparison["method"].startswith("repeated cross-validation (5 folds x 3 repetitions, 569 rows)")
     assert o.comparison["verdict"] == "improved", o.report
+    assert o.report.splitlines()[0].endswith("✅ ready to merge (the gate passed)")
     auc = _metric(o, "roc_auc")
     assert auc["ci_low"] > 0 and auc["candidate"] > auc["baseline"]
     assert o.gate.returncode == 0 and "gate passed" in o.gate.stdout
@@ -127,8 +139,9 @@ def test_improved_model(pr_outcomes: PrRuns) -> None:
 
 def test_change_that_does_not_matter(pr_outcomes: PrRuns) -> None:
     o = pr_outcomes["unchanged"]
-    assert o.comparison["verdict"] == "no significant change"
+    assert o.comparison["verdict"] == "no detectable change"
     assert all(m["delta"] == 0 and m["ci_low"] == 0 == m["ci_high"] for m in o.comparison["metrics"])
+    assert "| **roc_auc** (primary) ↑ |" in o.report and "| 0 | [0, 0] | 0.005 | ⚪ no detectable change |" in o.report
     assert o.gate.returncode == 0
     assert "| `evaluate.calibration_bins` | 10 | 12 |" in o.report
     assert o.comparison["baseline_source"].startswith("DVC cache/remote")  # refilled by the earlier rebuild
@@ -140,8 +153,12 @@ def test_degraded_model_fails_the_gate(pr_outcomes: PrRuns) -> None:
     assert o.comparison["verdict"] == "regressed"
     assert o.comparison["gate"]["passed"] is False
     assert o.gate.returncode != 0
-    assert "gate FAILED" in o.gate.stderr and "roc_auc regressed" in o.gate.stderr
+    # the PR's own compare: (margin 1.0, max_drop 1.0) would pass it; the base's policy decides
+    assert "gate FAILED" in o.gate.stderr and "roc_auc regressed beyond its margin" in o.gate.stderr
+    assert "margin 0.005" in o.gate.stderr
+    assert o.report.splitlines()[0].endswith("❌ blocked: roc_auc regressed beyond its margin")
     assert "❌ **Gate failed**" in o.report and "**Why the gate failed:**" in o.report
+    assert "proposes a new gate policy" in o.report and "| `compare.margins.roc_auc` | — | 1 |" in o.report
     assert "| **roc_auc** (primary) ↑ |" in o.report and "🔴 regressed" in o.report
     assert "(reused)" in o.comparison["baseline_source"]
     # images are written and referenced with alt text; the confusion matrices are tables too
@@ -165,6 +182,16 @@ def test_failed_pipeline_still_gives_a_report_and_fails_the_gate(pr_outcomes: Pr
     assert o.report.splitlines()[2].startswith("❌ **Gate failed** — the candidate's pipeline")
     assert "Data validation FAILED" in o.report and "at least 1000000 rows are required" in o.report
     assert o.gate.returncode != 0 and "pipeline failed" in o.gate.stderr
+
+
+def test_adoption_pr_is_not_comparable_and_gated_by_floors_only(pr_outcomes: PrRuns) -> None:
+    o = pr_outcomes["adopt"]
+    assert o.comparison["verdict"] == "not comparable" and o.comparison["gate"]["passed"] is True, o.report
+    assert o.gate.returncode == 0
+    assert "**not comparable**" in o.report and "`task` binary → multiclass" in o.report
+    assert "`data.source` sklearn:breast_cancer → sklearn:iris" in o.report
+    assert "| **f1_macro** (primary) |" in o.report  # the candidate's own metrics
+    assert "compare.floors.roc_auc: skipped, not a metric of the candidate's task" in o.report
 
 
 def test_no_worktree_left_behind(pr_outcomes: PrRuns) -> None:

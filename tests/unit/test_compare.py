@@ -15,11 +15,14 @@ from mlops_template.evaluation.compare import (
     primary_metric_of,
     verdict_of,
 )
-from mlops_template.evaluation.metrics import Predictions
+from mlops_template.evaluation.formatting import num, signed
+from mlops_template.evaluation.metrics import DEFAULT_MARGINS, Predictions, compute_metrics, margin_of
+from mlops_template.evaluation.resample import ResampledMetrics, resample_counts
 
 
 def _accuracy(correct: np.ndarray):
-    return lambda idx: {"accuracy": float(correct[idx].mean())}
+    """Block metric: accuracy of each resample (a row of bootstrap counts)."""
+    return lambda w: {"accuracy": w @ correct.astype(float) / w.sum(axis=1)}
 
 
 def _coverage(paired: bool, sims: int = 300, n: int = 200, resamples: int = 400) -> float:
@@ -55,57 +58,76 @@ def test_bootstrap_is_seeded_and_paired_intervals_are_tighter() -> None:
     assert np.ptp(percentile_interval(a["accuracy"], 0.95)) < np.ptp(percentile_interval(c["accuracy"], 0.95))
 
 
+def test_unpaired_bootstrap_of_different_sizes_in_several_blocks() -> None:
+    rng = np.random.default_rng(2)
+    a, b = rng.random(70_000) < 0.8, rng.random(90_000) < 0.85  # > 1 block of resamples on each side
+    deltas, kept = bootstrap_deltas(_accuracy(a), _accuracy(b), 70_000, 90_000, False, 120, seed=0)
+    assert kept == 120 and abs(float(np.median(deltas["accuracy"])) - (b.mean() - a.mean())) < 0.005
+
+
 def test_paired_bootstrap_needs_equal_sizes() -> None:
     with pytest.raises(ValueError, match="equal test sets"):
         bootstrap_deltas(_accuracy(np.ones(3)), _accuracy(np.ones(4)), 3, 4, True, 10, seed=0)
 
 
-def test_unscorable_resamples_are_skipped() -> None:
-    calls = iter(range(1000))
+def test_unscorable_resamples_are_dropped_per_metric() -> None:
+    def flaky(w: np.ndarray) -> dict[str, np.ndarray]:
+        values = np.ones(len(w))
+        values[::4] = np.nan  # e.g. only one class drawn: AUC undefined
+        return {"m": values}
 
-    def flaky(idx: np.ndarray) -> dict[str, float]:
-        if next(calls) % 4 == 0:
-            raise ValueError("only one class in this resample")
-        return {"m": 1.0}
-
-    deltas, kept = bootstrap_deltas(flaky, lambda idx: {"m": 2.0}, 5, 5, True, 100, seed=0)
+    deltas, kept = bootstrap_deltas(flaky, lambda w: {"m": np.full(len(w), 2.0)}, 5, 5, True, 100, seed=0)
     assert kept == 75 and np.all(deltas["m"] == 1.0)
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "higher_is_better", "expected"),
+    ("delta", "low", "high", "higher_is_better", "margin", "expected"),
     [
-        (0.001, 0.02, True, "improved"),
-        (0.0, 0.02, True, "no significant change"),  # touching zero is not significant
-        (-0.02, 0.01, True, "no significant change"),
-        (-0.02, -0.001, True, "regressed"),
-        (-0.02, 0.0, True, "no significant change"),
-        (0.0, 0.0, True, "no significant change"),
-        (-0.02, -0.001, False, "improved"),  # lower is better: a negative delta is good
-        (0.001, 0.02, False, "regressed"),
+        (0.01, 0.001, 0.02, True, 0.005, "improved"),
+        (0.003, 0.001, 0.005, True, 0.005, "changed, but within the margin"),  # detectable, too small to matter
+        (0.01, 0.0, 0.02, True, 0.005, "no detectable change"),  # touching zero is not detectable
+        (-0.005, -0.02, 0.01, True, 0.005, "no detectable change"),
+        (-0.01, -0.02, -0.001, True, 0.005, "regressed"),
+        (-0.005, -0.02, -0.001, True, 0.005, "changed, but within the margin"),  # equal to the margin: not beyond
+        (-0.00003, -0.00005, -0.00001, True, 0.005, "changed, but within the margin"),  # 100k rows, C 1 -> 0.5
+        (0.0, 0.0, 0.0, True, 0.0, "no detectable change"),
+        (-0.01, -0.02, -0.001, False, 0.005, "improved"),  # lower is better: a negative delta is good
+        (0.01, 0.001, 0.02, False, 0.005, "regressed"),
+        (0.01, 0.001, 0.02, False, 0.0, "regressed"),  # margin 0: any detectable worsening
     ],
 )
-def test_verdict_edges(low: float, high: float, higher_is_better: bool, expected: str) -> None:
-    assert verdict_of(low, high, higher_is_better) == expected
+def test_verdict_needs_detectable_and_beyond_the_margin(
+    delta: float, low: float, high: float, higher_is_better: bool, margin: float, expected: str
+) -> None:
+    assert verdict_of(delta, low, high, higher_is_better, margin) == expected
 
 
-def _row(delta: float, low: float, high: float, hib: bool = True, name: str = "roc_auc") -> MetricComparison:
+def _row(delta: float, low: float, high: float, hib: bool = True, name: str = "roc_auc", margin: float = 0.005):
     base = 0.9
-    return MetricComparison(name, base, base + delta, delta, low, high, hib, verdict_of(low, high, hib))
+    verdict = verdict_of(delta, low, high, hib, margin)
+    return MetricComparison(name, base, base + delta, delta, low, high, hib, margin, verdict)
 
 
-def test_gate_fails_on_significant_drop_beyond_allowance_and_says_why() -> None:
-    params = CompareParams(max_drop=0.01)
+def test_gate_fails_only_beyond_the_margin_and_says_why() -> None:
+    params = CompareParams()
     failed = evaluate_gate(params, _row(-0.05, -0.08, -0.02), {"roc_auc": 0.85})
     assert not failed.passed
-    assert "roc_auc regressed" in failed.reasons[0] and "allowed drop 0.01" in failed.reasons[0]
-    # significant but within the allowed drop: passes
-    within = evaluate_gate(params, _row(-0.01, -0.015, -0.005), {"roc_auc": 0.89})
-    assert within.passed and "within the allowed drop 0.01" in within.checks[0]
-    # large but not significant drop: passes
-    assert evaluate_gate(params, _row(-0.05, -0.1, 0.001), {"roc_auc": 0.85}).passed
+    reason = failed.reasons[0]
+    assert reason.startswith("roc_auc regressed beyond its margin") and "margin 0.005" in reason
+    assert "delta -0.0500" in reason and "95% CI [-0.0800, -0.0200]" in reason
+    within = evaluate_gate(params, _row(-0.004, -0.006, -0.002), {"roc_auc": 0.896})
+    assert within.passed and "changed, but within the margin" in within.checks[0]
+    assert evaluate_gate(params, _row(-0.05, -0.1, 0.001), {"roc_auc": 0.85}).passed  # large but not detectable
     # lower-is-better primary: an increase is the regression
-    assert not evaluate_gate(CompareParams(), _row(0.05, 0.02, 0.08, hib=False, name="rmse"), {"rmse": 1.0}).passed
+    assert not evaluate_gate(params, _row(0.05, 0.02, 0.08, hib=False, name="rmse"), {"rmse": 1.0}).passed
+
+
+def test_tiny_deltas_are_readable_never_minus_zero() -> None:
+    row = _row(-0.00003, -0.00005, -0.00001)
+    line = evaluate_gate(CompareParams(), row, {"roc_auc": 0.9}).checks[0]
+    assert "-0.0000 " not in line and "-0.0000," not in line and "-0.0000]" not in line
+    assert "delta -0.000030" in line and "[-0.000050, -0.000010]" in line
+    assert signed(0.0) == "0" and num(-0.00000001) == "0" and signed(-1e-9) == "-1.0e-09"
 
 
 def test_gate_floors_size_and_latency_limits() -> None:
@@ -118,6 +140,16 @@ def test_gate_floors_size_and_latency_limits() -> None:
     text = "\n".join(bad.reasons)
     for expected in ("roc_auc >= 0.95", "log_loss <= 0.3", "model size 1.500 MB", "latency 7.00 ms"):
         assert expected in text
+
+
+def test_margins_default_per_metric_and_params_override() -> None:
+    assert margin_of("roc_auc", 0.9, {}) == 0.005 and margin_of("roc_auc", 0.9, {"roc_auc": 0.02}) == 0.02
+    assert margin_of("rmse", 20.0, {}) == pytest.approx(0.2)  # scale-dependent: 1% of the baseline
+    assert all(v > 0 for v in DEFAULT_MARGINS.values())
+    with pytest.raises(ConfigError, match=r"compare.*margins: unknown metric 'auc'"):
+        parse_params({"compare": {"margins": {"auc": 0.01}}})
+    with pytest.raises(ConfigError, match=r"compare\.margins\.roc_auc"):
+        parse_params({"compare": {"margins": {"roc_auc": -0.1}}})
 
 
 def test_compare_params_reject_unknown_metric_names() -> None:
@@ -144,7 +176,7 @@ def test_compare_predictions_identical_models_and_a_clearly_worse_one() -> None:
     good = np.clip(y * 0.6 + rng.random(150) * 0.4, 0.01, 0.99)
     params = CompareParams(bootstrap_resamples=100)
     same = compare_predictions("binary", _binary_predictions(good, y), _binary_predictions(good, y), params, True, 0)
-    assert same.verdict == "no significant change" and same.gate.passed
+    assert same.verdict == "no detectable change" and same.gate.passed
     assert all(m.delta == 0 and m.ci_low == 0 and m.ci_high == 0 for m in same.metrics)
 
     noise = rng.random(150)
@@ -152,3 +184,41 @@ def test_compare_predictions_identical_models_and_a_clearly_worse_one() -> None:
     assert worse.primary_metric == "roc_auc"
     assert worse.verdict == "regressed" and not worse.gate.passed
     assert worse.metric("log_loss").verdict == "regressed"  # lower-is-better direction honoured
+
+
+def _random_predictions(task: str, n: int, rng: np.random.Generator) -> Predictions:
+    if task == "regression":
+        y = rng.normal(size=n)
+        return Predictions(np.arange(n), y, y + rng.normal(size=n), None, None)
+    k = 2 if task == "binary" else 3
+    y = rng.integers(0, k, n)
+    logits = np.round(rng.normal(size=(n, k)), 1)  # rounded: ties in the scores
+    logits[np.arange(n), y] += 1
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return Predictions(np.arange(n), y, proba.argmax(axis=1), proba, np.arange(k))
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_vectorised_resample_metrics_equal_sklearn_on_the_expanded_rows(task: str) -> None:
+    rng = np.random.default_rng(1)
+    p = _random_predictions(task, 120, rng)
+    counts = next(resample_counts(120, 6, seed=2))
+    fast = ResampledMetrics(task, p)(counts)  # type: ignore[arg-type]
+    for b, w in enumerate(counts.astype(int)):
+        idx = np.repeat(np.arange(120), w)
+        proba = None if p.proba is None else p.proba[idx]
+        slow = compute_metrics(task, p.y_true[idx], p.y_pred[idx], proba, p.classes)  # type: ignore[arg-type]
+        for name, value in slow.items():
+            assert fast[name][b] == pytest.approx(value, abs=1e-5), (name, b)
+
+
+def test_repeated_cv_runs_are_averaged_and_paired() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 2, 200)
+    runs = [_binary_predictions(np.clip(y * 0.5 + rng.random(200) * 0.5, 0.01, 0.99), y) for _ in range(3)]
+    worse = [_binary_predictions(np.clip(y * 0.2 + rng.random(200) * 0.8, 0.01, 0.99), y) for _ in range(3)]
+    cmp = compare_predictions("binary", runs, worse, CompareParams(bootstrap_resamples=200), True, 0, method="cv")
+    auc = cmp.metric("roc_auc")
+    expected = np.mean([compute_metrics("binary", r.y_true, r.y_pred, r.proba, r.classes)["roc_auc"] for r in runs])
+    assert auc.baseline == pytest.approx(expected, abs=1e-6)
+    assert cmp.verdict == "regressed" and cmp.method == "cv" and cmp.rows == 200

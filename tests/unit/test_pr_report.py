@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
 import pandas as pd
 
 from mlops_template.data.schema import ColumnSpec, SchemaSpec
 from mlops_template.evaluation.compare import Comparison, GateResult, MetricComparison
 from mlops_template.evaluation.diffs import Change, DataDiff, DataSide, params_diff, same_rows, schema_diff
-from mlops_template.evaluation.report import Confusion, Image, ModelFacts, ReportInput, render
+from mlops_template.evaluation.report import (
+    Confusion,
+    Image,
+    ModelFacts,
+    NotComparableInput,
+    ReportInput,
+    render,
+    render_not_comparable,
+)
 
 
 def test_params_diff_flattens_and_lists_added_removed_changed() -> None:
@@ -38,7 +49,7 @@ def test_same_rows_ignores_order_but_not_values() -> None:
 
 
 def _report(passed: bool, paired: bool) -> ReportInput:
-    verdict = "no significant change" if passed else "regressed"
+    verdict = "no detectable change" if passed else "regressed"
     metrics = [
         MetricComparison(
             "roc_auc",
@@ -48,12 +59,14 @@ def _report(passed: bool, paired: bool) -> ReportInput:
             -0.12 if not passed else -0.01,
             -0.05 if not passed else 0.01,
             True,
+            0.005,
             verdict,
         ),
-        MetricComparison("log_loss", 0.1, 0.5, 0.4, 0.3, 0.5, False, "regressed"),
+        MetricComparison("log_loss", 0.1, 0.5, 0.4, 0.3, 0.5, False, 0.01, "regressed"),
     ]
-    gate = GateResult(passed, [] if passed else ["roc_auc regressed: 0.9900 -> 0.9000"], ["size ok"])
-    comparison = Comparison(paired, "roc_auc", 0.95, 200, 200, metrics, verdict, gate)
+    reasons = [] if passed else ["roc_auc regressed beyond its margin: roc_auc 0.9900 -> 0.9000"]
+    gate = GateResult(passed, reasons, ["size ok"])
+    comparison = Comparison(paired, "test split", 114, "roc_auc", 0.95, 200, 200, metrics, verdict, gate)
     side = DataSide(569, 455, 114, "abc", "def", {"0": 0.37, "1": 0.63})
     other = DataSide(569, 426 if not paired else 455, 143 if not paired else 114, "abc", "xyz", {"0": 0.37, "1": 0.63})
     conf = Confusion(["0", "1"], [[40, 2], [3, 69]])
@@ -73,17 +86,19 @@ def _report(passed: bool, paired: bool) -> ReportInput:
 def test_report_puts_the_verdict_first_and_explains_a_failed_gate() -> None:
     text = render(_report(passed=False, paired=True))
     head = text.split("### Metrics")[0]
+    assert text.splitlines()[0].endswith("❌ blocked: roc_auc regressed beyond its margin")  # what blocked it
     assert "❌ **Gate failed**" in head and "**regressed**" in head and "`roc_auc`" in head
-    assert "roc_auc regressed: 0.9900 -> 0.9000" in head
-    assert "Other metrics that regressed significantly" in head and "log_loss" in head
-    assert "| **roc_auc** (primary) ↑ | 0.9900 | 0.9000 | -0.0900 | [-0.1200, -0.0500] | 🔴 regressed |" in text
+    assert "roc_auc regressed beyond its margin: roc_auc 0.9900 -> 0.9000" in head
+    assert "Other metrics that regressed beyond their margin" in head and "log_loss" in head
+    row = "| **roc_auc** (primary) ↑ | 0.9900 | 0.9000 | -0.0900 | [-0.1200, -0.0500] | 0.005 | 🔴 regressed |"
+    assert row in text
     assert "| log_loss ↓ |" in text
     assert "Unpaired" not in text
 
 
 def test_report_is_complete_without_images_and_flags_unpaired() -> None:
     text = render(_report(passed=True, paired=False))
-    assert text.startswith("## Model comparison: candidate vs `origin/main`")
+    assert text.startswith("## Model comparison: candidate vs `origin/main` — ✅ ready to merge")
     assert "✅ **Gate passed**" in text and "⚠️ **Unpaired comparison**" in text
     assert "![ROC curves of baseline and candidate](roc.png)" in text  # alt text carries the meaning
     assert "| `1` | 3 | 69 |" in text  # the confusion matrix is also a table
@@ -95,3 +110,46 @@ def test_report_is_complete_without_images_and_flags_unpaired() -> None:
     assert f"`{'a' * 40}`" in text and f"`{'b' * 40}`" in text
     assert "MLflow run (candidate): http://mlflow.example:5000/#/experiments/1/runs/r1" in text
     assert "MLflow run (baseline)" not in text
+
+
+def test_report_shows_a_policy_proposal_as_applying_after_merge() -> None:
+    r = _report(passed=False, paired=True)
+    proposal = [Change("compare.margins.roc_auc", "—", 1.0)]
+    text = render(replace(r, policy_changes=proposal))
+    gate = text.split("### Gate rules (`compare:` of `origin/main`'s params.yaml)")[1].split("### Params")[0]
+    assert "proposes a new gate policy" in gate and "applies after merge" in gate
+    assert "| `compare.margins.roc_auc` | — | 1 |" in gate
+    assert "proposes" not in render(r)
+
+
+def test_not_comparable_report_shows_candidate_metrics_and_floors_only() -> None:
+    from mlops_template.config import CompareParams
+    from mlops_template.evaluation.compare import candidate_only
+    from mlops_template.evaluation.metrics import Predictions
+
+    y = np.array([0, 1, 2, 1, 0, 2, 1, 0])
+    proba = np.eye(3)[y] * 0.8 + 0.2 / 3
+    pred = Predictions(np.arange(8), y, y, proba, np.array([0, 1, 2]))
+    policy = CompareParams(floors={"roc_auc": 0.99, "accuracy": 0.5})  # roc_auc: a binary metric of the base
+    comparison = candidate_only("multiclass", pred, policy, 0.01, 1.0)
+    assert comparison.verdict == "not comparable" and comparison.gate.passed, comparison.gate
+    assert any("roc_auc: skipped" in c for c in comparison.gate.checks)
+    text = render_not_comparable(
+        NotComparableInput(
+            base_ref="main",
+            base_sha="a" * 40,
+            candidate=ModelFacts("b" * 40, 0.01, 1.0),
+            comparison=comparison,
+            why=[Change("task", "binary", "multiclass"), Change("data.source", "sklearn:breast_cancer", "my.csv")],
+            params_changes=[],
+            policy_changes=[],
+            test_rows=8,
+            validation_md=None,
+        )
+    )
+    assert text.splitlines()[0].endswith("✅ ready to merge (the gate passed)")
+    assert "**not comparable**" in text and "`task` binary → multiclass" in text
+    assert "| **f1_macro** (primary) | 1.0000 |" in text and "| accuracy | 1.0000 |" in text
+    assert "accuracy >= 0.5: candidate 1.0000" in text
+    failing = candidate_only("multiclass", pred, CompareParams(floors={"accuracy": 1.1}), 0.01, 1.0)
+    assert not failing.gate.passed and "accuracy >= 1.1" in failing.gate.reasons[0]

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,11 @@ class Baseline:
         return (self.folder / name).exists()
 
 
+_START = time.perf_counter()
+
+
 def progress(message: str) -> None:
-    print(f"[pr-report] {message}", file=sys.stderr, flush=True)
+    print(f"[pr-report {time.perf_counter() - _START:5.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 def git(*args: str, cwd: Path = Path(".")) -> str:
@@ -200,3 +204,37 @@ def get_baseline(ref: str, repo: Path = Path("."), cache_root: Path = CACHE_ROOT
     info_path.write_text(json.dumps({"source": source, "lock_md5_matches": matches}) + "\n", encoding="utf-8")
     progress(f"baseline {ref} ({sha[:12]}): {source}")
     return Baseline(ref, sha, folder, source, matches)
+
+
+class CrossValidationUnsupported(BaselineError):
+    """The base commit's code has no ``cv-predict`` command (it predates repeated cross-validation)."""
+
+
+def base_oof(baseline: Baseline, data: Path, folds: int, repeats: int, seed: int, repo: Path = Path(".")) -> Path:
+    """Out-of-fold predictions of the *base* model config (base params.yaml, base code) on ``data``.
+
+    Runs ``python -m mlops_template.cli cv-predict`` of the base commit in a temporary git worktree (the
+    base's ``src/`` first on PYTHONPATH). Cached in the baseline folder per data file, folds, repeats and seed.
+    Raises :class:`CrossValidationUnsupported` when the base's CLI has no such command.
+    """
+    out = baseline.folder / f"oof-{file_md5(data)}-{folds}x{repeats}-s{seed}.npz"
+    if out.exists():
+        return out
+    tmp = Path(tempfile.mkdtemp(prefix="baseline-cv-", dir=baseline.folder.parent))
+    tree = tmp / "worktree"
+    git("worktree", "add", "--detach", "--force", str(tree), baseline.sha, cwd=repo)
+    try:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env["PYTHONPATH"] = str((tree / "src").resolve())
+        cmd = [sys.executable, "-m", "mlops_template.cli", "cv-predict", "--data", str(data.resolve())]
+        cmd += ["--out", str(out), "--folds", str(folds), "--repeats", str(repeats), "--seed", str(seed)]
+        result = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            if "invalid choice: 'cv-predict'" in result.stderr:
+                raise CrossValidationUnsupported(f"{baseline.ref} ({baseline.sha[:12]}) has no `cv-predict` command")
+            tail = result.stderr[-2000:]
+            raise BaselineError(f"cross-validating the baseline failed (exit {result.returncode}): {tail}")
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo, capture_output=True, check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out

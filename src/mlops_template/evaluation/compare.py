@@ -3,26 +3,46 @@
 Deltas are ``candidate - baseline`` in the metric's own units. "Better" follows
 :data:`~mlops_template.evaluation.metrics.HIGHER_IS_BETTER`: for ``log_loss`` a negative delta is an improvement.
 
-*Paired* (both models scored on the same rows): every bootstrap resample draws one set of row indices and
-scores both models on it, so row difficulty cancels out and the interval is tight. *Unpaired* (the test sets
-differ, e.g. the pull request changed the data or the split): each model is resampled on its own test set,
-independently; the interval is wider and also contains the difference between the two test sets.
+A change counts only when it is both *detectable* (the confidence interval of the delta excludes zero) and
+*larger than the metric's practical margin* (``compare.margins``, defaults in
+:data:`~mlops_template.evaluation.metrics.DEFAULT_MARGINS`). Verdicts:
+
+- ``regressed`` / ``improved``: detectable, and the delta is beyond the margin;
+- ``changed, but within the margin``: detectable, but too small to matter;
+- ``no detectable change``: the interval contains zero.
+
+*Paired* (both models scored on the same rows): every bootstrap resample draws one set of rows and scores both
+models on it, so row difficulty cancels out and the interval is tight. The rows are either the test split or,
+on small data, the out-of-fold predictions of repeated cross-validation of both models on the same folds
+(several prediction sets per model, one per repetition: a resample weights the same rows in each, and a
+metric is the mean over the repetitions). *Unpaired* (the test sets differ): each model is resampled on its
+own rows; the interval is wider and also contains the difference between the two test sets.
+
+The resamples are evaluated in blocks by :class:`~mlops_template.evaluation.resample.ResampledMetrics`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
-import sklearn
 
 from mlops_template.config import CompareParams, ConfigError, TaskType
-from mlops_template.evaluation.metrics import DEFAULT_PRIMARY_METRIC, HIGHER_IS_BETTER, Predictions, metrics_of
+from mlops_template.evaluation.formatting import decimals_for, num, signed
+from mlops_template.evaluation.metrics import (
+    DEFAULT_PRIMARY_METRIC,
+    HIGHER_IS_BETTER,
+    Predictions,
+    margin_of,
+    metrics_of,
+)
+from mlops_template.evaluation.resample import ResampledMetrics, resample_counts
 
-Verdict = Literal["improved", "no significant change", "regressed"]
-IndexMetrics = Callable[[np.ndarray], Mapping[str, float]]
+Verdict = Literal["improved", "regressed", "changed, but within the margin", "no detectable change", "not comparable"]
+# count matrix (b, n) -> metric name -> b values (NaN where a resample cannot be scored)
+BlockMetrics = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -34,7 +54,14 @@ class MetricComparison:
     ci_low: float
     ci_high: float
     higher_is_better: bool
+    margin: float
     verdict: Verdict
+
+    @property
+    def decimals(self) -> int:
+        """Decimals that make this row's delta, interval and margin readable."""
+        width = self.ci_high - self.ci_low
+        return decimals_for(width / 2, self.margin, self.delta)
 
 
 @dataclass(frozen=True)
@@ -47,6 +74,8 @@ class GateResult:
 @dataclass(frozen=True)
 class Comparison:
     paired: bool
+    method: str  # "test split" or "repeated cross-validation (5 folds x 3)"
+    rows: int  # rows each model was scored on (the candidate's, when unpaired)
     primary_metric: str
     confidence: float
     resamples: int
@@ -54,6 +83,11 @@ class Comparison:
     metrics: list[MetricComparison]
     verdict: Verdict
     gate: GateResult
+    candidate_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def comparable(self) -> bool:
+        return self.verdict != "not comparable"
 
     def metric(self, name: str) -> MetricComparison:
         for m in self.metrics:
@@ -65,20 +99,31 @@ class Comparison:
         return asdict(self)
 
 
-def take(p: Predictions, idx: np.ndarray) -> Predictions:
-    """The predictions of the rows ``idx`` (with repetition, as a bootstrap resample draws them)."""
-    return Predictions(
-        ids=p.ids[idx],
-        y_true=p.y_true[idx],
-        y_pred=p.y_pred[idx],
-        proba=None if p.proba is None else p.proba[idx],
-        classes=p.classes,
-    )
+def as_runs(p: Predictions | Sequence[Predictions]) -> list[Predictions]:
+    return [p] if isinstance(p, Predictions) else list(p)
+
+
+def point_metrics(task: TaskType, runs: Sequence[Predictions]) -> dict[str, float]:
+    """Metrics of one prediction set, or their mean over the repetitions of a cross-validation."""
+    each = [metrics_of(task, p) for p in runs]
+    names = [k for k in each[0] if all(k in m for m in each)]
+    return {k: round(float(np.mean([m[k] for m in each])), 6) for k in names}
+
+
+def block_metrics(task: TaskType, runs: Sequence[Predictions], only: frozenset[str] | None = None) -> BlockMetrics:
+    """Resampled metrics of one prediction set, or their mean over repetitions on the same rows."""
+    scorers = [ResampledMetrics(task, p, only) for p in runs]
+
+    def fn(w: np.ndarray) -> dict[str, np.ndarray]:
+        each = [s(w) for s in scorers]
+        return {k: np.mean([m[k] for m in each], axis=0) for k in each[0]}
+
+    return fn
 
 
 def bootstrap_deltas(
-    baseline: IndexMetrics,
-    candidate: IndexMetrics,
+    baseline: BlockMetrics,
+    candidate: BlockMetrics,
     n_baseline: int,
     n_candidate: int,
     paired: bool,
@@ -87,26 +132,29 @@ def bootstrap_deltas(
 ) -> tuple[dict[str, np.ndarray], int]:
     """Bootstrap distribution of ``candidate - baseline`` for every metric both functions return.
 
-    ``baseline`` / ``candidate`` map an index array (rows drawn with replacement) to metric values.
-    Paired: one index draw serves both (needs ``n_baseline == n_candidate``). A resample on which a metric
-    cannot be computed (e.g. only one class drawn) is skipped; returns the deltas and the count kept.
+    Paired: one draw of rows serves both (needs ``n_baseline == n_candidate``). Resamples on which a metric
+    cannot be computed (e.g. only one class drawn) are dropped for that metric; returns the deltas and the
+    number of resamples every metric could use.
     """
     if paired and n_baseline != n_candidate:
         raise ValueError(f"paired bootstrap needs equal test sets, got {n_baseline} and {n_candidate} rows")
-    rng = np.random.default_rng(seed)
-    deltas: dict[str, list[float]] = {}
-    kept = 0
-    for _ in range(resamples):
-        idx_c = rng.integers(0, n_candidate, n_candidate)
-        idx_b = idx_c if paired else rng.integers(0, n_baseline, n_baseline)
-        try:
-            mb, mc = baseline(idx_b), candidate(idx_c)
-        except ValueError:
-            continue
-        kept += 1
+    blocks: dict[str, list[np.ndarray]] = {}
+    block = max(1, min(resamples, 4_000_000 // max(n_baseline, n_candidate, 1)))  # same block sizes on both sides
+    cand_counts = resample_counts(n_candidate, resamples, seed, block)
+    base_counts = None if paired else resample_counts(n_baseline, resamples, seed + 1, block)
+    for wc in cand_counts:
+        wb = wc if base_counts is None else next(base_counts)
+        mb, mc = baseline(wb), candidate(wc)
         for name in mc.keys() & mb.keys():
-            deltas.setdefault(name, []).append(mc[name] - mb[name])
-    return {k: np.asarray(v, dtype=float) for k, v in deltas.items()}, kept
+            blocks.setdefault(name, []).append(np.asarray(mc[name]) - np.asarray(mb[name]))
+    deltas: dict[str, np.ndarray] = {}
+    kept = resamples
+    for name, parts in blocks.items():
+        values = np.concatenate(parts)
+        finite = values[np.isfinite(values)]
+        kept = min(kept, len(finite))
+        deltas[name] = finite
+    return deltas, kept
 
 
 def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -115,14 +163,14 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, 
     return float(low), float(high)
 
 
-def verdict_of(ci_low: float, ci_high: float, higher_is_better: bool) -> Verdict:
-    """Improved / regressed only when the whole interval lies on one side of zero (touching zero = no change)."""
-    better_low, better_high = (ci_low, ci_high) if higher_is_better else (-ci_high, -ci_low)
-    if better_low > 0:
-        return "improved"
-    if better_high < 0:
-        return "regressed"
-    return "no significant change"
+def verdict_of(delta: float, ci_low: float, ci_high: float, higher_is_better: bool, margin: float = 0.0) -> Verdict:
+    """Detectable = the interval excludes zero (touching zero is not); it matters when ``|delta| > margin``."""
+    gain, low, high = (delta, ci_low, ci_high) if higher_is_better else (-delta, -ci_high, -ci_low)
+    if high < 0:
+        return "regressed" if -gain > margin else "changed, but within the margin"
+    if low > 0:
+        return "improved" if gain > margin else "changed, but within the margin"
+    return "no detectable change"
 
 
 def primary_metric_of(params: CompareParams, task: TaskType, available: Mapping[str, float]) -> str:
@@ -135,29 +183,43 @@ def primary_metric_of(params: CompareParams, task: TaskType, available: Mapping[
     return name
 
 
+def describe(m: MetricComparison, confidence: float) -> str:
+    """One line: ``roc_auc 0.9876 -> 0.9756 (delta -0.0120, 95% CI [-0.0200, -0.0040]; margin 0.005)``."""
+    d = m.decimals
+    return (
+        f"{m.name} {num(m.baseline, d)} -> {num(m.candidate, d)} (delta {signed(m.delta, d)}, "
+        f"{confidence:.0%} CI [{signed(m.ci_low, d)}, {signed(m.ci_high, d)}]; margin {m.margin:g})"
+    )
+
+
 def evaluate_gate(
     params: CompareParams,
-    primary: MetricComparison,
+    primary: MetricComparison | None,
     candidate_metrics: Mapping[str, float],
     model_size_mb: float | None = None,
     latency_ms: float | None = None,
+    confidence: float | None = None,
 ) -> GateResult:
-    """Apply the gate rules of params.yaml ``compare:``; every failed rule gives one reason."""
+    """Apply the gate rules of the base branch's ``compare:``; every failed rule gives one reason.
+
+    ``primary`` is None when the models are not comparable (another task, target or data source): then
+    only the absolute limits apply, and floors on metrics the candidate's task does not have are skipped.
+    """
     reasons: list[str] = []
     checks: list[str] = []
-    drop = -primary.delta if primary.higher_is_better else primary.delta
-    ci = f"{params.confidence:.0%} CI of delta [{primary.ci_low:+.4f}, {primary.ci_high:+.4f}]"
-    if primary.verdict == "regressed" and drop > params.max_drop:
-        reasons.append(
-            f"{primary.name} regressed: {primary.baseline:.4f} -> {primary.candidate:.4f} "
-            f"(delta {primary.delta:+.4f}, {ci}; allowed drop {params.max_drop:g})"
-        )
-    else:
-        within = f", within the allowed drop {params.max_drop:g}" if primary.verdict == "regressed" else ""
-        checks.append(f"{primary.name}: {primary.verdict} (delta {primary.delta:+.4f}, {ci}{within})")
+    conf = params.confidence if confidence is None else confidence
+    if primary is not None:
+        line = describe(primary, conf)
+        if primary.verdict == "regressed":
+            reasons.append(f"{primary.name} regressed beyond its margin: {line}")
+        else:
+            checks.append(f"{primary.name}: {primary.verdict}: {line}")
     for name, limit in params.floors.items():
         if name not in candidate_metrics:
-            reasons.append(f"compare.floors.{name}: {name!r} is not a metric of this task")
+            if primary is None:
+                checks.append(f"compare.floors.{name}: skipped, not a metric of the candidate's task")
+            else:
+                reasons.append(f"compare.floors.{name}: {name!r} is not a metric of this task")
             continue
         value = candidate_metrics[name]
         hib = HIGHER_IS_BETTER[name]
@@ -177,54 +239,77 @@ def evaluate_gate(
 
 def compare_predictions(
     task: TaskType,
-    baseline: Predictions,
-    candidate: Predictions,
+    baseline: Predictions | Sequence[Predictions],
+    candidate: Predictions | Sequence[Predictions],
     params: CompareParams,
     paired: bool,
     seed: int,
     model_size_mb: float | None = None,
     latency_ms: float | None = None,
+    method: str = "test split",
+    primary_only: bool = False,
 ) -> Comparison:
-    """Point metrics, bootstrap intervals of the deltas, verdicts and the gate for two prediction sets."""
-    base_m = metrics_of(task, baseline)
-    cand_m = metrics_of(task, candidate)
-    primary = primary_metric_of(params, task, cand_m)
-    # Inputs are already validated once (the point metrics above); skipping sklearn's per-call parameter
-    # validation makes each resample ~25% cheaper.
-    with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
-        deltas, kept = bootstrap_deltas(
-            lambda idx: metrics_of(task, take(baseline, idx)),
-            lambda idx: metrics_of(task, take(candidate, idx)),
-            len(baseline.y_true),
-            len(candidate.y_true),
-            paired,
-            params.bootstrap_resamples,
-            seed,
+    """Point metrics, bootstrap intervals of the deltas, verdicts and the gate for two prediction sets.
+
+    ``params`` is the policy (the base branch's ``compare:``). ``baseline`` / ``candidate`` are one prediction
+    set each, or one per cross-validation repetition (out-of-fold, the same rows in the same order).
+    ``primary_only``: bootstrap only the primary metric (the gate's decision is the same; the benchmark
+    uses it to simulate thousands of pull requests).
+    """
+    base_runs, cand_runs = as_runs(baseline), as_runs(candidate)
+    n_b, n_c = len(base_runs[0].y_true), len(cand_runs[0].y_true)
+    names = dict.fromkeys(ResampledMetrics(task, cand_runs[0])(np.ones((1, n_c), np.float32)), 0.0)
+    primary = primary_metric_of(params, task, names)
+    only = frozenset([primary]) if primary_only else None
+    base_fn, cand_fn = block_metrics(task, base_runs, only), block_metrics(task, cand_runs, only)
+    # point values: the same vectorised code on unit weights (unrounded, so a delta and its interval agree)
+    base_m = {k: float(v[0]) for k, v in base_fn(np.ones((1, n_b), np.float32)).items() if np.isfinite(v[0])}
+    cand_m = {k: float(v[0]) for k, v in cand_fn(np.ones((1, n_c), np.float32)).items() if np.isfinite(v[0])}
+    deltas, kept = bootstrap_deltas(
+        base_fn,
+        cand_fn,
+        n_b,
+        n_c,
+        paired,
+        params.bootstrap_resamples,
+        seed,
+    )
+    if len(deltas.get(primary, ())) < params.bootstrap_resamples / 2:
+        raise ValueError(
+            f"only {len(deltas.get(primary, ()))} of {params.bootstrap_resamples} resamples could be scored: "
+            "test set too small"
         )
-    if kept < params.bootstrap_resamples / 2:
-        raise ValueError(f"only {kept} of {params.bootstrap_resamples} resamples could be scored: test set too small")
     rows: list[MetricComparison] = []
     for name in cand_m:
-        if name not in base_m or name not in deltas:
+        if (
+            name not in base_m
+            or (only and name not in only)
+            or len(deltas.get(name, ())) < params.bootstrap_resamples / 2
+        ):
             continue
         hib = HIGHER_IS_BETTER.get(name, True)
         low, high = percentile_interval(deltas[name], params.confidence)
+        delta = cand_m[name] - base_m[name]
+        margin = margin_of(name, base_m[name], params.margins)
         rows.append(
             MetricComparison(
                 name=name,
-                baseline=base_m[name],
-                candidate=cand_m[name],
-                delta=round(cand_m[name] - base_m[name], 6),
-                ci_low=round(low, 6),
-                ci_high=round(high, 6),
+                baseline=round(base_m[name], 8),
+                candidate=round(cand_m[name], 8),
+                delta=round(delta, 8),
+                ci_low=round(low, 8),
+                ci_high=round(high, 8),
                 higher_is_better=hib,
-                verdict=verdict_of(low, high, hib),
+                margin=round(margin, 8),
+                verdict=verdict_of(delta, low, high, hib, margin),
             )
         )
     primary_row = next(r for r in rows if r.name == primary)
-    gate = evaluate_gate(params, primary_row, cand_m, model_size_mb, latency_ms)
+    gate = evaluate_gate(params, primary_row, point_metrics(task, cand_runs), model_size_mb, latency_ms)
     return Comparison(
         paired=paired,
+        method=method,
+        rows=n_c,
         primary_metric=primary,
         confidence=params.confidence,
         resamples=params.bootstrap_resamples,
@@ -232,4 +317,32 @@ def compare_predictions(
         metrics=rows,
         verdict=primary_row.verdict,
         gate=gate,
+        candidate_metrics={k: round(v, 6) for k, v in cand_m.items()},
+    )
+
+
+def candidate_only(
+    task: TaskType,
+    candidate: Predictions,
+    params: CompareParams,
+    model_size_mb: float | None = None,
+    latency_ms: float | None = None,
+) -> Comparison:
+    """The models are not comparable (task, target or data source changed): the candidate's metrics, and a
+    gate of the absolute limits only."""
+    cand_m = metrics_of(task, candidate)
+    primary = params.primary_metric if params.primary_metric in cand_m else DEFAULT_PRIMARY_METRIC[task]
+    gate = evaluate_gate(params, None, cand_m, model_size_mb, latency_ms)
+    return Comparison(
+        paired=False,
+        method="candidate only",
+        rows=len(candidate.y_true),
+        primary_metric=primary,
+        confidence=params.confidence,
+        resamples=0,
+        valid_resamples=0,
+        metrics=[],
+        verdict="not comparable",
+        gate=gate,
+        candidate_metrics=cand_m,
     )

@@ -23,14 +23,47 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from mlops_template import paths
-from mlops_template.config import ConfigError, Params, load_params, parse_params
-from mlops_template.data.schema import SchemaSpec
+from mlops_template.config import Params, load_params
+from mlops_template.data.schema import SchemaSpec, load_spec
 from mlops_template.evaluation import plots
-from mlops_template.evaluation.baseline import Baseline, get_baseline, git, git_file, progress
-from mlops_template.evaluation.compare import Comparison, compare_predictions
-from mlops_template.evaluation.diffs import DataDiff, DataSide, label_balance, params_diff, same_rows, schema_diff
+from mlops_template.evaluation.baseline import (
+    Baseline,
+    BaselineError,
+    CrossValidationUnsupported,
+    base_oof,
+    get_baseline,
+    git,
+    git_file,
+    progress,
+)
+from mlops_template.evaluation.compare import Comparison, candidate_only, compare_predictions
+from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, sort_rows
+from mlops_template.evaluation.diffs import (
+    Change,
+    DataDiff,
+    DataSide,
+    label_balance,
+    params_diff,
+    same_rows,
+    schema_diff,
+)
 from mlops_template.evaluation.metrics import Predictions, predict
-from mlops_template.evaluation.report import Confusion, Image, ModelFacts, ReportInput, render, render_pipeline_failure
+from mlops_template.evaluation.policy import (
+    BasePolicy,
+    incomparable_changes,
+    proposed_policy_changes,
+    read_base_policy,
+)
+from mlops_template.evaluation.report import (
+    Confusion,
+    Image,
+    ModelFacts,
+    NotComparableInput,
+    ReportInput,
+    render,
+    render_not_comparable,
+    render_pipeline_failure,
+)
 from mlops_template.lineage import file_md5
 from mlops_template.model_io import load_model
 
@@ -102,12 +135,15 @@ def _schema(raw: dict[str, Any], origin: str, notes: list[str]) -> SchemaSpec | 
         return None
 
 
-def _base_params(baseline: Baseline, candidate: Params, notes: list[str]) -> Params:
-    try:
-        return parse_params(_yaml(baseline.path("params.yaml")), origin=f"{baseline.ref}:params.yaml")
-    except ConfigError as err:
-        notes.append(f"the base params.yaml does not load with the candidate's code, used the candidate's: {err}")
-        return candidate
+def _base_params(policy: BasePolicy, candidate: Params, notes: list[str]) -> Params:
+    """The base's params for scoring its model (threshold, columns); the candidate's if they do not load."""
+    if policy.params is not None:
+        return policy.params
+    notes.append(
+        "the base params.yaml does not load with the candidate's code: "
+        "the base model is scored with the candidate's evaluate/data settings"
+    )
+    return candidate
 
 
 def _images(task: str, base: Predictions, cand: Predictions, out: Path, base_ref: str) -> list[Image]:
@@ -133,18 +169,83 @@ def _images(task: str, base: Predictions, cand: Predictions, out: Path, base_ref
     return images
 
 
+def _cross_validated(
+    baseline: Baseline,
+    params: Params,
+    policy: BasePolicy,
+    cand_test: pd.DataFrame,
+    out_dir: Path,
+    notes: list[str],
+) -> tuple[list[Predictions], list[Predictions], str] | None:
+    """Out-of-fold predictions of both models on the same folds, or None (with a note) when not applicable."""
+    cv = policy.compare.cross_validation
+    d = params.data
+    if not paths.TRAIN_DATA.exists():
+        return None
+    frame = sort_rows(pd.concat([pd.read_parquet(paths.TRAIN_DATA), cand_test], ignore_index=True), d.id_column)
+    if not cv_applies(len(frame), cv):
+        if cv.max_rows:
+            notes.append(
+                f"{len(frame)} rows > compare.cross_validation.max_rows ({cv.max_rows}): compared on the test split"
+            )
+        return None
+    same_data = baseline.has("raw.parquet") and paths.RAW_DATA.exists()
+    if not same_data or file_md5(baseline.path("raw.parquet")) != file_md5(paths.RAW_DATA):
+        notes.append("the data changed, so the models are compared on their test splits, not cross-validated")
+        return None
+    seed = policy.params.seed if policy.params is not None else params.seed
+    data_file = out_dir / "cv-data.parquet"
+    frame.to_parquet(data_file, index=False)
+    try:
+        progress(f"cross-validating the baseline with {policy.ref}'s code ({cv.folds} folds x {cv.repeats})")
+        try:
+            base_file = base_oof(baseline, data_file, cv.folds, cv.repeats, seed)
+        except CrossValidationUnsupported as err:
+            notes.append(
+                f"{err} (it predates repeated cross-validation): compared on the test split instead; "
+                "the next pull request after this template update is merged gets the cross-validated comparison"
+            )
+            return None
+        except BaselineError as err:
+            notes.append(f"cross-validating the baseline failed, compared on the test split instead: {err}")
+            return None
+        progress(f"cross-validating the candidate ({cv.folds} folds x {cv.repeats})")
+        cand_runs = oof_predictions(params, load_spec(d.schema_path), frame, cv.folds, cv.repeats, seed)
+    finally:
+        data_file.unlink(missing_ok=True)
+    base_runs = load_oof(base_file)
+    if len(base_runs[0].ids) != len(frame) or not np.array_equal(
+        base_runs[0].ids.astype(str), cand_runs[0].ids.astype(str)
+    ):
+        notes.append("the baseline's out-of-fold rows do not match the candidate's: compared on the test split")
+        return None
+    method = f"repeated cross-validation ({cv.folds} folds x {cv.repeats} repetitions, {len(frame)} rows)"
+    return base_runs, cand_runs, method
+
+
 def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = True) -> Comparison:
-    """Compare the workspace's model with ``base_ref``'s; write report.md, PNGs and comparison.json."""
+    """Compare the workspace's model with ``base_ref``'s; write report.md, PNGs and comparison.json.
+
+    The gate's policy (``compare:``) is the base branch's; the candidate's changes to it are a proposal.
+    """
     params = load_params()
     d = params.data
-    notes: list[str] = []
-    baseline = get_baseline(base_ref, rebuild=rebuild)
-    base_params = _base_params(baseline, params, notes)
-    bd = base_params.data
-    if base_params.task != params.task:
-        raise ConfigError(f"task changed from {base_params.task} to {params.task}: the models are not comparable")
+    policy = read_base_policy(base_ref)
+    notes: list[str] = list(policy.notes)
+    proposal = proposed_policy_changes(policy, params)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    incomparable = incomparable_changes(policy, params)
+    if incomparable:
+        return _not_comparable_report(base_ref, policy, params, incomparable, proposal, out_dir, notes)
 
-    progress("scoring both models")
+    baseline = get_baseline(base_ref, rebuild=rebuild)
+    base_params = _base_params(policy, params, notes)
+    bd = base_params.data
+    c = policy.compare
+
+    progress("scoring both models on the test split")
     cand_model, base_model = load_model(paths.MODEL), load_model(baseline.path("model.joblib"))
     cand_test = pd.read_parquet(paths.TEST_DATA)
     base_test = pd.read_parquet(baseline.path("test.parquet"))
@@ -153,18 +254,26 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
     base_rows = cand_test if paired else base_test
     base_pred = predict(base_model, base_rows, bd.target, bd.id_column, base_params.evaluate.threshold)
 
-    c = params.compare
     cand_size = paths.MODEL.stat().st_size / 1e6
     base_size = baseline.path("model.joblib").stat().st_size / 1e6
     cand_latency = single_row_latency_ms(cand_model, cand_test, d.target, d.id_column, c.latency_repeats)
     base_latency = single_row_latency_ms(base_model, base_rows, bd.target, bd.id_column, c.latency_repeats)
 
-    progress(f"bootstrap ({c.bootstrap_resamples} resamples, {'paired' if paired else 'unpaired'})")
-    comparison = compare_predictions(params.task, base_pred, cand_pred, c, paired, params.seed, cand_size, cand_latency)
+    cv = _cross_validated(baseline, params, policy, cand_test, out_dir, notes) if paired else None
+    seed = base_params.seed
+    if cv is not None:
+        base_runs, cand_runs, method = cv
+        progress(f"bootstrap ({c.bootstrap_resamples} resamples, paired, {method})")
+        comparison = compare_predictions(
+            params.task, base_runs, cand_runs, c, True, seed, cand_size, cand_latency, method=method
+        )
+    else:
+        method = "test split" + ("" if paired else " (each model on its own)")
+        progress(f"bootstrap ({c.bootstrap_resamples} resamples, {'paired' if paired else 'unpaired'})")
+        comparison = compare_predictions(
+            params.task, base_pred, cand_pred, c, paired, seed, cand_size, cand_latency, method=method
+        )
 
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True)
     progress(f"plots and report -> {out_dir}")
     images = _images(params.task, base_pred, cand_pred, out_dir, base_ref)
 
@@ -199,21 +308,67 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
         ),
         baseline_source=baseline.source,
         comparison=comparison,
-        params_changes=params_diff(_yaml(baseline.path("params.yaml")), _yaml(Path("params.yaml"))),
+        params_changes=params_diff(policy.raw, _yaml(Path("params.yaml"))),
         data=data,
         validation_md=validation,
         images=images,
         notes=notes,
+        policy_changes=proposal,
     )
-    (out_dir / "report.md").write_text(render(report), encoding="utf-8")
+    _write(out_dir, render(report), base_ref, baseline.sha, report.candidate.sha, baseline.source, comparison)
+    return comparison
+
+
+def _write(
+    out_dir: Path, text: str, base_ref: str, base_sha: str, cand_sha: str, source: str, comparison: Comparison
+) -> None:
+    (out_dir / "report.md").write_text(text, encoding="utf-8")
     payload = {
         "base_ref": base_ref,
-        "base_sha": baseline.sha,
-        "candidate_sha": report.candidate.sha,
-        "baseline_source": baseline.source,
+        "base_sha": base_sha,
+        "candidate_sha": cand_sha,
+        "baseline_source": source,
         **comparison.to_dict(),
     }
     (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+
+
+def _not_comparable_report(
+    base_ref: str,
+    policy: BasePolicy,
+    params: Params,
+    incomparable: list[Change],
+    proposal: list[Change],
+    out_dir: Path,
+    notes: list[str],
+) -> Comparison:
+    """Task, target or data source changed: the candidate's own metrics, and the base's absolute limits."""
+    d = params.data
+    progress("the pull request changes " + ", ".join(ch.key for ch in incomparable) + ": scoring the candidate only")
+    model = load_model(paths.MODEL)
+    test = pd.read_parquet(paths.TEST_DATA)
+    pred = predict(model, test, d.target, d.id_column, params.evaluate.threshold)
+    c = policy.compare
+    size = paths.MODEL.stat().st_size / 1e6
+    latency = single_row_latency_ms(model, test, d.target, d.id_column, c.latency_repeats)
+    comparison = candidate_only(params.task, pred, c, size, latency)
+    sha = candidate_sha(notes)
+    validation = paths.VALIDATION_REPORT_MD.read_text(encoding="utf-8") if paths.VALIDATION_REPORT_MD.exists() else None
+    text = render_not_comparable(
+        NotComparableInput(
+            base_ref=base_ref,
+            base_sha=policy.sha,
+            candidate=ModelFacts(sha, size, latency, confusion_of(pred), mlflow_url(_json(paths.MODEL_METADATA))),
+            comparison=comparison,
+            why=incomparable,
+            params_changes=params_diff(policy.raw, _yaml(Path("params.yaml"))),
+            policy_changes=proposal,
+            test_rows=len(test),
+            validation_md=validation,
+            notes=notes,
+        )
+    )
+    _write(out_dir, text, base_ref, policy.sha, sha, "not needed (models not comparable)", comparison)
     return comparison
 
 

@@ -32,6 +32,36 @@ HIGHER_IS_BETTER: dict[str, bool] = {
 
 DEFAULT_PRIMARY_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
 
+# The practical margin of each metric (params `compare.margins` overrides it): a change smaller than this does
+# not matter, however detectable. In metric units, half a point for the ranking/probability metrics (0.005),
+# one point for threshold metrics, which move in steps of one row on small test sets.
+DEFAULT_MARGINS: dict[str, float] = {
+    "roc_auc": 0.005,
+    "pr_auc": 0.005,
+    "roc_auc_ovr": 0.005,
+    "accuracy": 0.01,
+    "f1": 0.01,
+    "precision": 0.01,
+    "recall": 0.01,
+    "f1_macro": 0.01,
+    "precision_macro": 0.01,
+    "recall_macro": 0.01,
+    "log_loss": 0.01,
+    "brier": 0.005,
+    "r2": 0.005,
+}
+# Scale-dependent metrics: the default margin is this fraction of the baseline's value (1% of its rmse).
+RELATIVE_MARGINS: dict[str, float] = {"rmse": 0.01, "mae": 0.01}
+
+
+def margin_of(name: str, baseline_value: float, overrides: dict[str, float]) -> float:
+    """The practical margin of ``name`` in metric units: params override, else the default table."""
+    if name in overrides:
+        return float(overrides[name])
+    if name in RELATIVE_MARGINS:
+        return RELATIVE_MARGINS[name] * abs(baseline_value)
+    return DEFAULT_MARGINS.get(name, 0.0)
+
 
 @dataclass(frozen=True)
 class Predictions:

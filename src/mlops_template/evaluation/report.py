@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mlops_template.evaluation.compare import Comparison, MetricComparison
+from mlops_template.evaluation.compare import Comparison, GateResult, MetricComparison
 from mlops_template.evaluation.diffs import Change, DataDiff
+from mlops_template.evaluation.formatting import num, signed
 
-VERDICT_ICON = {"improved": "🟢", "no significant change": "⚪", "regressed": "🔴"}
+VERDICT_ICON = {
+    "improved": "🟢",
+    "no detectable change": "⚪",
+    "changed, but within the margin": "🔵",
+    "regressed": "🔴",
+    "not comparable": "⚫",
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,21 @@ class ReportInput:
     validation_md: str | None
     images: list[Image] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    policy_changes: list[Change] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class NotComparableInput:
+    base_ref: str
+    base_sha: str
+    candidate: ModelFacts
+    comparison: Comparison
+    why: list[Change]
+    params_changes: list[Change]
+    policy_changes: list[Change]
+    test_rows: int
+    validation_md: str | None
+    notes: list[str] = field(default_factory=list)
 
 
 def _fmt(value: object) -> str:
@@ -59,28 +81,41 @@ def _fmt(value: object) -> str:
 def _metric_row(m: MetricComparison, primary: str) -> str:
     arrow = "↑" if m.higher_is_better else "↓"
     name = f"**{m.name}** (primary)" if m.name == primary else m.name
+    d = m.decimals
     return (
-        f"| {name} {arrow} | {m.baseline:.4f} | {m.candidate:.4f} | {m.delta:+.4f} "
-        f"| [{m.ci_low:+.4f}, {m.ci_high:+.4f}] | {VERDICT_ICON[m.verdict]} {m.verdict} |"
+        f"| {name} {arrow} | {num(m.baseline, d)} | {num(m.candidate, d)} | {signed(m.delta, d)} "
+        f"| [{signed(m.ci_low, d)}, {signed(m.ci_high, d)}] | {m.margin:g} | {VERDICT_ICON[m.verdict]} {m.verdict} |"
     )
+
+
+def action_line(base_ref: str, c: Comparison) -> str:
+    """The report's first line: what to do (merge), or what blocked it."""
+    head = "## Model comparison: candidate vs `" + base_ref + "` — "
+    if c.gate.passed:
+        return head + "✅ ready to merge (the gate passed)"
+    blocked = "; ".join(reason.split(":")[0] for reason in c.gate.reasons)
+    return head + f"❌ blocked: {blocked}"
 
 
 def _headline(r: ReportInput) -> list[str]:
     c = r.comparison
     p = c.metric(c.primary_metric)
     gate = "✅ **Gate passed**" if c.gate.passed else "❌ **Gate failed**"
+    d = p.decimals
     lines = [
-        "## Model comparison: candidate vs `" + r.base_ref + "`",
+        action_line(r.base_ref, c),
         "",
-        f"{gate} — overall verdict: {VERDICT_ICON[c.verdict]} **{c.verdict}** on the primary metric "
-        f"`{p.name}`: {p.baseline:.4f} → {p.candidate:.4f} (Δ {p.delta:+.4f}, "
-        f"{c.confidence:.0%} CI [{p.ci_low:+.4f}, {p.ci_high:+.4f}]).",
+        f"{gate} — {VERDICT_ICON[c.verdict]} **{c.verdict}** on the primary metric "
+        f"`{p.name}`: {num(p.baseline, d)} → {num(p.candidate, d)} (Δ {signed(p.delta, d)}, "
+        f"{c.confidence:.0%} CI [{signed(p.ci_low, d)}, {signed(p.ci_high, d)}], margin {p.margin:g}; "
+        f"{c.method}).",
         "",
     ]
     others = [m.name for m in c.metrics if m.verdict == "regressed" and m.name != c.primary_metric]
     if others:
         lines += [
-            f"Other metrics that regressed significantly (not gated unless in `compare.floors`): {', '.join(others)}.",
+            f"Other metrics that regressed beyond their margin (not gated unless in `compare.floors`): "
+            f"{', '.join(others)}.",
             "",
         ]
     if c.gate.reasons:
@@ -101,12 +136,14 @@ def _metrics_table(r: ReportInput) -> list[str]:
     return [
         "### Metrics",
         "",
-        f"Test rows: baseline {r.data.baseline.test_rows}, candidate {r.data.candidate.test_rows} ({how}). "
+        f"Compared on: {c.method}, {c.rows} rows ({how}); test split rows: baseline "
+        f"{r.data.baseline.test_rows}, candidate {r.data.candidate.test_rows}. "
         f"Δ = candidate − baseline; {c.confidence:.0%} bootstrap CI of Δ over {c.valid_resamples} resamples. "
+        "A change counts when the CI excludes 0 (detectable) **and** |Δ| exceeds the metric's margin. "
         "↑ higher is better, ↓ lower is better.",
         "",
-        "| metric | baseline | candidate | Δ | CI of Δ | verdict |",
-        "|---|---:|---:|---:|---|---|",
+        "| metric | baseline | candidate | Δ | CI of Δ | margin | verdict |",
+        "|---|---:|---:|---:|---|---:|---|",
         *[_metric_row(m, c.primary_metric) for m in c.metrics],
         "",
         "| model | size (MB) | single-row latency (ms, median) |",
@@ -117,12 +154,19 @@ def _metrics_table(r: ReportInput) -> list[str]:
     ]
 
 
-def _gate_section(r: ReportInput) -> list[str]:
-    g = r.comparison.gate
-    lines = ["### Gate rules (params.yaml `compare:`)", ""]
+def _gate_section(g: GateResult, base_ref: str, policy_changes: list[Change]) -> list[str]:
+    lines = [f"### Gate rules (`compare:` of `{base_ref}`'s params.yaml)", ""]
     lines += [f"- ❌ {reason}" for reason in g.reasons]
     lines += [f"- ✅ {check}" for check in g.checks]
-    return [*lines, ""]
+    lines.append("")
+    if policy_changes:
+        lines += [
+            "**This pull request proposes a new gate policy.** It applies after merge; "
+            f"this check used `{base_ref}`'s.",
+            "",
+            *_changes_table(policy_changes, "policy"),
+        ]
+    return lines
 
 
 def _changes_table(changes: list[Change], what: str) -> list[str]:
@@ -200,7 +244,7 @@ def _provenance(r: ReportInput) -> list[str]:
 def render_pipeline_failure(base_ref: str, candidate_sha: str, validation_md: str | None, log_tail: str) -> str:
     """The report when the candidate's pipeline failed (e.g. its data does not pass validation)."""
     lines = [
-        "## Model comparison: candidate vs `" + base_ref + "`",
+        "## Model comparison: candidate vs `" + base_ref + "` — ❌ blocked: the candidate's pipeline failed",
         "",
         "❌ **Gate failed** — the candidate's pipeline (`dvc repro`) failed, so there is no model to compare.",
         "",
@@ -228,7 +272,7 @@ def render(r: ReportInput) -> str:
     lines = [
         *_headline(r),
         *_metrics_table(r),
-        *_gate_section(r),
+        *_gate_section(r.comparison.gate, r.base_ref, r.policy_changes),
         "### Params changed (params.yaml)",
         "",
         *_changes_table(r.params_changes, "params"),
@@ -239,6 +283,54 @@ def render(r: ReportInput) -> str:
         "",
         *_plots_section(r),
         *_provenance(r),
+        "<sub>Generated by `make pr-report` (mlops_template.evaluation). "
+        "Reproduce locally: `make pr-report BASE=" + r.base_ref + "`.</sub>",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_not_comparable(r: NotComparableInput) -> str:
+    """The report of a pull request that changes the task, target or data source (e.g. adopting a team's
+    data while the base still holds the demo): the candidate's metrics, and the absolute limits only."""
+    c = r.comparison
+    why = ", ".join(f"`{ch.key}` {_fmt(ch.baseline)} → {_fmt(ch.candidate)}" for ch in r.why)
+    gate = "✅ **Gate passed**" if c.gate.passed else "❌ **Gate failed**"
+    metrics = sorted(c.candidate_metrics.items())
+    lines = [
+        action_line(r.base_ref, c),
+        "",
+        f"{gate} — {VERDICT_ICON['not comparable']} **not comparable**: this pull request changes {why}, so the "
+        f"candidate and `{r.base_ref}`'s model answer different questions and no delta is computed. "
+        "The gate applies only the absolute limits of `compare:` (floors, size, latency).",
+        "",
+        *(["**Why the gate failed:**", *[f"- {reason}" for reason in c.gate.reasons], ""] if c.gate.reasons else []),
+        f"### Candidate metrics (test split, {r.test_rows} rows)",
+        "",
+        "| metric | candidate |",
+        "|---|---:|",
+        *[f"| {'**' + k + '** (primary)' if k == c.primary_metric else k} | {num(v, 4)} |" for k, v in metrics],
+        "",
+        "| model | size (MB) | single-row latency (ms, median) |",
+        "|---|---:|---:|",
+        f"| candidate | {r.candidate.size_mb:.3f} | {r.candidate.latency_ms:.2f} |",
+        "",
+        *_gate_section(c.gate, r.base_ref, r.policy_changes),
+        "### Params changed (params.yaml)",
+        "",
+        *_changes_table(r.params_changes, "params"),
+        "### Data validation (candidate)",
+        "",
+        (r.validation_md or "No validation report found (reports/validation.md).").strip(),
+        "",
+        *_confusion_table("candidate", r.candidate.confusion),
+        "### Provenance",
+        "",
+        f"- Base: `{r.base_ref}` at `{r.base_sha}` (its model was not needed)",
+        f"- Candidate: `{r.candidate.sha}`",
+        *([f"- MLflow run (candidate): {r.candidate.mlflow_url}"] if r.candidate.mlflow_url else []),
+        *[f"- {note}" for note in r.notes],
+        "",
         "<sub>Generated by `make pr-report` (mlops_template.evaluation). "
         "Reproduce locally: `make pr-report BASE=" + r.base_ref + "`.</sub>",
         "",
