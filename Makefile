@@ -94,13 +94,16 @@ init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, d
 BASE ?= main
 PR_OUT ?= reports/pr
 
-.PHONY: pr-report gate
+.PHONY: pr-report gate lock-check
 
 pr-report: $(SETUP) ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
 	$(RUN) python -m mlops_template.cli pr-report --repro --base "$(BASE)" --out "$(PR_OUT)"
 
 gate: $(SETUP) ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
 	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"
+
+lock-check: $(SETUP) ## after the pipeline ran: fail when the committed dvc.lock is not what code, params and data produce
+	$(RUN) python -m mlops_template.lockcheck --report "$(PR_OUT)/report.md"
 
 # ---- PR workflow (GitHub side): workflow checks, CI test slices, job summary, sticky comment, act ----
 # .github/workflows/pr.yml calls these; `make act-pr` runs that workflow locally under act.
