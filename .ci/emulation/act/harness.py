@@ -32,7 +32,7 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 PR_WORKFLOW = Path(".github/workflows/pr.yml")
 REPOSITORY = "acme/mlops-template"  # the GITHUB_REPOSITORY the runs pretend to be
 # `uses: owner/name@<40-hex SHA>`; anything else is not allowed in this project's workflows.
-USES = re.compile(r"^[\s-]*uses:\s*([\w.-]+/[\w.-]+)@(\S+)", re.M)
+USES = re.compile(r"^[\s-]*uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(\S+)", re.M)  # owner/name[/path]@ref
 HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working copy instead
 SUMMARY_LINE = re.compile(r"^\[[^\]]+\]\s+⚙\s+Summary - (.*)$")
 JOB_PREFIX = re.compile(r"^\[(?P<label>[^\]]+)\] ⭐ Run ")
@@ -147,12 +147,22 @@ def host_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def pull_request_event(repo: Path, base_ref: str, head_ref: str, number: int = 1) -> dict[str, object]:
-    """A ``pull_request`` event like GitHub's, for the commits in ``repo`` (top-level ``number`` matters)."""
+def pull_request_event(
+    repo: Path, base_ref: str, head_ref: str, number: int = 1, fork_owner: str = ""
+) -> dict[str, object]:
+    """A ``pull_request`` event like GitHub's, for the commits in ``repo`` (top-level ``number`` matters).
+
+    ``fork_owner``: the head branch lives in that user's fork (``head.repo`` differs from the base repository).
+    """
     base_sha = git(repo, "rev-parse", f"origin/{base_ref}").strip()
     head_sha = git(repo, "rev-parse", head_ref).strip()
     owner, name = REPOSITORY.split("/")
     repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}}
+    head_repo = (
+        {"full_name": f"{fork_owner}/{name}", "name": name, "owner": {"login": fork_owner}}
+        if fork_owner
+        else repository
+    )
     return {
         "action": "synchronize",
         "number": number,
@@ -160,7 +170,40 @@ def pull_request_event(repo: Path, base_ref: str, head_ref: str, number: int = 1
             "number": number,
             "title": f"experiment: {head_ref}",
             "base": {"ref": base_ref, "sha": base_sha, "repo": repository},
-            "head": {"ref": head_ref, "sha": head_sha, "repo": repository},
+            "head": {"ref": head_ref, "sha": head_sha, "repo": head_repo},
+        },
+        "repository": repository,
+    }
+
+
+def workflow_run_event(
+    pr_event: dict[str, Any], run_id: int, conclusion: str, *, fork_owner: str = "", private: bool = True
+) -> dict[str, object]:
+    """The ``workflow_run`` (completed) event GitHub sends after the PR run of ``pr_event``.
+
+    As on GitHub, ``pull_requests`` is empty when the head is a fork (``fork_owner``): the commenter must find
+    the pull request itself.
+    """
+    pull = pr_event["pull_request"]
+    assert isinstance(pull, dict)
+    owner, name = REPOSITORY.split("/")
+    repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}, "private": private}
+    head_owner = fork_owner or owner
+    head_repository = {"full_name": f"{head_owner}/{name}", "name": name, "owner": {"login": head_owner}}
+    pulls = [] if fork_owner else [{"number": pull["number"], "head": pull["head"], "base": pull["base"]}]
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": run_id,
+            "name": "pr-experiment",
+            "event": "pull_request",
+            "status": "completed",
+            "conclusion": conclusion,
+            "head_sha": pull["head"]["sha"],
+            "head_branch": pull["head"]["ref"],
+            "head_repository": head_repository,
+            "html_url": f"https://github.com/{REPOSITORY}/actions/runs/{run_id}",
+            "pull_requests": pulls,
         },
         "repository": repository,
     }
@@ -177,6 +220,9 @@ def run_workflow(
     cache_store: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 1200,
+    event_name: str = "pull_request",
+    secrets: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
 ) -> ActRun:
     """Run ``workflow`` of ``repo`` (its HEAD is the commit under test) for ``event`` under act.
 
@@ -205,7 +251,7 @@ def run_workflow(
     }
     cmd = [
         act_binary(),
-        "pull_request",
+        event_name,
         "-C",
         str(repo),
         "-W",
@@ -221,6 +267,10 @@ def run_workflow(
         "GITHUB_TOKEN=dummy-token",
         *local_repository_args((repo / workflow).read_text(encoding="utf-8")),
     ]
+    for key, value in (secrets or {}).items():
+        cmd += ["-s", f"{key}={value}"]
+    for key, value in (variables or {}).items():
+        cmd += ["--var", f"{key}={value}"]
     for key, value in step_env.items():
         cmd += ["--env", f"{key}={value}"]
     for job in jobs:
