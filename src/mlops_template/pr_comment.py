@@ -61,6 +61,8 @@ def replace_images(markdown: str, link: str, published: dict[str, str] | None = 
         alt, src = match.group("alt").strip() or "plot", match.group("src")
         if src in published:
             return f"![{alt}]({published[src]})"
+        if re.match(r"[a-z][a-z0-9+.-]*:", src):  # not one of the report's files: a link, never an embedded image
+            return f"[{alt}]({src})"
         return f"[{alt} (`{Path(src).name}`): in the run's artifact `pr-report`]({link})"
 
     return IMAGE.sub(sub, markdown)
