@@ -6,7 +6,8 @@ with ``--local-repository owner/name@SHA=DIR``), which use tools already install
 were asked into ``<record dir>/calls.jsonl``. ``actions/checkout`` needs none: act copies the working
 copy (HEAD = the commit under test) into the job's workspace itself.
 
-Used by tests/integration/test_pr_workflow.py, benchmarks/bench_pr_workflow.py and ``make act-pr``:
+Used by tests/integration/test_pr_workflow_act.py (pr.yml, then pr-comment.yml as a ``workflow_run``),
+benchmarks/bench_pr_workflow.py and ``make act-pr``:
 
     python -m emulation.act.harness [--job experiment] [--base main]
 """
@@ -338,7 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="main", help="the PR's base branch (needs origin/<base>)")
     parser.add_argument("--job", action="append", default=[], help="run only this job (repeatable)")
     parser.add_argument("--work", default=str(REPO_ROOT / ".cache" / "act"), help="scratch folder")
-    parser.add_argument("--deny-comment", action="store_true", help="simulate a fork PR's read-only token")
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     head = git(REPO_ROOT, "rev-parse", "--abbrev-ref", "HEAD").strip()
@@ -350,14 +350,11 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.job,
         uv_cache_dir=uv_cache_dir(),
         cache_store=work / "actions-cache",
-        env={"CML_STANDIN_DENY": "1"} if args.deny_comment else None,
     )
     print(run.log)
-    comments = [c for c in run.calls_of("cml") if "report" in c]
     print(f"\nact exited {run.returncode} in {run.seconds:.0f} s; log: {work / 'act.log'}")
     print(f"stand-in records: {run.record_dir / 'calls.jsonl'}; artifacts: {run.record_dir / 'artifacts'}")
-    if comments:
-        print(f"the PR comment the workflow posted (cml stand-in): {len(comments[-1]['report'])} chars, in calls.jsonl")
+    print("the sticky comment is posted by .github/workflows/pr-comment.yml (workflow_run), run by the act tests")
     return run.returncode
 
 
