@@ -11,7 +11,8 @@ cd "$(dirname "$0")/../.."
 DVC=("${UV:-uv}" run --frozen --no-sync dvc)
 
 if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
-  "${DVC[@]}" remote add --local --force ci "$DVC_REMOTE_URL" >/dev/null
+  # The default remote (in .dvc/config.local, never committed): make pr-report reads main's model from it too.
+  "${DVC[@]}" remote add --local --force --default ci "$DVC_REMOTE_URL" >/dev/null
   if [[ -n "${DVC_REMOTE_ENDPOINT_URL:-}" ]]; then
     "${DVC[@]}" remote modify --local ci endpointurl "$DVC_REMOTE_ENDPOINT_URL"
   fi
