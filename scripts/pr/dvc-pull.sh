@@ -10,21 +10,17 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 DVC=("${UV:-uv}" run --frozen --no-sync dvc)
 
+fork_note="no credentials in a fork PR (GitHub passes no secrets to pull requests from forks): main's model will be rebuilt"
 if [[ -n "${DVC_REMOTE_URL:-}" ]]; then
-  # The default remote (in .dvc/config.local, never committed): make pr-report reads main's model from it too.
-  "${DVC[@]}" remote add --local --force --default ci "$DVC_REMOTE_URL" >/dev/null
-  if [[ -n "${DVC_REMOTE_ENDPOINT_URL:-}" ]]; then
-    "${DVC[@]}" remote modify --local ci endpointurl "$DVC_REMOTE_ENDPOINT_URL"
-  fi
-  remote=ci
+  remote=ci url="$DVC_REMOTE_URL"
 else
   remote="$("${DVC[@]}" remote default 2>/dev/null || true)"
+  url="$([[ -z "$remote" ]] || "${DVC[@]}" config "remote.$remote.url" 2>/dev/null || true)"
 fi
 if [[ -z "$remote" ]]; then
   echo "dvc-pull: skipped (no DVC remote configured: set DVC_REMOTE_URL or \`dvc remote add -d\`)"
   exit 0
 fi
-url="$("${DVC[@]}" config "remote.$remote.url" 2>/dev/null || true)"
 if [[ "$url" != *://* ]]; then
   # A folder remote; DVC resolves a relative path against .dvc/ (where the config is).
   folder="$url"
@@ -34,10 +30,17 @@ if [[ "$url" != *://* ]]; then
     exit 0
   fi
 fi
-fork_note="no credentials in a fork PR (GitHub passes no secrets to pull requests from forks): main's model will be rebuilt"
 if [[ "${PR_FROM_FORK:-false}" == "true" && "$url" == s3://* && -z "${AWS_ACCESS_KEY_ID:-}" ]]; then
+  # Not even configured: make pr-report must not try the remote either.
   echo "dvc-pull: skipped: remote '$remote' ($url): $fork_note"
   exit 0
+fi
+if [[ "$remote" == ci ]]; then
+  # The default remote (in .dvc/config.local, never committed): make pr-report reads main's model from it too.
+  "${DVC[@]}" remote add --local --force --default ci "$DVC_REMOTE_URL" >/dev/null
+  if [[ -n "${DVC_REMOTE_ENDPOINT_URL:-}" ]]; then
+    "${DVC[@]}" remote modify --local ci endpointurl "$DVC_REMOTE_ENDPOINT_URL"
+  fi
 fi
 echo "dvc-pull: pulling from remote '$remote' ($url)"
 if "${DVC[@]}" pull --remote "$remote" --allow-missing; then
