@@ -5,10 +5,9 @@ const path = require("path");
 const input = (name) => (process.env[`INPUT_${name.toUpperCase()}`] || "").trim();
 const store = process.env.ACT_CACHE_STORE;
 const workspace = process.env.GITHUB_WORKSPACE;
-// actions/cache: restore in main, save in post. actions/cache/restore and actions/cache/save (the sub-actions
-// in restore/ and save/) run one half each, told apart by the action's path.
-const actionPath = process.env.GITHUB_ACTION_PATH || "";
-const mode = /[\\/]save[\\/]?$/.test(actionPath) ? "save" : /[\\/]restore[\\/]?$/.test(actionPath) ? "restore" : "";
+// actions/cache: restore in main, save in post. actions/cache/restore and actions/cache/save (restore/restore.js
+// and save/save.js) run one half each.
+const mode = process.env.CACHE_STANDIN_MODE || "";
 const isPost = mode === "save" || (mode === "" && process.env.STATE_phase === "main");
 const usesName = mode ? `actions/cache/${mode}` : "actions/cache";
 
