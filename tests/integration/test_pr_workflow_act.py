@@ -36,7 +36,8 @@ from emulation.act.harness import (
 )
 from emulation.github_api import GitHubStandIn
 
-pytestmark = pytest.mark.slow
+# A whole workflow run under act is inside the first test of each run (up to run_workflow's 1200 s on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 WORKFLOW = "pr-experiment"
 PR_REPORT = "make pr-report (retrain, compare with main, report)"
