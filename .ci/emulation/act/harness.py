@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.support import REPO_ROOT, VENV_BIN, copy_repo, git
 
 STANDINS = Path(__file__).resolve().parent / "standins"
@@ -332,6 +334,32 @@ def set_param(repo: Path, dotted: str, value: str) -> None:
             return
         stack.append((indent, key))
     raise KeyError(f"params.yaml has no key {dotted}")
+
+
+def lock_param(repo: Path, dotted: str, value: str) -> None:
+    """Record a params.yaml change in dvc.lock's ``params`` sections, as ``make repro`` would, without running the
+    pipeline (the output hashes stay the old ones: ``make lock-check`` reports those only as a note).
+    Use with :func:`set_param` for a PR whose author re-ran the pipeline.
+    """
+    path = repo / "dvc.lock"
+    lock = yaml.safe_load(path.read_text(encoding="utf-8"))
+    parsed = yaml.safe_load(value)
+    changed = False
+    for stage in (lock.get("stages") or {}).values():
+        params = (stage.get("params") or {}).get("params.yaml") or {}
+        if dotted in params:
+            params[dotted], changed = parsed, True
+            continue
+        keys = dotted.split(".")
+        for i in range(1, len(keys)):
+            node = params.get(".".join(keys[:i]))
+            for key in keys[i:-1]:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict) and keys[-1] in node:
+                node[keys[-1]], changed = parsed, True
+    if not changed:
+        raise KeyError(f"dvc.lock records no parameter {dotted}")
+    path.write_text(yaml.safe_dump(lock, sort_keys=False), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
