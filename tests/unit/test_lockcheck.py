@@ -113,3 +113,13 @@ def test_cli_fails_with_the_fixing_command_and_appends_to_the_report(
     assert "Fix: make repro, then commit dvc.lock" in out.err
     text = report.read_text(encoding="utf-8")
     assert "The committed `dvc.lock` is stale" in text and "`make repro, then commit dvc.lock" in text
+
+
+def test_outputs_of_a_stale_stage_and_its_downstream_are_not_listed_as_notes() -> None:
+    new = lock()
+    new["stages"]["prepare"]["params"]["params.yaml"]["seed"] = 2
+    new["stages"]["prepare"]["outs"][0]["md5"] = "c2"
+    new["stages"]["train"]["deps"][0]["md5"] = "c2"
+    new["stages"]["train"]["outs"][0]["md5"] = "w2"
+    findings = lockcheck.compare(lock(), new)
+    assert [f.line() for f in findings] == ["prepare: params.yaml:seed: committed 1, now 2"]
