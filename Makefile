@@ -96,7 +96,7 @@ init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, d
 BASE ?= main
 PR_OUT ?= reports/pr
 
-.PHONY: pr-report gate
+.PHONY: pr-report gate lock-check
 
 pr-report: $(SETUP) ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
 	$(RUN) python -m mlops_template.cli pr-report --repro --base "$(BASE)" --out "$(PR_OUT)"
@@ -104,14 +104,16 @@ pr-report: $(SETUP) ## compare the workspace model with BASE's (default main): w
 gate: $(SETUP) ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
 	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"
 
+lock-check: $(SETUP) ## after the pipeline ran: fail when the committed dvc.lock is not what code, params and data produce
+	$(RUN) python -m mlops_template.lockcheck --report "$(PR_OUT)/report.md"
+
 # ---- PR workflow (GitHub side): workflow checks, CI test slices, job summary, sticky comment, act ----
-# .github/workflows/pr.yml calls these; `make act-pr` runs that workflow locally under act.
+# .github/workflows/pr.yml and pr-comment.yml call these; `make act-pr` runs pr.yml locally under act.
 PR_REPORT ?= $(PR_OUT)/report.md
-PR_COMMENT_MARKER ?= mlops-template pr-experiment
-CML ?= cml
+PR_ARTIFACT ?= .cache/pr-artifact
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment act-pr bench-pr
+.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post dvc-pull act-pr bench-pr
 
 lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -127,22 +129,14 @@ test-data: $(SETUP) ## data and schema tests only (CI job "data schema tests")
 test-model: $(SETUP) ## the project's model behaviour tests (quality floor from compare.floors, invariances)
 	$(RUN) pytest tests/model $(PYTEST_ARGS)
 
-pr-summary: ## append the PR report to the GitHub job summary, or say why there is none
-	@out="$${GITHUB_STEP_SUMMARY:?is not set: pr-summary writes the GitHub Actions job summary}"; \
-	if [ -f "$(PR_REPORT)" ]; then \
-	  cat "$(PR_REPORT)" >> "$$out"; echo "$(PR_REPORT) -> job summary"; \
-	else \
-	  printf '## PR experiment: no report\n\n`make pr-report` did not write %s: see the failed step in the log.\n' \
-	    "$(PR_REPORT)" >> "$$out"; \
-	  echo "no $(PR_REPORT): wrote a note to the job summary"; \
-	fi
+pr-summary: ## append the PR report to the GitHub job summary (plots as links to the artifact), or say why there is none
+	PYTHONPATH=src python3 -m mlops_template.pr_comment summary --report "$(PR_REPORT)"
 
-pr-comment: ## post or update the one sticky PR comment with the report (cml; token needs pull-requests: write)
-	@test -f "$(PR_REPORT)" || { echo "no $(PR_REPORT): run make pr-report first" >&2; exit 1; }
-	cd "$(PR_OUT)" && \
-	$(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" "$(notdir $(PR_REPORT))" || { \
-	  echo "::warning::cml could not post the report with its images; retrying without uploading images"; \
-	  $(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" --no-publish "$(notdir $(PR_REPORT))"; }
+pr-comment-post: ## (workflow_run commenter) upsert the one sticky PR comment from the downloaded pr-report artifact
+	PYTHONPATH=src python3 -m mlops_template.pr_comment post --artifact "$(PR_ARTIFACT)" --publish-images "$${PUBLISH_IMAGES:-false}"
+
+dvc-pull: $(SETUP) ## pull .dvc-tracked data and dvc.lock's outputs from the DVC remote; skips cleanly without one
+	bash scripts/pr/dvc-pull.sh
 
 act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
 	PYTHONPATH=.ci $(RUN) python -m emulation.act.harness $(ACT_ARGS)

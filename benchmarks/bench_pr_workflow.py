@@ -30,7 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / ".ci"))  # the act harness: .ci/emulation/act/harness.py
 
-from emulation.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param, uv_cache_dir  # noqa: E402
+from emulation.act.harness import (  # noqa: E402
+    ActRun,
+    lock_param,
+    make_pr_repo,
+    pull_request_event,
+    run_workflow,
+    set_param,
+    uv_cache_dir,
+)
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_COLD_S = 240.0
@@ -57,7 +65,11 @@ def step_times(run: ActRun) -> dict[str, float]:
 
 
 def one_run(work: Path, name: str, c_value: str, uv_cache: Path, store: Path) -> dict[str, Any]:
-    repo = make_pr_repo(work / name / "github", lambda r: set_param(r, "model.linear.C", c_value), branch=name)
+    def change(repo: Path) -> None:  # a PR whose author ran `make repro` (dvc.lock up to date: make lock-check)
+        set_param(repo, "model.linear.C", c_value)
+        lock_param(repo, "model.linear.C", c_value)
+
+    repo = make_pr_repo(work / name / "github", change, branch=name)
     event = pull_request_event(repo, "main", name)
     load_before = os.getloadavg()[0]
     start = time.monotonic()

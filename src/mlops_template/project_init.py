@@ -40,14 +40,16 @@ merges still build and smoke-test the service; everything also runs offline on a
   [ ] MLflow server: variable MLFLOW_TRACKING_URI; secrets MLFLOW_TRACKING_USERNAME + MLFLOW_TRACKING_PASSWORD
       or MLFLOW_TRACKING_TOKEN. Runs are logged there and merges register the model (alias `champion`).
   [ ] DVC remote: variables DVC_REMOTE_URL (s3://bucket/path), DVC_REMOTE_ENDPOINT_URL (S3-compatible servers),
-      AWS_DEFAULT_REGION; secrets AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY. Merges `dvc push`.
+      AWS_DEFAULT_REGION; secrets AWS_ACCESS_KEY_ID + AWS_SECRET_ACCESS_KEY. Merges `dvc push`, PRs `dvc pull`.
+  [ ] PR report plots: a public repository's PR comment shows them from CML's public asset host; a private one
+      links to the run instead, unless the variable PR_REPORT_PUBLIC_IMAGES is true.
   [ ] Container registry: GHCR works with the built-in GITHUB_TOKEN; for another one set the variable
       IMAGE_REGISTRY and the secrets REGISTRY_USERNAME + REGISTRY_PASSWORD.
   [ ] Deployment: variable DEPLOY_TARGET = kubernetes (secret KUBE_CONFIG, variable K8S_NAMESPACE; manifests in
       k8s/) or bentocloud (secret BENTOCLOUD_API_TOKEN, variables BENTOCLOUD_ENDPOINT, BENTOCLOUD_DEPLOYMENT).
       Add required reviewers to the `production` environment to approve each deploy.
   [ ] Settings > Actions > General: keep "Read repository contents" as the default token permission (the
-      workflows ask for what they need job by job); fork pull requests get the report in the job summary.
+      workflows ask for what they need job by job); fork pull requests get the comment from pr-comment.yml.
 """
 
 

@@ -6,7 +6,8 @@ with ``--local-repository owner/name@SHA=DIR``), which use tools already install
 were asked into ``<record dir>/calls.jsonl``. ``actions/checkout`` needs none: act copies the working
 copy (HEAD = the commit under test) into the job's workspace itself.
 
-Used by tests/integration/test_pr_workflow.py, benchmarks/bench_pr_workflow.py and ``make act-pr``:
+Used by tests/integration/test_pr_workflow_act.py (pr.yml, then pr-comment.yml as a ``workflow_run``),
+benchmarks/bench_pr_workflow.py and ``make act-pr``:
 
     python -m emulation.act.harness [--job experiment] [--base main]
 """
@@ -26,13 +27,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tests.support import REPO_ROOT, VENV_BIN, copy_repo, git
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 PR_WORKFLOW = Path(".github/workflows/pr.yml")
 REPOSITORY = "acme/mlops-template"  # the GITHUB_REPOSITORY the runs pretend to be
 # `uses: owner/name@<40-hex SHA>`; anything else is not allowed in this project's workflows.
-USES = re.compile(r"^[\s-]*uses:\s*([\w.-]+/[\w.-]+)@(\S+)", re.M)
+USES = re.compile(r"^[\s-]*uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(\S+)", re.M)  # owner/name[/path]@ref
 HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working copy instead
 SUMMARY_LINE = re.compile(r"^\[[^\]]+\]\s+⚙\s+Summary - (.*)$")
 JOB_PREFIX = re.compile(r"^\[(?P<label>[^\]]+)\] ⭐ Run ")
@@ -147,12 +150,22 @@ def host_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def pull_request_event(repo: Path, base_ref: str, head_ref: str, number: int = 1) -> dict[str, object]:
-    """A ``pull_request`` event like GitHub's, for the commits in ``repo`` (top-level ``number`` matters)."""
+def pull_request_event(
+    repo: Path, base_ref: str, head_ref: str, number: int = 1, fork_owner: str = ""
+) -> dict[str, object]:
+    """A ``pull_request`` event like GitHub's, for the commits in ``repo`` (top-level ``number`` matters).
+
+    ``fork_owner``: the head branch lives in that user's fork (``head.repo`` differs from the base repository).
+    """
     base_sha = git(repo, "rev-parse", f"origin/{base_ref}").strip()
     head_sha = git(repo, "rev-parse", head_ref).strip()
     owner, name = REPOSITORY.split("/")
     repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}}
+    head_repo = (
+        {"full_name": f"{fork_owner}/{name}", "name": name, "owner": {"login": fork_owner}}
+        if fork_owner
+        else repository
+    )
     return {
         "action": "synchronize",
         "number": number,
@@ -160,7 +173,40 @@ def pull_request_event(repo: Path, base_ref: str, head_ref: str, number: int = 1
             "number": number,
             "title": f"experiment: {head_ref}",
             "base": {"ref": base_ref, "sha": base_sha, "repo": repository},
-            "head": {"ref": head_ref, "sha": head_sha, "repo": repository},
+            "head": {"ref": head_ref, "sha": head_sha, "repo": head_repo},
+        },
+        "repository": repository,
+    }
+
+
+def workflow_run_event(
+    pr_event: dict[str, Any], run_id: int, conclusion: str, *, fork_owner: str = "", private: bool = True
+) -> dict[str, object]:
+    """The ``workflow_run`` (completed) event GitHub sends after the PR run of ``pr_event``.
+
+    As on GitHub, ``pull_requests`` is empty when the head is a fork (``fork_owner``): the commenter must find
+    the pull request itself.
+    """
+    pull = pr_event["pull_request"]
+    assert isinstance(pull, dict)
+    owner, name = REPOSITORY.split("/")
+    repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}, "private": private}
+    head_owner = fork_owner or owner
+    head_repository = {"full_name": f"{head_owner}/{name}", "name": name, "owner": {"login": head_owner}}
+    pulls = [] if fork_owner else [{"number": pull["number"], "head": pull["head"], "base": pull["base"]}]
+    return {
+        "action": "completed",
+        "workflow_run": {
+            "id": run_id,
+            "name": "pr-experiment",
+            "event": "pull_request",
+            "status": "completed",
+            "conclusion": conclusion,
+            "head_sha": pull["head"]["sha"],
+            "head_branch": pull["head"]["ref"],
+            "head_repository": head_repository,
+            "html_url": f"https://github.com/{REPOSITORY}/actions/runs/{run_id}",
+            "pull_requests": pulls,
         },
         "repository": repository,
     }
@@ -177,6 +223,9 @@ def run_workflow(
     cache_store: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 1200,
+    event_name: str = "pull_request",
+    secrets: dict[str, str] | None = None,
+    variables: dict[str, str] | None = None,
 ) -> ActRun:
     """Run ``workflow`` of ``repo`` (its HEAD is the commit under test) for ``event`` under act.
 
@@ -205,7 +254,7 @@ def run_workflow(
     }
     cmd = [
         act_binary(),
-        "pull_request",
+        event_name,
         "-C",
         str(repo),
         "-W",
@@ -221,6 +270,10 @@ def run_workflow(
         "GITHUB_TOKEN=dummy-token",
         *local_repository_args((repo / workflow).read_text(encoding="utf-8")),
     ]
+    for key, value in (secrets or {}).items():
+        cmd += ["-s", f"{key}={value}"]
+    for key, value in (variables or {}).items():
+        cmd += ["--var", f"{key}={value}"]
     for key, value in step_env.items():
         cmd += ["--env", f"{key}={value}"]
     for job in jobs:
@@ -283,12 +336,37 @@ def set_param(repo: Path, dotted: str, value: str) -> None:
     raise KeyError(f"params.yaml has no key {dotted}")
 
 
+def lock_param(repo: Path, dotted: str, value: str) -> None:
+    """Record a params.yaml change in dvc.lock's ``params`` sections, as ``make repro`` would, without running the
+    pipeline (the output hashes stay the old ones: ``make lock-check`` reports those only as a note).
+    Use with :func:`set_param` for a PR whose author re-ran the pipeline.
+    """
+    path = repo / "dvc.lock"
+    lock = yaml.safe_load(path.read_text(encoding="utf-8"))
+    parsed = yaml.safe_load(value)
+    changed = False
+    for stage in (lock.get("stages") or {}).values():
+        params = (stage.get("params") or {}).get("params.yaml") or {}
+        if dotted in params:
+            params[dotted], changed = parsed, True
+            continue
+        keys = dotted.split(".")
+        for i in range(1, len(keys)):
+            node = params.get(".".join(keys[:i]))
+            for key in keys[i:-1]:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict) and keys[-1] in node:
+                node[keys[-1]], changed = parsed, True
+    if not changed:
+        raise KeyError(f"dvc.lock records no parameter {dotted}")
+    path.write_text(yaml.safe_dump(lock, sort_keys=False), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the PR workflow of this working copy locally under act.")
     parser.add_argument("--base", default="main", help="the PR's base branch (needs origin/<base>)")
     parser.add_argument("--job", action="append", default=[], help="run only this job (repeatable)")
     parser.add_argument("--work", default=str(REPO_ROOT / ".cache" / "act"), help="scratch folder")
-    parser.add_argument("--deny-comment", action="store_true", help="simulate a fork PR's read-only token")
     args = parser.parse_args(argv)
     work = Path(args.work).resolve()
     head = git(REPO_ROOT, "rev-parse", "--abbrev-ref", "HEAD").strip()
@@ -300,14 +378,11 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.job,
         uv_cache_dir=uv_cache_dir(),
         cache_store=work / "actions-cache",
-        env={"CML_STANDIN_DENY": "1"} if args.deny_comment else None,
     )
     print(run.log)
-    comments = [c for c in run.calls_of("cml") if "report" in c]
     print(f"\nact exited {run.returncode} in {run.seconds:.0f} s; log: {work / 'act.log'}")
     print(f"stand-in records: {run.record_dir / 'calls.jsonl'}; artifacts: {run.record_dir / 'artifacts'}")
-    if comments:
-        print(f"the PR comment the workflow posted (cml stand-in): {len(comments[-1]['report'])} chars, in calls.jsonl")
+    print("the sticky comment is posted by .github/workflows/pr-comment.yml (workflow_run), run by the act tests")
     return run.returncode
 
 

@@ -5,13 +5,17 @@ const path = require("path");
 const input = (name) => (process.env[`INPUT_${name.toUpperCase()}`] || "").trim();
 const store = process.env.ACT_CACHE_STORE;
 const workspace = process.env.GITHUB_WORKSPACE;
-const isPost = process.env.STATE_phase === "main";
+// actions/cache: restore in main, save in post. actions/cache/restore and actions/cache/save (restore/restore.js
+// and save/save.js) run one half each.
+const mode = process.env.CACHE_STANDIN_MODE || "";
+const isPost = mode === "save" || (mode === "" && process.env.STATE_phase === "main");
+const usesName = mode ? `actions/cache/${mode}` : "actions/cache";
 
 function record(entry) {
   const file = path.join(process.env.ACT_RECORD_DIR, "calls.jsonl");
   fs.mkdirSync(path.dirname(file), { recursive: true });
   const inputs = { path: input("path"), key: input("key"), "restore-keys": input("restore-keys") };
-  fs.appendFileSync(file, JSON.stringify({ uses: "actions/cache", inputs, ...entry }) + "\n");
+  fs.appendFileSync(file, JSON.stringify({ uses: usesName, inputs, ...entry }) + "\n");
 }
 
 function entryDir(key) {
@@ -19,7 +23,7 @@ function entryDir(key) {
 }
 
 function restore() {
-  fs.appendFileSync(process.env.GITHUB_STATE, "phase=main\n");
+  if (process.env.GITHUB_STATE) fs.appendFileSync(process.env.GITHUB_STATE, "phase=main\n");
   const key = input("key");
   const target = path.resolve(workspace, input("path"));
   let matched = fs.existsSync(entryDir(key)) ? key : "";
@@ -41,17 +45,18 @@ function restore() {
     fs.cpSync(entryDir(matched), target, { recursive: true });
   }
   const hit = matched === key;
-  fs.appendFileSync(process.env.GITHUB_OUTPUT, `cache-hit=${hit}\n`);
+  fs.appendFileSync(process.env.GITHUB_OUTPUT, `cache-hit=${hit}\ncache-primary-key=${key}\ncache-matched-key=${matched}\n`);
   fs.appendFileSync(process.env.GITHUB_STATE, `matched=${matched}\nkey=${key}\n`);
   console.log(matched ? `Cache restored from key: ${matched}` : `Cache not found for input keys: ${key}`);
   record({ phase: "restore", matched, hit });
 }
 
 function save() {
-  // Like the real action: save under the key computed before the job ran (dvc.lock may change since).
-  const key = process.env.STATE_key;
+  // actions/cache: under the key computed before the job ran (dvc.lock may change since);
+  // actions/cache/save: under its `key` input.
+  const key = mode === "save" ? input("key") : process.env.STATE_key;
   const source = path.resolve(workspace, input("path"));
-  if (process.env.STATE_matched === key) {
+  if (mode === "" && process.env.STATE_matched === key) {
     console.log(`Cache hit occurred on the primary key ${key}, not saving cache.`);
     record({ phase: "save", saved: false, reason: "exact hit" });
     return;

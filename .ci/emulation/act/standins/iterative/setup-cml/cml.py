@@ -6,7 +6,8 @@ Records argv, working directory, which token variable is set (never its value) a
 into $ACT_RECORD_DIR/calls.jsonl. Behaves like the real CLI where it matters to a workflow:
 - no token (REPO_TOKEN / GITHUB_TOKEN / --token): error, exit 1;
 - $CML_STANDIN_DENY=1: the answer GitHub gives a fork PR's read-only token, exit 1;
-- $CML_STANDIN_DENY=publish: image upload fails unless --no-publish is given, exit 1.
+- $CML_STANDIN_DENY=publish: image upload fails unless --no-publish is given, exit 1;
+- `cml asset publish FILE` prints a (fake) public URL of the file on CML's asset host.
 """
 
 import os
@@ -34,6 +35,8 @@ def main(argv: list[str]) -> int:
             "report": text,
             "images": {i: (report.parent / i).is_file() for i in local},
         }
+    if args[:2] == ["asset", "publish"] and len(args) >= 3:
+        entry["asset"] = Path(args[2]).name
     deny = os.environ.get("CML_STANDIN_DENY", "")
     publish = "--no-publish" not in options
     if token_var is None:
@@ -49,6 +52,9 @@ def main(argv: list[str]) -> int:
     if error:
         print(f"cml stand-in: {error}", file=sys.stderr)
         return 1
+    if "asset" in entry:  # `cml asset publish FILE`: the public URL of the uploaded file
+        print(f"https://asset.cml.dev/standin-{entry['asset']}?cml=png")
+        return 0
     print("https://github.com/" + os.environ.get("GITHUB_REPOSITORY", "owner/repo") + "/pull/0#issuecomment-1")
     return 0
 

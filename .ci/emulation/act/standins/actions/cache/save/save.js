@@ -1,0 +1,3 @@
+// actions/cache/save stand-in: the save half of ../cache.js.
+process.env.CACHE_STANDIN_MODE = "save";
+require("../cache.js");
