@@ -179,7 +179,7 @@ IMAGE_REGISTRY ?= ghcr.io
 VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
-.PHONY: container-tools container smoke-container test-container release-register release-promote dvc-push \
+.PHONY: container-tools container smoke-container test-container release-materialize release-register release-promote dvc-push \
 	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
@@ -197,6 +197,9 @@ test-container: $(SETUP) ## opt-in real container test (build + run + smoke); ne
 bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Actions)
 	@tag="$$(cat build/bento/tag.txt)"; echo "$$tag"; \
 	if [[ -n "$${GITHUB_OUTPUT:-}" ]]; then echo "bento_tag=$$tag" >> "$$GITHUB_OUTPUT"; fi
+
+release-materialize: $(SETUP) ## get exactly the outputs main's dvc.lock pins (dvc pull, else dvc repro) and verify their md5s
+	$(RELEASE) materialize
 
 release-register: $(SETUP) ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
 	$(RELEASE) register
@@ -218,8 +221,8 @@ deploy: $(SETUP) ## deploy IMAGE to the configured target (Kubernetes / BentoClo
 	$(RELEASE) deploy --image "$${IMAGE:?set IMAGE=registry/repo:tag}" \
 		--bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)" --bento-archive "$(RELEASE_DIR)/bento.bento"
 
-rollback: $(SETUP) ## VERSION=N: point `champion` at model version N and redeploy that version's image
-	$(RELEASE) rollback --version "$${VERSION:?set VERSION=N (see make model-versions)}" --output $(RELEASE_DIR)/rollback.env
+rollback: $(SETUP) ## point `champion` back at the previous champion (or VERSION=N) and redeploy that version's image
+	$(RELEASE) rollback $(if $(VERSION),--version "$(VERSION)") --output $(RELEASE_DIR)/rollback.env
 	source $(RELEASE_DIR)/rollback.env && $(RELEASE) deploy --image "$${IMAGE:?no image recorded for this version}" --bento "$$BENTO_TAG"
 
 model-versions: $(SETUP) ## list the registered model versions, their aliases and images

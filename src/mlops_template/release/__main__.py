@@ -1,5 +1,6 @@
 """Release commands behind the Make targets (``python -m mlops_template.release <command>``).
 
+materialize     get exactly the outputs the committed dvc.lock pins (dvc pull, else dvc repro) and verify them
 register        register the trained model in MLflow (skipped without MLFLOW_TRACKING_URI)
 promote         move the `champion` alias to the registered version (skipped without MLFLOW_TRACKING_URI)
 rollback        point `champion` at --version N and print the image reference to redeploy
@@ -13,16 +14,19 @@ render-k8s      write k8s/*.yaml with the image filled in (to inspect or validat
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
+from mlops_template.lineage import file_md5, git_sha, locked_outs
+from mlops_template.model_card import load_card
 from mlops_template.release import deploy as deploy_mod
 from mlops_template.release import registry
+from mlops_template.release.materialize import materialize
 from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
+from mlops_template.release.record import ReleaseRecord
 
 RELEASE_FILE = paths.RELEASE_RECORD
 
@@ -41,21 +45,52 @@ def _github_output(**values: str) -> None:
 
 
 def _release_record() -> dict[str, str]:
-    if RELEASE_FILE.exists():
-        data: dict[str, str] = json.loads(RELEASE_FILE.read_text(encoding="utf-8"))
-        return data
-    return {}
+    return {k: v for k, v in ReleaseRecord.load(RELEASE_FILE).model_dump().items() if isinstance(v, str)}
+
+
+def _static_lineage() -> dict[str, object]:
+    """What the release record knows before the registry: commit, model and output hashes."""
+    lock = Path("dvc.lock")
+    return {
+        "git_sha": git_sha(),
+        "model_md5": file_md5(paths.MODEL) if paths.MODEL.exists() else None,
+        "data_md5": load_card().data.data_md5 if paths.MODEL_METADATA.exists() else None,
+        "dvc_outs": locked_outs(lock.read_text(encoding="utf-8")) if lock.exists() else {},
+    }
+
+
+def _run(cmd: list[str]) -> None:
+    """Run a DVC command with this environment's dvc, streaming its output; fail the release when it fails."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which(cmd[0]) or str(Path(sys.executable).parent / cmd[0])
+    result = subprocess.run([exe, *cmd[1:]], check=False)
+    if result.returncode != 0:
+        raise ReleaseError(f"`{' '.join(cmd)}` exited {result.returncode} (see its output above)")
+
+
+def cmd_materialize(_: argparse.Namespace) -> int:
+    url = os.environ.get("DVC_REMOTE_URL", "").strip()
+    if url:
+        _run(["dvc", "remote", "add", "--local", "--force", "release", url])
+        endpoint = os.environ.get("DVC_REMOTE_ENDPOINT_URL", "").strip()
+        if endpoint:
+            _run(["dvc", "remote", "modify", "--local", "release", "endpointurl", endpoint])
+    pins = materialize(Path("."), remote_configured=bool(url), run=_run)
+    ReleaseRecord(dvc_outs=pins, git_sha=git_sha()).save(RELEASE_FILE)  # the release's first step: a fresh record
+    return 0
 
 
 def cmd_register(args: argparse.Namespace) -> int:
     RELEASE_FILE.parent.mkdir(parents=True, exist_ok=True)
     if not _mlflow_configured():
         print("register: skipped (MLFLOW_TRACKING_URI is not set); images are tagged with the git SHA only")
-        RELEASE_FILE.write_text(json.dumps({"version": ""}) + "\n", encoding="utf-8")
+        ReleaseRecord.merge(RELEASE_FILE, **_static_lineage(), version=None)
         _github_output(model_version="")
         return 0
     release = registry.register(load_params().mlflow)
-    RELEASE_FILE.write_text(json.dumps(release.to_dict(), indent=2) + "\n", encoding="utf-8")
+    ReleaseRecord.merge(RELEASE_FILE, **(_static_lineage() | release.to_dict()))
     _github_output(model_version=release.version)
     print(f"register: {release.name} version {release.version} (run {release.run_id}) at {release.tracking_uri}")
     return 0
@@ -78,7 +113,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
     params = load_params().mlflow
     version = _version(args)
     previous, _ = registry.promote(params, version, args.alias)
+    ReleaseRecord.merge(RELEASE_FILE, previous_champion=previous)
     print(f"promote: {params.registered_model_name} @{args.alias}: {previous or 'unset'} -> {version}")
+    if previous and previous != version:
+        print(f"promote: previous champion: version {previous} (alias {registry.PREVIOUS}); `make rollback` undoes it")
     return 0
 
 
@@ -86,7 +124,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if not _mlflow_configured():
         raise ReleaseError("rollback needs the model registry: set MLFLOW_TRACKING_URI")
     params = load_params().mlflow
-    version = _version(args)
+    if args.version:
+        version = str(args.version).strip()
+        model_version_tag(version)
+    else:
+        found = registry.champion(params, registry.PREVIOUS)
+        if found is None:
+            raise ReleaseError(f"no {registry.PREVIOUS} recorded yet: pass VERSION=N (see `make model-versions`)")
+        version = found
     previous, tags = registry.promote(params, version, registry.CHAMPION)
     repo = args.image_repo or os.environ.get("IMAGE_REPO", "")
     image = tags.get("image") or (f"{repo}:{model_version_tag(version)}" if repo else "")
@@ -149,13 +194,14 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("materialize").set_defaults(fn=cmd_materialize)
     sub.add_parser("register").set_defaults(fn=cmd_register)
     p = sub.add_parser("promote")
     p.add_argument("--version", help="model version (default: the one `register` recorded)")
     p.add_argument("--alias", default=registry.CHAMPION)
     p.set_defaults(fn=cmd_promote)
     p = sub.add_parser("rollback")
-    p.add_argument("--version", required=True)
+    p.add_argument("--version", help="model version (default: the previous champion)")
     p.add_argument("--image-repo", help="e.g. ghcr.io/owner/repo (default: $IMAGE_REPO)")
     p.add_argument("--output", help="write IMAGE=... and BENTO_TAG=... to this file (for make)")
     p.set_defaults(fn=cmd_rollback)
