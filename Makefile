@@ -180,7 +180,7 @@ VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
 .PHONY: container-tools container smoke-container test-container release-materialize release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check act-release
+	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash .ci/emulation/container/install.sh
@@ -235,4 +235,7 @@ workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @
 	bash .ci/emulation/workflow-check/run.sh
 
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
-	$(RUN) kubernetes-validate --strict k8s/*.yaml
+	$(RUN) kubernetes-validate --strict $(filter-out k8s/kustomization.yaml,$(wildcard k8s/*.yaml))
+
+gitops-publish: $(SETUP) ## IMAGE=repo@sha256:...: pin it (+ model version) in k8s/overlays/production on the deploy branch
+	$(RELEASE) gitops-publish --image "$${IMAGE:?set IMAGE=registry/repo@sha256:...}"

@@ -86,6 +86,14 @@ def test_register_promote_rollback(at_server: str, release_repo: Path) -> None:
     joblib.dump(joblib.load(model_path), model_path, compress=3)
     second = registry.register(params).version
     assert int(second) == int(first) + 1
+    out = release_cli(release_repo, at_server, "promote", "--version", second)
+    assert registry.champion(params) == second
+    # the version it replaced is recorded (alias + release record): undoing the release is one step
+    assert registry.champion(params, registry.PREVIOUS) == first
+    assert json.loads((release_repo / ".cache/release/release.json").read_text())["previous_champion"] == first
+    out = release_cli(release_repo, at_server, "rollback")
+    assert f"@champion: {second} -> {first}" in out
+    assert (registry.champion(params), registry.champion(params, registry.PREVIOUS)) == (first, second)
     previous, _ = registry.promote(params, second)
     assert (previous, registry.champion(params)) == (first, second)
     release_cli(release_repo, at_server, "tag-version", "--version", second, "--image", "ghcr.io/o/r:model-2")

@@ -8,6 +8,7 @@ versions        list the registered versions with their aliases and images
 image-refs      the references an image is pushed under (git SHA, model-<N>)
 tag-version     record the pushed image references (and bento tag) on the model version
 deploy          deploy --image (Kubernetes) / the bento (BentoCloud) to the configured target, or skip
+gitops-publish  commit the image digest + model version to k8s/overlays/production on the deploy branch
 render-k8s      write k8s/*.yaml with the image filled in (to inspect or validate)
 """
 
@@ -23,7 +24,7 @@ from mlops_template.config import ConfigError, load_params
 from mlops_template.lineage import file_md5, git_sha, locked_outs
 from mlops_template.model_card import load_card
 from mlops_template.release import deploy as deploy_mod
-from mlops_template.release import registry
+from mlops_template.release import gitops, registry
 from mlops_template.release.materialize import materialize
 from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
 from mlops_template.release.record import ReleaseRecord
@@ -181,6 +182,30 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gitops_publish(args: argparse.Namespace) -> int:
+    record = ReleaseRecord.load(RELEASE_FILE)
+    version = args.version if args.version is not None else record.version
+    remote = args.remote or os.environ.get("GITOPS_REMOTE", "").strip()
+    if not remote:
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        repo = os.environ.get("GITHUB_REPOSITORY", "")
+        if not repo:
+            raise ReleaseError("no deploy remote: set GITOPS_REMOTE (a git URL or path) or GITHUB_REPOSITORY")
+        remote = f"{server}/{repo}.git"
+    sha = os.environ.get("GITHUB_SHA") or git_sha()
+    commit = gitops.publish(
+        Path("."), args.image, version, sha, remote, args.branch, token=os.environ.get("GITOPS_TOKEN") or None
+    )
+    _, digest = gitops.split_digest_ref(args.image)
+    ReleaseRecord.merge(RELEASE_FILE, image=args.image, image_digest=digest)
+    if commit is None:
+        print(f"gitops: {args.branch} already pins {args.image} (nothing to commit)")
+    else:
+        print(f"gitops: {args.branch} @ {commit[:12]}: {gitops.OVERLAY_DIR}/kustomization.yaml pins {args.image}")
+    _github_output(deploy_commit=commit or "")
+    return 0
+
+
 def cmd_render_k8s(args: argparse.Namespace) -> int:
     for path in deploy_mod.render_dir(args.image, Path(args.out)):
         print(path)
@@ -223,6 +248,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(fn=cmd_deploy)
+    p = sub.add_parser("gitops-publish")
+    p.add_argument("--image", required=True, help="REPO@sha256:... (production pins digests)")
+    p.add_argument("--version", help="model version (default: the one `register` recorded)")
+    p.add_argument("--branch", default=os.environ.get("GITOPS_BRANCH") or gitops.DEFAULT_BRANCH)
+    p.add_argument("--remote", help="git remote URL or path (default: $GITOPS_REMOTE, else this GitHub repository)")
+    p.set_defaults(fn=cmd_gitops_publish)
     p = sub.add_parser("render-k8s")
     p.add_argument("--image", required=True)
     p.add_argument("--out", required=True)
