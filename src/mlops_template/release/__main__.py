@@ -141,7 +141,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"bento={tags.get('bento', '')}")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(f"IMAGE={image}\nBENTO_TAG={tags.get('bento', '')}\n", encoding="utf-8")
+        Path(args.output).write_text(
+            f"IMAGE={image}\nBENTO_TAG={tags.get('bento', '')}\nMODEL_VERSION={version}\n", encoding="utf-8"
+        )
     return 0
 
 
