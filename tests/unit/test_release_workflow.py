@@ -101,7 +101,7 @@ def test_champion_moves_only_after_the_deploy(workflow: dict[str, Any]) -> None:
     assert not any("release-promote" in run for run in build)
     assert deploy[-1] == "make release-promote"
     assert (
-        deploy.index("make setup gitops-publish") < deploy.index("make deploy") < deploy.index("make release-promote")
+        deploy.index("make deploy") < deploy.index("make setup gitops-publish") < deploy.index("make release-promote")
     )
     assert "image.tar" not in WORKFLOW.read_text()
 
