@@ -191,8 +191,8 @@ container: $(SETUP) container-tools ## build the OCI image from the built bento 
 smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a prediction vs in-process, non-root
 	bash scripts/container/smoke.sh "$(LOCAL_IMAGE)"
 
-test-container: $(SETUP) ## opt-in real container test (build + run + smoke); needs podman or docker
-	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
+test-container: $(SETUP) ## opt-in real container tests (build + run + smoke; release.yml under act); needs podman or docker
+	$(RUN) pytest -m container tests/integration/test_container.py tests/integration/test_release_act.py $(PYTEST_ARGS)
 
 bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Actions)
 	@tag="$$(cat build/bento/tag.txt)"; echo "$$tag"; \

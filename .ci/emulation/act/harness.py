@@ -177,12 +177,16 @@ def run_workflow(
     cache_store: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 1200,
+    event_name: str = "pull_request",
+    variables: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
 ) -> ActRun:
     """Run ``workflow`` of ``repo`` (its HEAD is the commit under test) for ``event`` under act.
 
     ``work`` holds act's copy of the repository, the stand-ins' records (``work/records``) and, unless
     given, the Actions cache (``cache_store``). ``uv_cache_dir`` is handed to the setup-uv stand-in
-    (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps.
+    (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps;
+    ``variables`` / ``secrets`` are the repository's ``vars.*`` / ``secrets.*``.
     """
     if not shutil.which("node"):
         raise FileNotFoundError(
@@ -205,7 +209,7 @@ def run_workflow(
     }
     cmd = [
         act_binary(),
-        "pull_request",
+        event_name,
         "-C",
         str(repo),
         "-W",
@@ -219,6 +223,8 @@ def run_workflow(
         "127.0.0.1",
         "-s",
         "GITHUB_TOKEN=dummy-token",
+        *[arg for key, value in (secrets or {}).items() for arg in ("-s", f"{key}={value}")],
+        *[arg for key, value in (variables or {}).items() for arg in ("--var", f"{key}={value}")],
         *local_repository_args((repo / workflow).read_text(encoding="utf-8")),
     ]
     for key, value in step_env.items():
