@@ -19,7 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks/results/release.md"
 STEP = re.compile(
-    r"^\[release/(?P<job>[^\]]+?)\s*\]\s+(?:✅|❌)\s+(?P<result>Success|Failure) - Main (?P<step>.+?) \[(?P<d>[^\]]+)\]$"
+    r"^\[release/(?P<job>[^\]]+?)\s*\]\s+(?:✅|❌)\s+(?P<result>Success|Failure)"
+    r" - Main (?P<step>.+?) \[(?P<d>[^\]]+)\]$"
 )
 UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001, "µs": 1e-6, "ns": 1e-9}
 
