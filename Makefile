@@ -178,8 +178,8 @@ IMAGE_REGISTRY ?= ghcr.io
 VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
-.PHONY: container-tools container smoke-container test-container release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check act-release
+.PHONY: container-tools container smoke-container test-container release-materialize release-register release-promote dvc-push \
+	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish release-guard bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash .ci/emulation/container/install.sh
@@ -190,12 +190,15 @@ container: $(SETUP) container-tools ## build the OCI image from the built bento 
 smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a prediction vs in-process, non-root
 	bash scripts/container/smoke.sh "$(LOCAL_IMAGE)"
 
-test-container: $(SETUP) ## opt-in real container test (build + run + smoke); needs podman or docker
-	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
+test-container: $(SETUP) ## opt-in real container tests (build + run + smoke; release.yml under act); needs podman or docker
+	$(RUN) pytest -m container tests/integration/test_container.py tests/integration/test_release_act.py $(PYTEST_ARGS)
 
 bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Actions)
 	@tag="$$(cat build/bento/tag.txt)"; echo "$$tag"; \
 	if [[ -n "$${GITHUB_OUTPUT:-}" ]]; then echo "bento_tag=$$tag" >> "$$GITHUB_OUTPUT"; fi
+
+release-materialize: $(SETUP) ## get exactly the outputs main's dvc.lock pins (dvc pull, else dvc repro) and verify their md5s
+	$(RELEASE) materialize
 
 release-register: $(SETUP) ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
 	$(RELEASE) register
@@ -207,19 +210,21 @@ release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered 
 dvc-push: $(SETUP) ## push DVC-tracked data and models (skipped unless DVC_REMOTE_URL is set)
 	bash scripts/release/dvc-push.sh
 
-release-artifacts: $(SETUP) ## save the image and export the bento into .cache/release (for the push/deploy jobs)
-	bash scripts/release/artifacts.sh save "$(LOCAL_IMAGE)"
+release-artifacts: $(SETUP) ## export the bento into .cache/release next to the release record (for the deploy job)
+	bash scripts/release/artifacts.sh save
 
-image-push: $(SETUP) ## tag the image with the git SHA (+ model-<N>) and push it to IMAGE_REGISTRY
+image-push: $(SETUP) ## push the image as :<git sha> (+ :model-<N>) to IMAGE_REGISTRY; prints REPO@sha256:<digest>
 	bash scripts/release/push.sh "$(LOCAL_IMAGE)"
 
 deploy: $(SETUP) ## deploy IMAGE to the configured target (Kubernetes / BentoCloud), or skip cleanly
 	$(RELEASE) deploy --image "$${IMAGE:?set IMAGE=registry/repo:tag}" \
 		--bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)" --bento-archive "$(RELEASE_DIR)/bento.bento"
 
-rollback: $(SETUP) ## VERSION=N: point `champion` at model version N and redeploy that version's image
-	$(RELEASE) rollback --version "$${VERSION:?set VERSION=N (see make model-versions)}" --output $(RELEASE_DIR)/rollback.env
+ROLLBACK_VERSION = $(filter-out previous,$(or $(VERSION),$(ROLLBACK_TO)))
+rollback: $(SETUP) ## point `champion` back at the previous champion (or VERSION=N) and redeploy its image (GITOPS=1: pin it on the deploy branch)
+	$(RELEASE) rollback $(if $(ROLLBACK_VERSION),--version "$(ROLLBACK_VERSION)") --output $(RELEASE_DIR)/rollback.env
 	source $(RELEASE_DIR)/rollback.env && $(RELEASE) deploy --image "$${IMAGE:?no image recorded for this version}" --bento "$$BENTO_TAG"
+	$(if $(GITOPS),source $(RELEASE_DIR)/rollback.env && $(RELEASE) gitops-publish --image "$$IMAGE" --version "$$MODEL_VERSION")
 
 model-versions: $(SETUP) ## list the registered model versions, their aliases and images
 	$(RELEASE) versions
@@ -231,4 +236,13 @@ workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @
 	bash .ci/emulation/workflow-check/run.sh
 
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
-	$(RUN) kubernetes-validate --strict k8s/*.yaml
+	$(RUN) kubernetes-validate --strict $(filter-out k8s/kustomization.yaml,$(wildcard k8s/*.yaml))
+
+gitops-publish: $(SETUP) ## IMAGE=repo@sha256:...: pin it (+ model version) in k8s/overlays/production on the deploy branch
+	$(RELEASE) gitops-publish --image "$${IMAGE:?set IMAGE=registry/repo@sha256:...}" $(if $(VERSION),--version "$(VERSION)")
+
+release-guard: ## refuse to release from any ref but the default branch (REF, DEFAULT_BRANCH from the workflow)
+	@ref="$${REF:?set REF (github.ref)}"; default="$${DEFAULT_BRANCH:?set DEFAULT_BRANCH (the repository default branch)}"; \
+	if [[ "$$ref" != "refs/heads/$$default" ]]; then \
+	  echo "::error::release and rollback run only from the default branch ($$default); this run is on $$ref" >&2; exit 1; \
+	fi; echo "release-guard: $$ref is the default branch"

@@ -20,7 +20,7 @@ LOADED = load_stored(os.environ["MODEL_DIR"], os.environ.get("MODEL_TAG", "peer"
 FEATURES = LOADED.features
 Record = record_type(LOADED.spec, FEATURES)
 Records = records_type(Record, 100_000)
-THRESHOLD = float(LOADED.metadata.get("threshold", 0.5))
+THRESHOLD = LOADED.card.threshold
 app = FastAPI()
 
 

@@ -32,3 +32,30 @@ def file_md5(path: str | Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def locked_outs(lock_text: str) -> dict[str, str]:
+    """``{path: md5}`` of every stage output ``dvc.lock`` pins (directories keep DVC's ``.dir`` hash)."""
+    import yaml
+
+    lock = yaml.safe_load(lock_text) or {}
+    outs: dict[str, str] = {}
+    for stage in (lock.get("stages") or {}).values():
+        for out in stage.get("outs") or []:
+            outs[str(out["path"])] = str(out["md5"])
+    return dict(sorted(outs.items()))
+
+
+def output_md5(path: str | Path) -> str:
+    """The md5 DVC records for an output: a file's md5, or for a folder DVC's ``<md5 of its listing>.dir``."""
+    import json
+
+    root = Path(path)
+    if not root.is_dir():
+        return file_md5(root)
+    entries = sorted(
+        ({"md5": file_md5(p), "relpath": p.relative_to(root).as_posix()} for p in root.rglob("*") if p.is_file()),
+        key=lambda e: e["relpath"],
+    )
+    listing = json.dumps(entries, sort_keys=True).encode("utf-8")
+    return hashlib.md5(listing, usedforsecurity=False).hexdigest() + ".dir"

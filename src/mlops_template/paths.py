@@ -16,4 +16,7 @@ MODEL_METADATA = Path("models/metadata.json")
 METRICS = Path("metrics/metrics.json")
 PREDICTIONS = Path("metrics/predictions.csv")
 PLOTS_DIR = Path("plots")
+# run-specific facts of the last training run (MLflow run id, git SHA): never a DVC output, so dvc.lock stays
+# identical across clean runs
+TRAINING_RUN = Path(".cache/run/training_run.json")
 RELEASE_RECORD = Path(".cache/release/release.json")  # the registered MLflow version (make release-register)

@@ -98,5 +98,10 @@ def test_push_tags_the_image_with_the_sha_and_model_version(container_repo: Path
         with urllib.request.urlopen(f"http://{registry}/v2/octo-org/ml-template/tags/list") as response:
             tags = json.loads(response.read())["tags"]
     assert sorted(tags) == sorted([env_extra["GITHUB_SHA"], "model-3"]), result.stdout
+    # later jobs refer to the image by digest (podman push --digestfile / docker push output)
     image = (release_dir / "image").read_text().strip()
-    assert image == f"{registry}/octo-org/ml-template:{env_extra['GITHUB_SHA']}"
+    repo_ref, digest = image.split("@")
+    assert repo_ref == f"{registry}/octo-org/ml-template"
+    assert f"push: image={image}" in result.stdout
+    record = json.loads((release_dir / "release.json").read_text())
+    assert (record["image"], record["image_digest"], record["version"]) == (image, digest, "3")

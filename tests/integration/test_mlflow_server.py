@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mlops_template.model_card import load_card, load_training_run
 from tests.support import env_with_venv, run
 
 pytestmark = pytest.mark.slow
@@ -24,15 +25,16 @@ def test_train_and_evaluate_log_to_a_real_tracking_server(
     env = env_with_venv({"MLFLOW_TRACKING_URI": mlflow_server})
     for stage in ("train", "evaluate"):
         run(["dvc", "repro", "--force", "--single-item", stage], cwd=repo, env=env)
-    meta = json.loads((repo / "models/metadata.json").read_text())
-    assert meta["mlflow"]["tracking_uri"] == mlflow_server
+    card = load_card(repo / "models/metadata.json")
+    trained = load_training_run(repo / ".cache/run/training_run.json", repo / "models/model.joblib")
+    assert trained is not None and trained.tracking_uri == mlflow_server
 
     client = MlflowClient(tracking_uri=mlflow_server)
-    run_ = client.get_run(meta["mlflow"]["run_id"])
+    run_ = client.get_run(trained.run_id)
     assert run_.data.params["model.type"] == "linear"
     assert run_.data.params["seed"] == "42"
-    assert run_.data.tags["data_md5"] == meta["lineage"]["data_md5"]
-    assert run_.data.tags["git_sha"] == meta["lineage"]["git_sha"]
+    assert run_.data.tags["data_md5"] == card.data.data_md5
+    assert run_.data.tags["git_sha"] == trained.git_sha
     metrics = json.loads((repo / "metrics/metrics.json").read_text())
     assert run_.data.metrics["test_roc_auc"] == pytest.approx(metrics["roc_auc"])
     assert "train_roc_auc" in run_.data.metrics
@@ -40,12 +42,12 @@ def test_train_and_evaluate_log_to_a_real_tracking_server(
     assert "plots/roc.png" in plots
 
     mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.sklearn.load_model(meta["mlflow"]["model_uri"])
+    model = mlflow.sklearn.load_model(trained.model_uri)
     import pandas as pd
 
     test = pd.read_parquet(repo / "data/split/test.parquet")
     preds = pd.read_csv(repo / "metrics/predictions.csv")
-    scores = model.predict_proba(test[meta["features"]])[:, 1]
+    scores = model.predict_proba(test[card.features])[:, 1]
     assert scores.round(6).tolist() == pytest.approx(preds["score"].round(6).tolist())
 
 

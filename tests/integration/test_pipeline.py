@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from mlops_template.lineage import file_md5
+from mlops_template.model_card import load_card, load_training_run
 from tests.support import copy_repo, run
 
 pytestmark = pytest.mark.slow
@@ -47,11 +48,12 @@ def test_pipeline_produces_every_artifact(trained_repo: Path) -> None:
 def test_model_is_traceable_to_the_data_hash(trained_repo: Path) -> None:
     lock = yaml.safe_load((trained_repo / "dvc.lock").read_text())
     raw_md5 = lock["stages"]["extract"]["outs"][0]["md5"]
-    meta = json.loads((trained_repo / "models/metadata.json").read_text())
-    assert meta["lineage"]["data_md5"] == raw_md5 == file_md5(trained_repo / "data/raw/data.parquet")
-    assert len(meta["lineage"]["git_sha"]) >= 40
-    assert meta["mlflow"]["run_id"]
-    assert meta["features"] and "id" not in meta["features"] and "target" not in meta["features"]
+    card = load_card(trained_repo / "models/metadata.json")
+    assert card.data.data_md5 == raw_md5 == file_md5(trained_repo / "data/raw/data.parquet")
+    assert card.features and "id" not in card.features and "target" not in card.features
+    # the run-specific half lives outside the DVC outputs
+    training = load_training_run(trained_repo / ".cache/run/training_run.json", trained_repo / "models/model.joblib")
+    assert training is not None and training.run_id and len(training.git_sha) >= 40
 
 
 def test_second_repro_has_nothing_to_do(trained_repo: Path) -> None:
@@ -70,9 +72,12 @@ def test_metrics_show_lists_the_metrics(trained_repo: Path) -> None:
     assert data == json.loads((trained_repo / "metrics/metrics.json").read_text())
 
 
-def test_two_clean_runs_give_identical_metrics(trained_repo: Path, tmp_path: Path) -> None:
+def test_two_clean_runs_give_identical_lock(trained_repo: Path, tmp_path: Path) -> None:
+    """Another clean copy (another commit SHA, another MLflow run, another time) pins the very same outputs."""
     other = copy_repo(tmp_path / "again")
     run(["dvc", "repro"], cwd=other)
+    assert (other / "dvc.lock").read_text() == (trained_repo / "dvc.lock").read_text()
+    assert (other / "models/metadata.json").read_bytes() == (trained_repo / "models/metadata.json").read_bytes()
     assert (other / "metrics/metrics.json").read_text() == (trained_repo / "metrics/metrics.json").read_text()
     assert (other / "metrics/predictions.csv").read_text() == (trained_repo / "metrics/predictions.csv").read_text()
     assert (other / "data/split/test.parquet").read_bytes() == (trained_repo / "data/split/test.parquet").read_bytes()

@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from mlops_template.config import load_params
+from mlops_template.lineage import file_md5
+from mlops_template.model_card import TrainingRun, load_card, load_training_run
 from mlops_template.release import registry
 from mlops_template.release.plan import ReleaseError
 from mlops_template.tracking import log_training_run
@@ -54,8 +56,9 @@ def test_register_promote_rollback(at_server: str, release_repo: Path) -> None:
 
     params = load_params(release_repo / "params.yaml").mlflow
     client = MlflowClient(at_server)
-    metadata = json.loads((release_repo / "models/metadata.json").read_text())
-    assert metadata["mlflow"]["tracking_uri"] != at_server  # trained offline: register must log it to the server
+    card = load_card(release_repo / "models/metadata.json")
+    trained = load_training_run(release_repo / ".cache/run/training_run.json", release_repo / "models/model.joblib")
+    assert trained is not None and trained.tracking_uri != at_server  # trained offline: register logs it to the server
 
     # the CLI, as `make release-register` runs it
     out = release_cli(release_repo, at_server, "register")
@@ -63,10 +66,11 @@ def test_register_promote_rollback(at_server: str, release_repo: Path) -> None:
     first = record["version"]
     assert f"version {first}" in out
     mv = client.get_model_version(params.registered_model_name, first)
-    assert mv.tags["git_sha"] == metadata["lineage"]["git_sha"]
-    assert mv.tags["data_md5"] == metadata["lineage"]["data_md5"]
+    assert mv.tags["git_sha"] == trained.git_sha.removesuffix("-dirty") == record["git_sha"]
+    assert mv.tags["data_md5"] == card.data.data_md5 == record["data_md5"]
+    assert record["dvc_outs"]["models/model.joblib"] == mv.tags["model_md5"]
     run_on_server = client.get_run(mv.run_id)
-    assert run_on_server.data.tags["git_sha"] == metadata["lineage"]["git_sha"]
+    assert run_on_server.data.tags["git_sha"] == mv.tags["git_sha"]
 
     # re-running the release registers nothing new
     assert registry.register(params).version == first
@@ -82,6 +86,14 @@ def test_register_promote_rollback(at_server: str, release_repo: Path) -> None:
     joblib.dump(joblib.load(model_path), model_path, compress=3)
     second = registry.register(params).version
     assert int(second) == int(first) + 1
+    out = release_cli(release_repo, at_server, "promote", "--version", second)
+    assert registry.champion(params) == second
+    # the version it replaced is recorded (alias + release record): undoing the release is one step
+    assert registry.champion(params, registry.PREVIOUS) == first
+    assert json.loads((release_repo / ".cache/release/release.json").read_text())["previous_champion"] == first
+    out = release_cli(release_repo, at_server, "rollback")
+    assert f"@champion: {second} -> {first}" in out
+    assert (registry.champion(params), registry.champion(params, registry.PREVIOUS)) == (first, second)
     previous, _ = registry.promote(params, second)
     assert (previous, registry.champion(params)) == (first, second)
     release_cli(release_repo, at_server, "tag-version", "--version", second, "--image", "ghcr.io/o/r:model-2")
@@ -117,10 +129,8 @@ def test_register_reuses_the_training_run_on_the_same_server(at_server: str, rel
     )
     model_path = release_repo / "models/model.joblib"
     info = log_training_run(params, {"seed": 1}, {"train_roc_auc": 1.0}, {"git_sha": "abc"}, joblib.load(model_path))
-    metadata = json.loads((release_repo / "models/metadata.json").read_text())
-    metadata["mlflow"] = info
-    meta_path = release_repo / "metadata-server.json"
-    meta_path.write_text(json.dumps(metadata))
-    release = registry.register(params, model_path=model_path, metadata_path=meta_path)
+    run_path = release_repo / "run-on-server.json"
+    TrainingRun(**info, git_sha="abc", model_md5=file_md5(model_path)).write(run_path)
+    release = registry.register(params, model_path=model_path, run_path=run_path)
     assert release.run_id == info["run_id"]
     assert release.version == "1"

@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_template.model_io import load_metadata, load_model
+from mlops_template.lineage import locked_outs
+from mlops_template.model_card import load_card, load_training_run
+from mlops_template.model_io import load_model
 from mlops_template.serving.predlog import read_log
 from tests.support import env_with_venv, free_port, run, server
 
@@ -52,11 +54,11 @@ def served(trained_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     env.update({"MLOPS_PREDICTION_LOG": "1", "MLOPS_PREDICTION_LOG_PATH": str(log_path)})
     cmd = ["bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
-    meta = load_metadata(repo / "models/metadata.json")
+    features = load_card(repo / "models/metadata.json").features
     test = pd.read_parquet(repo / "data/split/test.parquet")
     with server(cmd, f"{url}/readyz", cwd=work, log_path=work / "server.log", timeout=180, env=env):
         yield Served(
-            url, repo, bento_tag, model_tag, log_path, meta["features"], test, load_model(repo / "models/model.joblib")
+            url, repo, bento_tag, model_tag, log_path, features, test, load_model(repo / "models/model.joblib")
         )
 
 
@@ -156,14 +158,18 @@ def test_metadata_returns_lineage(served: Served, client: httpx.Client) -> None:
     resp = client.post("/metadata")
     assert resp.status_code == 200
     meta = resp.json()
-    written = load_metadata(served.repo / "models/metadata.json")
+    written = load_card(served.repo / "models/metadata.json")
+    trained = load_training_run(served.repo / ".cache/run/training_run.json", served.repo / "models/model.joblib")
     metrics = json.loads((served.repo / "metrics/metrics.json").read_text())
     assert meta["model_version"] == served.model_tag
-    assert meta["features"] == written["features"]
-    assert meta["lineage"]["data_md5"] == written["lineage"]["data_md5"]
-    assert meta["lineage"]["git_sha"] == written["lineage"]["git_sha"]
-    assert meta["lineage"]["mlflow_run_id"] == written["mlflow"]["run_id"]
-    assert meta["train_metrics"] == written["train_metrics"]
+    assert meta["features"] == written.features
+    assert meta["lineage"]["data_md5"] == written.data.data_md5
+    assert trained is not None and meta["lineage"]["mlflow_run_id"] == trained.run_id
+    # the served card names exactly the outputs dvc.lock pins
+    assert meta["lineage"]["dvc_outs"] == locked_outs((served.repo / "dvc.lock").read_text())
+    assert meta["model_card"]["lineage"] == meta["lineage"]
+    assert meta["lineage"]["bento_tag"] == served.bento_tag
+    assert meta["train_metrics"] == written.train_metrics
     assert meta["test_metrics"] == metrics
     assert meta["scoring_path"].startswith("numpy")  # the fast path passed its self-check in the server
 
@@ -197,9 +203,10 @@ def test_bento_records_lineage_labels(served: Served) -> None:
     env = env_with_venv({"BENTOML_HOME": str(served.repo.parent / "bentoml")})
     out = run(["bentoml", "models", "get", served.model_tag, "-o", "json"], cwd=served.repo, env=env).stdout
     info = json.loads(out)
-    written = load_metadata(served.repo / "models/metadata.json")
-    assert info["labels"]["data_md5"] == written["lineage"]["data_md5"]
-    assert info["labels"]["mlflow_run_id"] == written["mlflow"]["run_id"]
+    written = load_card(served.repo / "models/metadata.json")
+    trained = load_training_run(served.repo / ".cache/run/training_run.json", served.repo / "models/model.joblib")
+    assert info["labels"]["data_md5"] == written.data.data_md5
+    assert trained is not None and info["labels"]["mlflow_run_id"] == trained.run_id
     assert info["metadata"]["test_metrics"] == json.loads((served.repo / "metrics/metrics.json").read_text())
 
 

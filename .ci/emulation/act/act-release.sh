@@ -3,7 +3,8 @@
 # of .ci/emulation/act/standins (from the PR-workflow harness; download-artifact and login-action are the release's)
 # and a real registry on 127.0.0.1 in place of GHCR (Debian's docker-registry, started and stopped here).
 # Optional: MLFLOW_TRACKING_URI=http://127.0.0.1:PORT (a running `mlflow server`) to exercise the registry
-# side; ROLLBACK_TO=N runs the manual-dispatch rollback instead. Work files go to $ACT_RELEASE_WORK (default /tmp/act-release-UID).
+# side; ROLLBACK_TO=N runs the manual-dispatch rollback instead; RELEASE_BRANCH=x runs as if dispatched on branch x.
+# The deploy branch is pushed to a local bare repository ($work/deploy-remote.git, or GITOPS_REMOTE). Work files go to $ACT_RELEASE_WORK (default /tmp/act-release-UID).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"; cd "$root"
 # not under .cache: BentoML refuses paths with a hidden component ("Accessing hidden files is not allowed")
@@ -27,12 +28,17 @@ for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && bre
 
 if [[ -n "${ROLLBACK_TO:-}" ]]; then
   event=workflow_dispatch
-  printf '{"ref":"refs/heads/main","inputs":{"rollback_to":"%s"}}\n' "$ROLLBACK_TO" >"$work/event.json"
+  printf '{"ref":"refs/heads/%s","repository":{"default_branch":"main"},"inputs":{"rollback_to":"%s"}}\n' \
+    "${RELEASE_BRANCH:-main}" "$ROLLBACK_TO" >"$work/event.json"
 else
   event=push
-  echo '{"ref":"refs/heads/main"}' >"$work/event.json"
+  printf '{"ref":"refs/heads/%s","repository":{"default_branch":"main"}}\n' "${RELEASE_BRANCH:-main}" >"$work/event.json"
 fi
-vars=(--var "IMAGE_REGISTRY=127.0.0.1:$port")
+# the deploy branch goes to a local bare repository playing the GitHub remote (kept across runs: a rollback
+# run finds the release's commits there)
+deploy_remote="${GITOPS_REMOTE:-$work/deploy-remote.git}"
+[[ -d "$deploy_remote" ]] || git init -q --bare "$deploy_remote"
+vars=(--var "IMAGE_REGISTRY=127.0.0.1:$port" --var "GITOPS_REMOTE=$deploy_remote")
 [[ -n "${MLFLOW_TRACKING_URI:-}" ]] && vars+=(--var "MLFLOW_TRACKING_URI=$MLFLOW_TRACKING_URI")
 start=$(date +%s)
 env -u VIRTUAL_ENV -u MLFLOW_TRACKING_URI XDG_CACHE_HOME="$work/xdg" PIP_REQUIRE_VIRTUALENV=1 \
@@ -40,8 +46,10 @@ env -u VIRTUAL_ENV -u MLFLOW_TRACKING_URI XDG_CACHE_HOME="$work/xdg" PIP_REQUIRE
   --action-offline-mode --cache-server-addr 127.0.0.1 -s GITHUB_TOKEN=dummy-token "${args[@]}" "${vars[@]}" \
   --env PUSH_TLS_VERIFY=false --env ACT_STANDINS="$standins" --env ACT_RECORD_DIR="$work/records" \
   --env GITHUB_REPOSITORY=octo/ml-template --env CONTAINER_CACHE="$root/.cache/container" \
-  --env PIP_REQUIRE_VIRTUALENV=1 | tee "$work/act.log" | grep -E "Success - Main make|Failure|Job (succeeded|failed)|push: pushed|register:|promote:|rollback:|deploy:"
+  --env PIP_REQUIRE_VIRTUALENV=1 | tee "$work/act.log" | grep -E "Success - Main make|Failure|Job (succeeded|failed)|push: |register:|promote:|rollback:|deploy:|gitops:|materialize:|release-guard|smoke: "
 status=${PIPESTATUS[0]}
 echo "act-release: act exited $status after $(( $(date +%s) - start )) s; registry tags:"
 curl -s "http://127.0.0.1:$port/v2/octo/ml-template/tags/list"; echo
+echo "act-release: deploy branch ($deploy_remote):"
+git -C "$deploy_remote" log --format='  %h %s' deploy/production 2>/dev/null | head -5 || echo "  (none)"
 exit "$status"

@@ -231,7 +231,8 @@ def run_workflow(
 
     ``work`` holds act's copy of the repository, the stand-ins' records (``work/records``) and, unless
     given, the Actions cache (``cache_store``). ``uv_cache_dir`` is handed to the setup-uv stand-in
-    (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps.
+    (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps;
+    ``variables`` / ``secrets`` are the repository's ``vars.*`` / ``secrets.*``.
     """
     if not shutil.which("node"):
         raise FileNotFoundError(
@@ -268,12 +269,10 @@ def run_workflow(
         "127.0.0.1",
         "-s",
         "GITHUB_TOKEN=dummy-token",
+        *[arg for key, value in (secrets or {}).items() for arg in ("-s", f"{key}={value}")],
+        *[arg for key, value in (variables or {}).items() for arg in ("--var", f"{key}={value}")],
         *local_repository_args((repo / workflow).read_text(encoding="utf-8")),
     ]
-    for key, value in (secrets or {}).items():
-        cmd += ["-s", f"{key}={value}"]
-    for key, value in (variables or {}).items():
-        cmd += ["--var", f"{key}={value}"]
     for key, value in step_env.items():
         cmd += ["--env", f"{key}={value}"]
     for job in jobs:

@@ -65,6 +65,7 @@ from mlops_template.evaluation.report import (
     render_pipeline_failure,
 )
 from mlops_template.lineage import file_md5
+from mlops_template.model_card import TrainingRun, load_card, load_training_run
 from mlops_template.model_io import load_model
 
 DEFAULT_OUT = Path("reports/pr")
@@ -96,13 +97,11 @@ def single_row_latency_ms(model: Pipeline, frame: pd.DataFrame, target: str, id_
     return round(statistics.median(times), 3)
 
 
-def mlflow_url(metadata: dict[str, Any]) -> str | None:
-    """A clickable run link when the run was logged to a tracking server (http/https)."""
-    info = metadata.get("mlflow") or {}
-    uri = str(info.get("tracking_uri") or "")
-    if not uri.startswith(("http://", "https://")) or not info.get("run_id"):
+def mlflow_url(run: TrainingRun | None) -> str | None:
+    """A clickable run link when the candidate's run was logged to a tracking server (http/https)."""
+    if run is None or not run.tracking_uri.startswith(("http://", "https://")):
         return None
-    return f"{uri.rstrip('/')}/#/experiments/{info.get('experiment_id', '0')}/runs/{info['run_id']}"
+    return f"{run.tracking_uri.rstrip('/')}/#/experiments/{run.experiment_id}/runs/{run.run_id}"
 
 
 def confusion_of(p: Predictions) -> Confusion | None:
@@ -277,17 +276,17 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
     progress(f"plots and report -> {out_dir}")
     images = _images(params.task, base_pred, cand_pred, out_dir, base_ref)
 
-    cand_meta = _json(paths.MODEL_METADATA)
-    base_meta = _json(baseline.path("metadata.json"))
+    cand_meta = load_card(paths.MODEL_METADATA)
+    base_meta = load_card(baseline.path("metadata.json"))  # also reads the pre-card format of an older base
     data = DataDiff(
         baseline=_data_side(
             baseline.path("raw.parquet"),
             base_test,
             baseline.path("test.parquet"),
-            base_meta.get("train_rows"),
+            base_meta.train_rows,
             base_params,
         ),
-        candidate=_data_side(paths.RAW_DATA, cand_test, paths.TEST_DATA, cand_meta.get("train_rows"), params),
+        candidate=_data_side(paths.RAW_DATA, cand_test, paths.TEST_DATA, cand_meta.train_rows, params),
         same_test_rows=paired,
         schema_changes=schema_diff(
             _schema(_yaml_at(baseline, bd.schema_path), "baseline", notes),
@@ -302,9 +301,9 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
     validation = paths.VALIDATION_REPORT_MD.read_text(encoding="utf-8") if paths.VALIDATION_REPORT_MD.exists() else None
     report = ReportInput(
         base_ref=base_ref,
-        baseline=ModelFacts(baseline.sha, base_size, base_latency, confusion_of(base_pred), mlflow_url(base_meta)),
+        baseline=ModelFacts(baseline.sha, base_size, base_latency, confusion_of(base_pred), None),
         candidate=ModelFacts(
-            candidate_sha(notes), cand_size, cand_latency, confusion_of(cand_pred), mlflow_url(cand_meta)
+            candidate_sha(notes), cand_size, cand_latency, confusion_of(cand_pred), mlflow_url(load_training_run())
         ),
         baseline_source=baseline.source,
         comparison=comparison,

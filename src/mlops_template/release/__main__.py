@@ -1,5 +1,6 @@
 """Release commands behind the Make targets (``python -m mlops_template.release <command>``).
 
+materialize     get exactly the outputs the committed dvc.lock pins (dvc pull, else dvc repro) and verify them
 register        register the trained model in MLflow (skipped without MLFLOW_TRACKING_URI)
 promote         move the `champion` alias to the registered version (skipped without MLFLOW_TRACKING_URI)
 rollback        point `champion` at --version N and print the image reference to redeploy
@@ -7,22 +8,26 @@ versions        list the registered versions with their aliases and images
 image-refs      the references an image is pushed under (git SHA, model-<N>)
 tag-version     record the pushed image references (and bento tag) on the model version
 deploy          deploy --image (Kubernetes) / the bento (BentoCloud) to the configured target, or skip
+gitops-publish  commit the image digest + model version to k8s/overlays/production on the deploy branch
 render-k8s      write k8s/*.yaml with the image filled in (to inspect or validate)
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
+from mlops_template.lineage import file_md5, git_sha, locked_outs
+from mlops_template.model_card import load_card
 from mlops_template.release import deploy as deploy_mod
-from mlops_template.release import registry
+from mlops_template.release import gitops, registry
+from mlops_template.release.materialize import materialize
 from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
+from mlops_template.release.record import ReleaseRecord
 
 RELEASE_FILE = paths.RELEASE_RECORD
 
@@ -41,21 +46,52 @@ def _github_output(**values: str) -> None:
 
 
 def _release_record() -> dict[str, str]:
-    if RELEASE_FILE.exists():
-        data: dict[str, str] = json.loads(RELEASE_FILE.read_text(encoding="utf-8"))
-        return data
-    return {}
+    return {k: v for k, v in ReleaseRecord.load(RELEASE_FILE).model_dump().items() if isinstance(v, str)}
+
+
+def _static_lineage() -> dict[str, object]:
+    """What the release record knows before the registry: commit, model and output hashes."""
+    lock = Path("dvc.lock")
+    return {
+        "git_sha": git_sha(),
+        "model_md5": file_md5(paths.MODEL) if paths.MODEL.exists() else None,
+        "data_md5": load_card().data.data_md5 if paths.MODEL_METADATA.exists() else None,
+        "dvc_outs": locked_outs(lock.read_text(encoding="utf-8")) if lock.exists() else {},
+    }
+
+
+def _run(cmd: list[str]) -> None:
+    """Run a DVC command with this environment's dvc, streaming its output; fail the release when it fails."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which(cmd[0]) or str(Path(sys.executable).parent / cmd[0])
+    result = subprocess.run([exe, *cmd[1:]], check=False)
+    if result.returncode != 0:
+        raise ReleaseError(f"`{' '.join(cmd)}` exited {result.returncode} (see its output above)")
+
+
+def cmd_materialize(_: argparse.Namespace) -> int:
+    url = os.environ.get("DVC_REMOTE_URL", "").strip()
+    if url:
+        _run(["dvc", "remote", "add", "--local", "--force", "release", url])
+        endpoint = os.environ.get("DVC_REMOTE_ENDPOINT_URL", "").strip()
+        if endpoint:
+            _run(["dvc", "remote", "modify", "--local", "release", "endpointurl", endpoint])
+    pins = materialize(Path("."), remote_configured=bool(url), run=_run)
+    ReleaseRecord(dvc_outs=pins, git_sha=git_sha()).save(RELEASE_FILE)  # the release's first step: a fresh record
+    return 0
 
 
 def cmd_register(args: argparse.Namespace) -> int:
     RELEASE_FILE.parent.mkdir(parents=True, exist_ok=True)
     if not _mlflow_configured():
         print("register: skipped (MLFLOW_TRACKING_URI is not set); images are tagged with the git SHA only")
-        RELEASE_FILE.write_text(json.dumps({"version": ""}) + "\n", encoding="utf-8")
+        ReleaseRecord.merge(RELEASE_FILE, **_static_lineage(), version=None)
         _github_output(model_version="")
         return 0
     release = registry.register(load_params().mlflow)
-    RELEASE_FILE.write_text(json.dumps(release.to_dict(), indent=2) + "\n", encoding="utf-8")
+    ReleaseRecord.merge(RELEASE_FILE, **(_static_lineage() | release.to_dict()))
     _github_output(model_version=release.version)
     print(f"register: {release.name} version {release.version} (run {release.run_id}) at {release.tracking_uri}")
     return 0
@@ -78,7 +114,10 @@ def cmd_promote(args: argparse.Namespace) -> int:
     params = load_params().mlflow
     version = _version(args)
     previous, _ = registry.promote(params, version, args.alias)
+    ReleaseRecord.merge(RELEASE_FILE, previous_champion=previous)
     print(f"promote: {params.registered_model_name} @{args.alias}: {previous or 'unset'} -> {version}")
+    if previous and previous != version:
+        print(f"promote: previous champion: version {previous} (alias {registry.PREVIOUS}); `make rollback` undoes it")
     return 0
 
 
@@ -86,7 +125,14 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     if not _mlflow_configured():
         raise ReleaseError("rollback needs the model registry: set MLFLOW_TRACKING_URI")
     params = load_params().mlflow
-    version = _version(args)
+    if args.version:
+        version = str(args.version).strip()
+        model_version_tag(version)
+    else:
+        found = registry.champion(params, registry.PREVIOUS)
+        if found is None:
+            raise ReleaseError(f"no {registry.PREVIOUS} recorded yet: pass VERSION=N (see `make model-versions`)")
+        version = found
     previous, tags = registry.promote(params, version, registry.CHAMPION)
     repo = args.image_repo or os.environ.get("IMAGE_REPO", "")
     image = tags.get("image") or (f"{repo}:{model_version_tag(version)}" if repo else "")
@@ -95,7 +141,9 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"bento={tags.get('bento', '')}")
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(f"IMAGE={image}\nBENTO_TAG={tags.get('bento', '')}\n", encoding="utf-8")
+        Path(args.output).write_text(
+            f"IMAGE={image}\nBENTO_TAG={tags.get('bento', '')}\nMODEL_VERSION={version}\n", encoding="utf-8"
+        )
     return 0
 
 
@@ -136,6 +184,30 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_gitops_publish(args: argparse.Namespace) -> int:
+    record = ReleaseRecord.load(RELEASE_FILE)
+    version = args.version if args.version is not None else record.version
+    remote = args.remote or os.environ.get("GITOPS_REMOTE", "").strip()
+    if not remote:
+        server = os.environ.get("GITHUB_SERVER_URL", "https://github.com")
+        repo = os.environ.get("GITHUB_REPOSITORY", "")
+        if not repo:
+            raise ReleaseError("no deploy remote: set GITOPS_REMOTE (a git URL or path) or GITHUB_REPOSITORY")
+        remote = f"{server}/{repo}.git"
+    sha = os.environ.get("GITHUB_SHA") or git_sha()
+    commit = gitops.publish(
+        Path("."), args.image, version, sha, remote, args.branch, token=os.environ.get("GITOPS_TOKEN") or None
+    )
+    _, digest = gitops.split_digest_ref(args.image)
+    ReleaseRecord.merge(RELEASE_FILE, image=args.image, image_digest=digest)
+    if commit is None:
+        print(f"gitops: {args.branch} already pins {args.image} (nothing to commit)")
+    else:
+        print(f"gitops: {args.branch} @ {commit[:12]}: {gitops.OVERLAY_DIR}/kustomization.yaml pins {args.image}")
+    _github_output(deploy_commit=commit or "")
+    return 0
+
+
 def cmd_render_k8s(args: argparse.Namespace) -> int:
     for path in deploy_mod.render_dir(args.image, Path(args.out)):
         print(path)
@@ -149,13 +221,14 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("materialize").set_defaults(fn=cmd_materialize)
     sub.add_parser("register").set_defaults(fn=cmd_register)
     p = sub.add_parser("promote")
     p.add_argument("--version", help="model version (default: the one `register` recorded)")
     p.add_argument("--alias", default=registry.CHAMPION)
     p.set_defaults(fn=cmd_promote)
     p = sub.add_parser("rollback")
-    p.add_argument("--version", required=True)
+    p.add_argument("--version", help="model version (default: the previous champion)")
     p.add_argument("--image-repo", help="e.g. ghcr.io/owner/repo (default: $IMAGE_REPO)")
     p.add_argument("--output", help="write IMAGE=... and BENTO_TAG=... to this file (for make)")
     p.set_defaults(fn=cmd_rollback)
@@ -177,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(fn=cmd_deploy)
+    p = sub.add_parser("gitops-publish")
+    p.add_argument("--image", required=True, help="REPO@sha256:... (production pins digests)")
+    p.add_argument("--version", help="model version (default: the one `register` recorded)")
+    p.add_argument("--branch", default=os.environ.get("GITOPS_BRANCH") or gitops.DEFAULT_BRANCH)
+    p.add_argument("--remote", help="git remote URL or path (default: $GITOPS_REMOTE, else this GitHub repository)")
+    p.set_defaults(fn=cmd_gitops_publish)
     p = sub.add_parser("render-k8s")
     p.add_argument("--image", required=True)
     p.add_argument("--out", required=True)

@@ -26,7 +26,7 @@ def deployment_name(source: Path = K8S_DIR) -> str:
 
 def render_dir(image: str, out: Path, source: Path = K8S_DIR) -> list[Path]:
     """Render every manifest of ``source`` into ``out`` with the image filled in."""
-    manifests = sorted(source.glob("*.yaml"))
+    manifests = sorted(p for p in source.glob("*.yaml") if p.name != "kustomization.yaml")
     if not manifests:
         raise ReleaseError(f"{source}: no *.yaml manifests to deploy")
     out.mkdir(parents=True, exist_ok=True)

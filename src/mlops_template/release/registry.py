@@ -12,12 +12,14 @@ from typing import Any
 
 from mlops_template import paths
 from mlops_template.config import MlflowParams
-from mlops_template.lineage import file_md5
-from mlops_template.model_io import load_metadata, load_model
+from mlops_template.lineage import file_md5, git_sha
+from mlops_template.model_card import ModelCard, TrainingRun, load_card, load_training_run
+from mlops_template.model_io import load_model
 from mlops_template.release.plan import ReleaseError, model_version_tag
 from mlops_template.tracking import log_training_run, tracking_uri
 
 CHAMPION = "champion"
+PREVIOUS = "previous-champion"  # where `champion` pointed before the last move: `make rollback` with no VERSION
 log = logging.getLogger(__name__)
 
 
@@ -60,59 +62,57 @@ def _run_exists(client: Any, run_id: str | None) -> bool:
     return True
 
 
-def _logged_run(params: MlflowParams, metadata: dict[str, Any], model_path: Path, client: Any) -> dict[str, str]:
+def _logged_run(params: MlflowParams, card: ModelCard, model_path: Path, run_path: Path, client: Any) -> TrainingRun:
     """The training run on this server: the one training logged, or a new run holding the same model."""
-    info: dict[str, str] = metadata.get("mlflow") or {}
+    trained = load_training_run(run_path, model_path)
     uri = tracking_uri(params)
-    if info.get("tracking_uri") == uri and _run_exists(client, info.get("run_id")):
-        return info
-    lineage = metadata.get("lineage") or {}
-    model_type = metadata.get("model_type")
-    log.info("the model was trained against %s; logging it to %s", info.get("tracking_uri"), uri)
-    return log_training_run(
+    if trained is not None and trained.tracking_uri == uri and _run_exists(client, trained.run_id):
+        return trained
+    where = trained.tracking_uri if trained else "another machine (outputs pulled or rebuilt)"
+    log.info("the model was trained against %s; logging it to %s", where, uri)
+    sha = git_sha()
+    info = log_training_run(
         params,
-        run_params={"model.type": model_type, "task": metadata.get("task"), "seed": metadata.get("seed")}
-        | {f"model.{model_type}.{k}": v for k, v in (metadata.get("hyperparameters") or {}).items()},
-        metrics={f"train_{k}": float(v) for k, v in (metadata.get("train_metrics") or {}).items()},
-        tags={
-            "git_sha": str(lineage.get("git_sha", "unknown")),
-            "data_md5": str(lineage.get("data_md5", "")),
-            "stage": "release",
-        },
+        run_params={"model.type": card.model_type, "task": card.task, "seed": card.seed}
+        | {f"model.{card.model_type}.{k}": v for k, v in card.hyperparameters.items()},
+        metrics={f"train_{k}": float(v) for k, v in card.train_metrics.items()},
+        tags={"git_sha": sha, "data_md5": card.data.data_md5, "stage": "release"},
         model=load_model(model_path),
     )
+    return TrainingRun(**info, git_sha=sha, model_md5=file_md5(model_path))
 
 
 def register(
     params: MlflowParams,
     model_path: Path = paths.MODEL,
     metadata_path: Path = paths.MODEL_METADATA,
+    run_path: Path = paths.TRAINING_RUN,
 ) -> ModelRelease:
-    """Register the pipeline's model as a new version of ``params.registered_model_name`` (idempotent per run)."""
+    """Register the pipeline's model as a new version of ``params.registered_model_name`` (idempotent per model)."""
     import mlflow
 
     uri = tracking_uri(params)
     client = _client(uri)
-    metadata = load_metadata(metadata_path)
+    card = load_card(metadata_path)
     name = params.registered_model_name
     model_md5 = file_md5(model_path)
-    lineage = metadata.get("lineage") or {}
     # The same model file is registered once, however often the release is re-run.
     existing = client.search_model_versions(f"name='{name}' and tags.model_md5='{model_md5}'")
     if existing:
         mv = max(existing, key=lambda v: int(v.version))
         version, run_id, model_uri = str(mv.version), str(mv.run_id), str(mv.source)
+        sha = str((mv.tags or {}).get("git_sha") or git_sha())
     else:
-        info = _logged_run(params, metadata, model_path, client)
-        run_id, model_uri = info["run_id"], info["model_uri"]
+        info = _logged_run(params, card, model_path, run_path, client)
+        run_id, model_uri, sha = info.run_id, info.model_uri, info.git_sha
         version = str(mlflow.register_model(model_uri, name, await_registration_for=60).version)
     release = ModelRelease(
         name=name,
         version=version,
         run_id=run_id,
         model_uri=model_uri,
-        git_sha=str(lineage.get("git_sha", "unknown")),
-        data_md5=str(lineage.get("data_md5", "")),
+        git_sha=sha,
+        data_md5=card.data.data_md5,
         model_md5=model_md5,
         tracking_uri=uri,
     )
@@ -156,13 +156,16 @@ def champion(params: MlflowParams, alias: str = CHAMPION) -> str | None:
 def promote(params: MlflowParams, version: str, alias: str = CHAMPION) -> tuple[str | None, dict[str, str]]:
     """Point ``alias`` at ``version`` (which must exist); return (previous version or None, the version's tags).
 
-    Used for a release (the new version) and for a rollback (an earlier one): both are the same move.
+    Used for a release (the new version) and for a rollback (an earlier one): both are the same move. The version
+    the alias left is kept as ``previous-champion``, so undoing the move is one step (``make rollback``).
     """
     model_version_tag(version)  # a positive integer, or ReleaseError
     client = _client(tracking_uri(params))
     name = params.registered_model_name
     tags = _require_version(client, name, version)
     previous = champion(params, alias)
+    if previous is not None and previous != str(version) and alias == CHAMPION:
+        client.set_registered_model_alias(name, PREVIOUS, previous)
     client.set_registered_model_alias(name, alias, str(version))
     return previous, tags
 

@@ -1,7 +1,8 @@
 """Smoke test of a running model service (the container, or ``bentoml serve``): the same check locally and in CI.
 
 Waits for ``/readyz``, sends test rows to ``/predict_batch`` and one to ``/predict``, and compares labels
-and scores with the model's in-process output on the same rows (``evaluation.metrics.predict``).
+and scores with the model's in-process output on the same rows (``evaluation.metrics.predict``), and checks that
+``/metadata`` names exactly the output md5s this checkout's ``dvc.lock`` pins (the model that was reviewed).
 
     python -m mlops_template.release.smoke --url http://127.0.0.1:3000 [--rows 20] [--timeout 180]
 """
@@ -22,9 +23,10 @@ from typing import Any
 import pandas as pd
 
 from mlops_template import paths
-from mlops_template.config import load_params
 from mlops_template.evaluation.metrics import predict
-from mlops_template.model_io import load_metadata, load_model
+from mlops_template.lineage import locked_outs
+from mlops_template.model_card import ServedCard, load_card
+from mlops_template.model_io import load_model
 
 SCORE_TOLERANCE = 1e-9
 
@@ -44,11 +46,10 @@ def expected_output(
     rows: int, data: Path = paths.TEST_DATA, model_path: Path = paths.MODEL, metadata_path: Path = paths.MODEL_METADATA
 ) -> Expected:
     """The first ``rows`` test rows as request records, with the model's in-process labels and scores."""
-    metadata = load_metadata(metadata_path)
+    card = load_card(metadata_path)
     frame = pd.read_parquet(data).head(rows)
-    features: list[str] = metadata["features"]
-    threshold = load_params().evaluate.threshold  # the service reads the same params.yaml
-    out = predict(load_model(model_path), frame, metadata["target"], metadata["id_column"], threshold).to_frame()
+    features = card.features
+    out = predict(load_model(model_path), frame, card.target, card.id_column, card.threshold).to_frame()
     records = json.loads(frame[features].to_json(orient="records"))  # NaN -> null, numpy -> JSON types
     return Expected(records, out["prediction"].tolist(), [float(s) for s in out["score"]])
 
@@ -64,6 +65,17 @@ def compare(expected: Expected, labels: list[Any], scores: list[float], what: st
             raise SmokeFailed(f"{what}: row {i}: label {got_label!r}, in-process {want_label!r}")
         if not math.isclose(float(got), want, rel_tol=SCORE_TOLERANCE, abs_tol=SCORE_TOLERANCE):
             raise SmokeFailed(f"{what}: row {i}: score {got!r}, in-process {want!r}")
+
+
+def check_identity(served_outs: dict[str, str], served_model_md5: str, lock: Path = Path("dvc.lock")) -> None:
+    """The service names exactly the outputs this checkout's dvc.lock pins (what was reviewed and merged)."""
+    pinned = locked_outs(lock.read_text(encoding="utf-8"))
+    if served_outs != pinned:
+        diff = sorted(k for k in set(pinned) | set(served_outs) if pinned.get(k) != served_outs.get(k))
+        detail = "; ".join(f"{k}: served {served_outs.get(k)}, {lock} {pinned.get(k)}" for k in diff)
+        raise SmokeFailed(f"/metadata names other outputs than {lock}: {detail}")
+    if pinned.get(str(paths.MODEL)) not in (None, served_model_md5):
+        raise SmokeFailed(f"served model md5 {served_model_md5} != {lock} {pinned[str(paths.MODEL)]} ({paths.MODEL})")
 
 
 def post(url: str, body: dict[str, Any], timeout: float = 30) -> Any:
@@ -104,13 +116,16 @@ def smoke(base: str, rows: int = 20, timeout: float = 180) -> dict[str, Any]:
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
         if response.status != 200:
             raise SmokeFailed(f"{base}/metrics answered {response.status}")
-    lineage = post(f"{base}/metadata", {}).get("lineage", {})
+    served = ServedCard.model_validate(post(f"{base}/metadata", {})["model_card"])
+    lineage = served.lineage
+    check_identity(lineage.dvc_outs, lineage.model_md5)
     return {
         "ready_seconds": round(ready_s, 1),
         "rows": len(expected.records),
         "model_version": batch["model_version"],
-        "git_sha": lineage.get("git_sha"),
-        "mlflow_model_version": lineage.get("mlflow_model_version"),
+        "git_sha": lineage.git_sha,
+        "mlflow_model_version": lineage.mlflow_model_version,
+        "model_md5": lineage.model_md5,
     }
 
 

@@ -20,10 +20,11 @@ import bentoml
 from pydantic import BaseModel, Field
 
 from mlops_template.config import load_params
+from mlops_template.model_card import Lineage, ServedCard
 from mlops_template.serving.limits import BodySizeLimit
 from mlops_template.serving.predictor import Predictor, labels_and_scores
 from mlops_template.serving.predlog import PredictionLog, log_lines
-from mlops_template.serving.store import MODEL_TAG_FILE, load_stored
+from mlops_template.serving.store import MODEL_TAG_FILE, bento_tag_of, load_stored
 from mlops_template.serving.validation import record_type, records_type
 
 
@@ -42,7 +43,9 @@ MODEL_TAG = os.environ.get("MLOPS_MODEL_TAG") or (
     _pinned.read_text(encoding="utf-8").strip() if _pinned.is_file() else f"{CONFIG.model_name}:latest"
 )
 MODEL_REF = bentoml.models.BentoModel(MODEL_TAG)
-LOADED = load_stored(MODEL_REF.stored.path if MODEL_REF.stored else MODEL_REF.resolve().path, str(MODEL_REF.tag))
+LOADED = load_stored(
+    MODEL_REF.stored.path if MODEL_REF.stored else MODEL_REF.resolve().path, str(MODEL_REF.tag), bento_tag_of(ROOT)
+)
 
 Record = record_type(LOADED.spec, LOADED.features)
 Records = records_type(Record, CONFIG.max_batch_size)
@@ -70,9 +73,10 @@ class ModelMetadata(BaseModel):
     features: list[str]
     classes: list[Label] | None
     threshold: float
-    lineage: dict[str, Any]
+    lineage: Lineage
     train_metrics: dict[str, float]
-    test_metrics: dict[str, Any]
+    test_metrics: dict[str, float]
+    model_card: ServedCard = Field(description="the whole model card with its lineage (mlops_template.model_card)")
     max_batch_size: int
     max_request_bytes: int
     scoring_path: str = Field(description="how records are scored: numpy kernels / numpy / dataframe fallback")
@@ -99,7 +103,7 @@ class ModelService:
         self.loaded = LOADED
         self.version = LOADED.tag
         self.predictor = Predictor(LOADED.pipeline, LOADED.features, LOADED.spec)
-        self.threshold = float(LOADED.metadata.get("threshold", PARAMS.evaluate.threshold))
+        self.threshold = LOADED.card.threshold
         self.multiclass = self.predictor.classes is not None and len(self.predictor.classes) > 2
         log_on = _flag("MLOPS_PREDICTION_LOG", CONFIG.prediction_log)
         log_path = os.environ.get("MLOPS_PREDICTION_LOG_PATH", CONFIG.prediction_log_path)
@@ -137,20 +141,19 @@ class ModelService:
     @bentoml.api
     def metadata(self) -> ModelMetadata:
         """Model version, lineage (git SHA, data hash, MLflow run), features and metrics."""
-        meta = self.loaded.metadata
-        lineage = dict(meta.get("lineage", {}))
-        test_metrics = lineage.pop("test_metrics", {})
+        card = self.loaded.card
         return ModelMetadata(
             model_version=self.version,
             service=CONFIG.name,
-            task=str(meta.get("task")),
-            model_type=str(meta.get("model_type")),
+            task=card.task,
+            model_type=card.model_type,
             features=self.loaded.features,
-            classes=meta.get("classes"),
+            classes=card.classes,
             threshold=self.threshold,
-            lineage=lineage,
-            train_metrics=meta.get("train_metrics", {}),
-            test_metrics=test_metrics,
+            lineage=card.lineage,
+            train_metrics=card.train_metrics,
+            test_metrics=card.test_metrics,
+            model_card=card,
             max_batch_size=CONFIG.max_batch_size,
             max_request_bytes=CONFIG.max_request_bytes,
             scoring_path=self.predictor.mode,

@@ -1,8 +1,8 @@
 """The BentoML model store side: import the pipeline's model with its lineage, load it back.
 
-A stored model is self-contained: ``model.joblib`` (the fitted sklearn Pipeline), ``metadata.json``
-(training metadata + lineage + test metrics + decision threshold) and ``schema.yaml`` (the schema spec
-the model was trained with, which the service derives its request validation from). Its version is
+A stored model is self-contained: ``model.joblib`` (the fitted sklearn Pipeline), ``metadata.json`` (the
+:class:`~mlops_template.model_card.ServedCard`: model card + lineage + test metrics) and ``schema.yaml`` (the
+schema spec the model was trained with, which the service derives its request validation from). Its version is
 derived from the model file's hash, so importing the same model twice is a no-op.
 
 ``python -m mlops_template.serving.store`` (``make bento``) imports ``models/`` and builds the bento.
@@ -20,8 +20,10 @@ from typing import Any
 from mlops_template import paths
 from mlops_template.config import Params, load_params
 from mlops_template.data.schema import SchemaSpec, load_spec
-from mlops_template.lineage import file_md5, git_sha
-from mlops_template.model_io import load_metadata, load_model
+from mlops_template.lineage import file_md5, git_sha, locked_outs
+from mlops_template.model_card import Lineage, ServedCard, load_card, load_served, load_training_run
+from mlops_template.model_io import load_model
+from mlops_template.release.record import ReleaseRecord
 
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
@@ -31,34 +33,38 @@ TAG_FILE = BUILD_DIR / "tag.txt"  # the last built bento tag (make serve, make c
 MODEL_TAG_FILE = Path("bento_model_tag.txt")  # the model tag the bento serves (included in the bento)
 
 
-def lineage_of(root: Path, params: Params) -> dict[str, Any]:
-    """Everything that identifies where the model came from (strings/numbers only, JSON-ready)."""
-    meta = load_metadata(root / paths.MODEL_METADATA)
+def lineage_of(root: Path, params: Params) -> Lineage:
+    """Where the model in ``root/models`` came from: outputs pinned by dvc.lock, MLflow run and version."""
+    card = load_card(root / paths.MODEL_METADATA)
+    lock = root / "dvc.lock"
+    training = load_training_run(root / paths.TRAINING_RUN, root / paths.MODEL)
+    release_path = root / paths.RELEASE_RECORD  # written by `make release-register` before `make bento`
+    release = ReleaseRecord.load(release_path)
+    return Lineage(
+        git_sha=git_sha(root),
+        model_md5=file_md5(root / paths.MODEL),
+        data_md5=card.data.data_md5,
+        data_source=card.data.data_source,
+        dvc_outs=locked_outs(lock.read_text(encoding="utf-8")) if lock.is_file() else {},
+        mlflow_run_id=release.run_id or (training.run_id if training else None),
+        mlflow_model_uri=release.model_uri or (training.model_uri if training else None),
+        mlflow_tracking_uri=release.tracking_uri or (training.tracking_uri if training else None),
+        mlflow_registered_model=release.name,
+        mlflow_model_version=release.version,
+    )
+
+
+def served_card(root: Path, params: Params) -> ServedCard:
+    """The card stored with the model in the BentoML model store (and returned by ``/metadata``)."""
+    card = load_card(root / paths.MODEL_METADATA)
     metrics_path = root / paths.METRICS
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
-    mlflow_info = meta.get("mlflow") or {}
-    release_path = root / paths.RELEASE_RECORD  # written by `make release-register` before `make bento`
-    release = json.loads(release_path.read_text(encoding="utf-8")) if release_path.exists() else {}
-    if release.get("version"):
-        mlflow_info |= {"registered_model_name": release["name"], "registered_version": release["version"]}
-    trained = meta.get("lineage") or {}
-    return {
-        "model_md5": file_md5(root / paths.MODEL),
-        "git_sha": trained.get("git_sha", "unknown"),
-        "build_git_sha": git_sha(root),
-        "data_md5": trained.get("data_md5", "unknown"),
-        "data_source": trained.get("data_source", params.data.source),
-        "mlflow_run_id": mlflow_info.get("run_id"),
-        "mlflow_model_uri": mlflow_info.get("model_uri"),
-        "mlflow_registered_model": mlflow_info.get("registered_model_name"),
-        "mlflow_model_version": mlflow_info.get("registered_version") or mlflow_info.get("version"),
-        "test_metrics": metrics,
-    }
+    return ServedCard(**card.model_dump(), lineage=lineage_of(root, params), test_metrics=metrics)
 
 
-def labels_of(lineage: dict[str, Any]) -> dict[str, str]:
-    """BentoML labels: the scalar lineage fields as strings (metrics stay in the metadata)."""
-    return {k: str(v) for k, v in lineage.items() if v is not None and not isinstance(v, dict)}
+def labels_of(lineage: Lineage) -> dict[str, str]:
+    """BentoML labels: the scalar lineage fields as strings (the output md5s stay in the metadata)."""
+    return {k: str(v) for k, v in lineage.model_dump().items() if v is not None and not isinstance(v, dict)}
 
 
 def import_model(root: Path, params: Params) -> str:
@@ -69,24 +75,23 @@ def import_model(root: Path, params: Params) -> str:
     model_path = root / paths.MODEL
     if not model_path.exists():
         raise FileNotFoundError(f"{model_path}: no trained model (run `make repro` first)")
-    lineage = lineage_of(root, params)
-    version = lineage["model_md5"][:16]
+    card = served_card(root, params)
+    version = card.lineage.model_md5[:16]
     tag = f"{params.serving.model_name}:{version}"
     try:
         return str(bentoml.models.get(tag).tag)
     except NotFound:
         pass
-    meta = load_metadata(root / paths.MODEL_METADATA)
-    meta.update({"lineage": {**meta.get("lineage", {}), **lineage}, "threshold": params.evaluate.threshold})
     with bentoml.models.create(
         tag,
         module="mlops_template.serving",
-        labels=labels_of(lineage),
-        metadata={k: v for k, v in lineage.items() if v is not None},
+        labels=labels_of(card.lineage),
+        metadata={k: v for k, v in card.lineage.model_dump().items() if v is not None}
+        | {"test_metrics": card.test_metrics},
     ) as model:
         target = Path(model.path)
         shutil.copy2(model_path, target / MODEL_FILE)
-        (target / METADATA_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str), encoding="utf-8")
+        (target / METADATA_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
         shutil.copy2(root / params.data.schema_path, target / SCHEMA_FILE)
     return str(model.tag)
 
@@ -95,22 +100,33 @@ def import_model(root: Path, params: Params) -> str:
 class LoadedModel:
     tag: str
     pipeline: Any
-    metadata: dict[str, Any]
+    card: ServedCard
     spec: SchemaSpec
 
     @property
     def features(self) -> list[str]:
-        return list(self.metadata["features"])
+        return list(self.card.features)
 
 
-def load_stored(path: str | Path, tag: str) -> LoadedModel:
-    """Load a stored model from its folder in the model store."""
+def bento_tag_of(project_root: Path) -> str | None:
+    """The tag of the bento this code runs from (its ``bento.yaml`` sits next to the ``src`` folder), else None."""
+    import yaml
+
+    info = project_root.parent / "bento.yaml"
+    if not info.is_file():
+        return None
+    doc = yaml.safe_load(info.read_text(encoding="utf-8")) or {}
+    return f"{doc['name']}:{doc['version']}" if doc.get("name") and doc.get("version") else None
+
+
+def load_stored(path: str | Path, tag: str, bento_tag: str | None = None) -> LoadedModel:
+    """Load a stored model from its folder in the model store (``bento_tag`` completes its lineage)."""
     folder = Path(path)
+    card = load_served(folder / METADATA_FILE)
+    if bento_tag:
+        card = card.model_copy(update={"lineage": card.lineage.model_copy(update={"bento_tag": bento_tag})})
     return LoadedModel(
-        tag=tag,
-        pipeline=load_model(folder / MODEL_FILE),
-        metadata=load_metadata(folder / METADATA_FILE),
-        spec=load_spec(folder / SCHEMA_FILE),
+        tag=tag, pipeline=load_model(folder / MODEL_FILE), card=card, spec=load_spec(folder / SCHEMA_FILE)
     )
 
 

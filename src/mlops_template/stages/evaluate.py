@@ -6,7 +6,8 @@ from mlops_template import paths
 from mlops_template.config import load_params
 from mlops_template.evaluation.metrics import metrics_of, predict
 from mlops_template.evaluation.plots import write_plots
-from mlops_template.model_io import load_metadata, load_model
+from mlops_template.model_card import load_training_run
+from mlops_template.model_io import load_model
 from mlops_template.stages import log, run, write_json
 from mlops_template.tracking import log_evaluation
 
@@ -24,8 +25,9 @@ def main() -> None:
     written = write_plots(params.task, preds, paths.PLOTS_DIR, params.evaluate.calibration_bins)
     log("evaluate", "test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
-    run_id = load_metadata().get("mlflow", {}).get("run_id")
-    if run_id:
+    training = load_training_run()  # absent when the model came from a DVC remote: nothing to add to
+    if training is not None:
+        run_id = training.run_id
         try:
             log_evaluation(params.mlflow, run_id, metrics, [str(p) for p in written if p.suffix == ".png"])
         except Exception as err:

@@ -1,7 +1,5 @@
 """DVC stage ``train``: fit the sklearn Pipeline named in params; log it to MLflow with its lineage."""
 
-import os
-
 import pandas as pd
 import sklearn
 
@@ -11,6 +9,7 @@ from mlops_template.data.schema import load_spec
 from mlops_template.evaluation.metrics import metrics_of, predict
 from mlops_template.lineage import file_md5, git_sha
 from mlops_template.model import build_pipeline
+from mlops_template.model_card import DataLineage, ModelCard, TrainingRun
 from mlops_template.model_io import save_model
 from mlops_template.stages import StageFailed, log, run
 from mlops_template.tracking import log_training_run, tracking_uri
@@ -28,7 +27,8 @@ def main() -> None:
     train_metrics = metrics_of(params.task, predict(pipeline, train, d.target, d.id_column, params.evaluate.threshold))
 
     hyper = params.model.selected().model_dump()
-    lineage = {"git_sha": git_sha(), "data_md5": file_md5(paths.RAW_DATA), "data_source": d.source}
+    data = DataLineage(data_md5=file_md5(paths.RAW_DATA), data_source=d.source)
+    sha = git_sha()
     try:
         mlflow_info = log_training_run(
             params.mlflow,
@@ -39,7 +39,7 @@ def main() -> None:
                 **{f"model.{params.model.type}.{k}": v for k, v in hyper.items()},
             },
             metrics={f"train_{k}": v for k, v in train_metrics.items()},
-            tags={"git_sha": lineage["git_sha"], "data_md5": lineage["data_md5"], "stage": "train"},
+            tags={"git_sha": sha, "data_md5": data.data_md5, "stage": "train"},
             model=pipeline,
             input_example=train[features].head(3),
         )
@@ -50,23 +50,25 @@ def main() -> None:
         ) from None
 
     classes = getattr(pipeline, "classes_", None)
-    metadata = {
-        "task": params.task,
-        "target": d.target,
-        "id_column": d.id_column,
-        "features": features,
-        "classes": [c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else None,
-        "model_type": params.model.type,
-        "hyperparameters": hyper,
-        "seed": params.seed,
-        "train_rows": len(train),
-        "train_metrics": train_metrics,
-        "lineage": lineage,
-        "mlflow": mlflow_info,
-        "sklearn_version": sklearn.__version__,
-        "ci": bool(os.environ.get("CI")),
-    }
-    save_model(pipeline, metadata)
+    # Only what code, params and data determine: this file is a DVC output, so two clean runs must write the
+    # same bytes. The run id and git SHA go to MLflow tags and the (git-ignored) training-run record.
+    card = ModelCard(
+        task=params.task,
+        target=d.target,
+        id_column=d.id_column,
+        features=features,
+        classes=[c.item() if hasattr(c, "item") else c for c in classes] if classes is not None else None,
+        model_type=params.model.type,
+        hyperparameters=hyper,
+        seed=params.seed,
+        threshold=params.evaluate.threshold,
+        train_rows=len(train),
+        train_metrics=train_metrics,
+        sklearn_version=sklearn.__version__,
+        data=data,
+    )
+    save_model(pipeline, card)
+    TrainingRun(**mlflow_info, git_sha=sha, model_md5=file_md5(paths.MODEL)).write()
     log("train", f"train metrics {train_metrics}; MLflow run {mlflow_info['run_id']} at {mlflow_info['tracking_uri']}")
 
 
