@@ -452,3 +452,17 @@ def test_columnar_answer_json_or_arrow() -> None:
     body, media = columnar.answer([1, 0], [0.9, 0.1], "m:1", columnar.ARROW_STREAM)
     table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
     assert table.column("score").to_pylist() == [0.9, 0.1] and table.schema.metadata[b"model_version"] == b"m:1"
+
+
+def test_gate_latency_times_the_served_path(
+    fitted: Any, spec: SchemaSpec, features: list[str], raw_frame: pd.DataFrame
+) -> None:
+    from mlops_template.evaluation.experiment import single_row_latency_ms
+    from mlops_template.serving.predictor import serving_scorer
+
+    row = raw_frame[features].iloc[[0]]
+    served = serving_scorer(fitted, row, spec)()
+    assert np.allclose(served, fitted.predict_proba(row), atol=TOLERANCE)
+    no_spec = serving_scorer(fitted, row, None)()  # no schema: the DataFrame path
+    assert np.array_equal(no_spec, fitted.predict_proba(row))
+    assert single_row_latency_ms(fitted, raw_frame.assign(target=0), "target", "id", 3, spec) > 0

@@ -381,3 +381,27 @@ def decide(predictor: Predictor, out: np.ndarray, threshold: float) -> tuple[lis
         return labels, pos.tolist(), proba
     idx = proba.argmax(axis=1)
     return [classes[i] for i in idx.tolist()], proba.max(axis=1).tolist(), proba
+
+
+def serving_scorer(pipeline: Pipeline, row: pd.DataFrame, spec: SchemaSpec | None) -> Callable[[], Any]:
+    """A no-argument call that scores ``row`` (one row, feature columns) the way the service does.
+
+    Used by the PR gate's latency check: the estimator converted to ONNX when it converts and agrees
+    (as ``make bento`` does), else the numpy path, else (no usable spec) the DataFrame path.
+    """
+    from mlops_template.serving.onnx_path import convert_estimator
+
+    features = [str(c) for c in row.columns]
+    is_classifier = hasattr(pipeline, "predict_proba")
+    if spec is None or not all(f in spec.columns for f in features):
+        fn = pipeline.predict_proba if is_classifier else pipeline.predict
+        return lambda: fn(row)
+    record = [{str(k): v for k, v in r.items()} for r in row.to_dict("records")]
+    predictor = Predictor(pipeline, features, spec)
+    if predictor.branches is not None:
+        width = predictor._transform(predictor.matrix(record)).shape[1]
+        model, _ = convert_estimator(predictor.estimator, width)
+        if model is not None:
+            served = Predictor(pipeline, features, spec, onnx=model)
+            predictor = served if served.mode.startswith("numpy+onnx") else predictor
+    return lambda: predictor.outputs(record)
