@@ -45,7 +45,7 @@ wrk.headers["Content-Type"] = "application/json"
 request = function()
   i = i + 1
   if i %% %(every)d == 0 then
-    return wrk.format(nil, "/predict_batch", nil, batches[(i // %(every)d) %% #batches + 1])
+    return wrk.format(nil, "/predict_batch", nil, batches[math.floor(i / %(every)d) %% #batches + 1])
   end
   return wrk.format(nil, "/predict", nil, singles[i %% #singles + 1])
 end
@@ -84,8 +84,10 @@ def tree_rss_mb(pid: int) -> float:
 
 def wrk_minute(url: str, script: Path, seconds: int = 60) -> dict[str, Any]:
     cmd = ["wrk", "-t2", f"-c{CLIENTS}", f"-d{seconds}s", f"--timeout={WRK_TIMEOUT}s", "--latency", "-s", str(script)]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True, timeout=seconds + 60).stdout
-    line = next(x for x in out.splitlines() if x.startswith("RESULT "))
+    proc = subprocess.run([*cmd, url], capture_output=True, text=True, check=False, timeout=seconds + 60)
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{proc.stdout}\n{proc.stderr}")
     raw = json.loads(line[len("RESULT ") :])
     return {
         "requests": raw["requests"],
