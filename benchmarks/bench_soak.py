@@ -53,8 +53,8 @@ done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
     "RESULT {\\"requests\\": %%d, \\"duration_us\\": %%d, \\"non2xx\\": %%d, \\"socket_errors\\": %%d, " ..
-    "\\"p50_us\\": %%d, \\"p99_us\\": %%d, \\"max_us\\": %%d}\\n",
-    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    "\\"timeout\\": %%d, \\"p50_us\\": %%d, \\"p99_us\\": %%d, \\"max_us\\": %%d}\\n",
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout, e.timeout,
     latency:percentile(50), latency:percentile(99), latency.max))
 end
 """
@@ -96,6 +96,8 @@ def wrk_minute(url: str, script: Path, seconds: int = 60) -> dict[str, Any]:
         "p99_ms": round(raw["p99_us"] / 1000, 2),
         "max_ms": round(raw["max_us"] / 1000, 1),
         "errors": raw["non2xx"] + raw["socket_errors"],
+        "non2xx": raw["non2xx"],
+        "timeouts": raw["timeout"],
     }
 
 
@@ -168,14 +170,14 @@ def markdown(r: dict[str, Any]) -> str:
         f"request is a {c['batch_rows']}-record `/predict_batch`, the rest single-record `/predict`. RSS: "
         "the `bentoml serve` process tree, after a 10 s warm-up and after each minute.",
         "",
-        "| minute | requests | req/s | p50 ms | p99 ms | max ms | errors | RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| warm-up | | | | | | | {r['rss_mb_after_warmup']} |",
+        "| minute | requests | req/s | p50 ms | p99 ms | max ms | errors | of which timeouts | RSS MB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| warm-up | | | | | | | | {r['rss_mb_after_warmup']} |",
     ]
     for m in r["minutes"]:
         lines.append(
             f"| {m['minute']} | {m['requests']} | {m['rps']} | {m['p50_ms']} | {m['p99_ms']} | {m['max_ms']} | "
-            f"{m['errors']} | {m['rss_mb']} |"
+            f"{m['errors']} | {m.get('timeouts', '')} | {m['rss_mb']} |"
         )
     lines += ["", "| target | value | goal | met |", "|---|---|---|---|"]
     for name, t in r["targets"].items():
