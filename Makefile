@@ -154,7 +154,7 @@ SERVE_PORT ?= 3000
 # Packages the service does not need, left out of the bento's requirements (exported from uv.lock).
 BENTO_PRUNE := --prune mlflow --prune dvc --prune s3fs --prune matplotlib
 
-.PHONY: bento serve bench-serving
+.PHONY: bento serve bench-serving bench-soak
 
 bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento
 	@mkdir -p build/bento
@@ -167,6 +167,9 @@ serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI 
 
 bench-serving: $(SETUP) ## benchmark the bento vs FastAPI vs in-process (writes benchmarks/results/serving.*)
 	$(RUN) python benchmarks/bench_serving.py
+
+bench-soak: $(SETUP) ## 5-minute soak of the built bento, 64 clients, single + batch (writes benchmarks/results/soak.*)
+	$(RUN) python benchmarks/bench_soak.py
 # ---------------------------------------------------------------------------------------------------------
 # Release: container image, smoke test, model registry, image push, deploy, rollback (docs/release.md)
 # ---------------------------------------------------------------------------------------------------------

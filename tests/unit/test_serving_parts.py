@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from mlops_template.config import Params, parse_params
 from mlops_template.data.schema import ColumnSpec, SchemaSpec
 from mlops_template.model import build_pipeline
-from mlops_template.serving.limits import BodySizeLimit
+from mlops_template.serving import columnar
+from mlops_template.serving.limits import BodySizeLimit, ContentTypeGuard, content_type_problem
+from mlops_template.serving.onnx_path import TOLERANCE, agreement, convert_estimator
 from mlops_template.serving.predictor import Predictor, labels_and_scores, probe_records
 from mlops_template.serving.predlog import PredictionLog, log_lines, read_log
 from mlops_template.serving.validation import describe_errors, record_type, validate_records
@@ -266,3 +268,201 @@ def test_other_estimators_stay_exact(
     records = raw_frame[features].head(40).to_dict("records")
     rows = pd.DataFrame.from_records(records, columns=features)
     assert np.array_equal(predictor.predict_proba(records), pipeline.predict_proba(rows))
+
+
+# ------------------------------------------------------------------ ONNX fast path, every estimator and task
+
+TASK_SPEC = SchemaSpec(
+    columns={
+        "x1": ColumnSpec(dtype="float64", min=-10, max=10, nullable=True),
+        "x2": ColumnSpec(dtype="float64", min=-10, max=10),
+        "n": ColumnSpec(dtype="int64", min=0, max=100),
+        "target": ColumnSpec(dtype="float64"),
+    }
+)
+TASK_FEATURES = ["x1", "x2", "n"]
+
+
+def task_frame(task: str, n: int = 300) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"x1": rng.normal(0, 2, n), "x2": rng.normal(0, 2, n), "n": rng.integers(0, 100, n)})
+    frame.loc[::17, "x1"] = np.nan
+    signal = frame["x1"].fillna(0) + 0.5 * frame["x2"] + frame["n"] / 50
+    if task == "regression":
+        frame["target"] = signal * 10 + rng.normal(0, 1, n)
+    else:
+        frame["target"] = pd.cut(signal, 2 if task == "binary" else 3, labels=False).astype("int64")
+    return frame
+
+
+@pytest.fixture(scope="module", params=["binary", "multiclass", "regression"])
+def task(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.mark.parametrize("model_type", ["linear", "random_forest", "hist_gradient_boosting"])
+def test_onnx_path_serves_every_estimator_within_tolerance(model_type: str, task: str) -> None:
+    frame = task_frame(task)
+    params = parse_params(
+        {
+            "task": task,
+            "model": {
+                "type": model_type,
+                "random_forest": {"n_estimators": 10},
+                "hist_gradient_boosting": {"max_iter": 10},
+            },
+        }
+    )
+    pipeline = build_pipeline(params, TASK_SPEC).fit(frame[TASK_FEATURES], frame["target"])
+    plain = Predictor(pipeline, TASK_FEATURES, TASK_SPEC)
+    width = plain._transform(plain.matrix(frame[TASK_FEATURES].head(1).to_dict("records"))).shape[1]
+    model, note = convert_estimator(plain.estimator, width)
+    assert model is not None, note
+    served = Predictor(pipeline, TASK_FEATURES, TASK_SPEC, onnx=model)
+    assert served.mode.startswith("numpy+onnx"), served.mode
+    records = frame[TASK_FEATURES].to_dict("records")
+    reference = served._reference(records)
+    ok, dev = agreement(served.outputs(records), reference, served.is_classifier)
+    assert ok, dev
+    one = served.outputs(records[:1])
+    assert np.allclose(one, reference[:1], atol=TOLERANCE, rtol=TOLERANCE)
+    # the columnar path scores the same matrix
+    import pyarrow as pa
+
+    x = columnar.validate_table(pa.Table.from_pandas(frame[TASK_FEATURES]), TASK_SPEC, TASK_FEATURES, 1000)
+    by_matrix = served.proba_matrix(x) if served.is_classifier else served.predict_matrix(x)
+    assert np.array_equal(by_matrix, served.outputs(records))
+
+
+def test_agreement_rejects_drift_and_label_flips() -> None:
+    slow = np.array([[0.2, 0.8], [0.6, 0.4]])
+    assert agreement(slow + 1e-6 * np.array([1, -1]), slow, True)[0]
+    assert not agreement(slow + 1e-3 * np.array([1, -1]), slow, True)[0]
+    assert not agreement(np.array([[0.50001, 0.49999], [0.6, 0.4]]), np.array([[0.49999, 0.50001], [0.6, 0.4]]), True)[
+        0
+    ]
+    assert agreement(np.array([1000.01]), np.array([1000.0]), False)[0]  # relative for large values
+    assert not agreement(np.array([1.01]), np.array([1.0]), False)[0]
+
+
+def test_unusable_onnx_falls_back_to_the_exact_path(fitted: Any, spec: SchemaSpec, features: list[str]) -> None:
+    from mlops_template.serving.onnx_path import OnnxModel
+
+    served = Predictor(fitted, features, spec, onnx=OnnxModel(b"not onnx", "float64"))
+    assert served.mode == "numpy+kernels (F-order)"
+    wrong_width, _ = convert_estimator(fitted.steps[-1][1].__class__().fit(np.eye(3), [0, 1, 0]), 3)
+    assert wrong_width is not None
+    assert Predictor(fitted, features, spec, onnx=wrong_width).mode == "numpy+kernels (F-order)"
+
+
+# ------------------------------------------------------------------ content types and the columnar body
+
+
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [
+        (None, None),
+        ("application/json", None),
+        ("application/json; charset=utf-8", None),
+        ("multipart/form-data; boundary=xyz", None),
+        ("multipart/form-data", 400),
+        ("multipart/form-data; boundary=", 400),
+        ("text/plain", 415),
+        ("application/x-www-form-urlencoded", 415),
+        ("", None),
+    ],
+)
+def test_content_types_the_json_routes_cannot_parse_get_4xx(header: str | None, status: int | None) -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"{}", "more_body": False}
+
+    headers = [] if header is None else [(b"content-type", header.encode())]
+    scope = {"type": "http", "method": "POST", "path": "/predict", "headers": headers}
+    asyncio.run(ContentTypeGuard(app, ["/predict"])(scope, receive, send))
+    assert sent[0]["status"] == (status or 200)
+    if status:
+        assert json.loads(sent[1]["body"])["detail"][0]["rule"] == "content_type"
+    elif header is not None:
+        assert content_type_problem(header.split(";")[0].strip() or None, {"boundary": "xyz"}) is None
+
+
+def arrow_bytes(frame: pd.DataFrame) -> bytes:
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def test_columnar_body_parses_arrow_and_parquet_and_rejects_others() -> None:
+    frame = task_frame("binary", 20)[TASK_FEATURES]
+    table = columnar.read_table(arrow_bytes(frame), columnar.ARROW_STREAM)
+    assert table.num_rows == 20
+    buf = __import__("io").BytesIO()
+    frame.to_parquet(buf)
+    assert columnar.read_table(buf.getvalue(), columnar.PARQUET).num_rows == 20
+    with pytest.raises(columnar.ColumnarError) as err:
+        columnar.read_table(b"{}", "application/json")
+    assert err.value.status == 415
+    with pytest.raises(columnar.ColumnarError) as err:
+        columnar.read_table(b"garbage", columnar.ARROW_STREAM)
+    assert err.value.status == 400 and err.value.body["detail"][0]["type"] == "arrow_invalid"
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "loc"),
+    [
+        (lambda f: f.drop(columns=["x2"]), "missing", ["records", "*", "x2"]),
+        (lambda f: f.assign(colour=1.0), "extra_forbidden", ["records", "*", "colour"]),
+        (lambda f: f.assign(x2=f["x2"].where(f.index != 3)), "null", ["records", 3, "x2"]),
+        (lambda f: f.assign(x2=f["x2"].where(f.index != 4, 11.0)), "less_than_equal", ["records", 4, "x2"]),
+        (lambda f: f.assign(n=f["n"].where(f.index != 5, -1)), "greater_than_equal", ["records", 5, "n"]),
+        (lambda f: f.assign(x1=f["x1"].where(f.index != 1, np.inf)), "finite_number", ["records", 1, "x1"]),
+        (lambda f: f.assign(n=f["n"].astype("float64")), "int64_type", ["records", "*", "n"]),
+        (lambda f: f.assign(x2=f["x2"].astype(str)), "float64_type", ["records", "*", "x2"]),
+        (lambda f: f.head(0), "too_short", ["records"]),
+    ],
+    ids=["missing", "extra", "null", "above_max", "below_min", "inf", "int_as_float", "string", "empty"],
+)
+def test_columnar_validation_names_row_column_and_rule(change: Any, rule: str, loc: list[Any]) -> None:
+    frame = change(task_frame("binary", 20)[TASK_FEATURES].assign(x1=lambda f: f["x1"].fillna(0.5)))
+    table = columnar.read_table(arrow_bytes(frame), columnar.ARROW_STREAM)
+    with pytest.raises(columnar.ColumnarError) as err:
+        columnar.validate_table(table, TASK_SPEC, TASK_FEATURES, 1000)
+    assert err.value.status == 400
+    assert [(d["type"], d["loc"]) for d in err.value.body["detail"]] == [(rule, loc)]
+
+
+def test_columnar_answer_json_or_arrow() -> None:
+    import pyarrow as pa
+
+    body, media = columnar.answer([1, 0], [0.9, 0.1], "m:1", "application/json")
+    assert media == "application/json" and json.loads(body)["labels"] == [1, 0]
+    body, media = columnar.answer([1, 0], [0.9, 0.1], "m:1", columnar.ARROW_STREAM)
+    table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    assert table.column("score").to_pylist() == [0.9, 0.1] and table.schema.metadata[b"model_version"] == b"m:1"
+
+
+def test_gate_latency_times_the_served_path(
+    fitted: Any, spec: SchemaSpec, features: list[str], raw_frame: pd.DataFrame
+) -> None:
+    from mlops_template.evaluation.experiment import single_row_latency_ms
+    from mlops_template.serving.predictor import serving_scorer
+
+    row = raw_frame[features].iloc[[0]]
+    served = serving_scorer(fitted, row, spec)()
+    assert np.allclose(served, fitted.predict_proba(row), atol=TOLERANCE)
+    no_spec = serving_scorer(fitted, row, None)()  # no schema: the DataFrame path
+    assert np.array_equal(no_spec, fitted.predict_proba(row))
+    assert single_row_latency_ms(fitted, raw_frame.assign(target=0), "target", "id", 3, spec) > 0

@@ -23,7 +23,7 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from mlops_template import paths
-from mlops_template.config import Params, load_params
+from mlops_template.config import ConfigError, Params, load_params, parse_params
 from mlops_template.data.schema import SchemaSpec, load_spec
 from mlops_template.evaluation import plots
 from mlops_template.evaluation.baseline import (
@@ -84,15 +84,20 @@ def _json(path: Path) -> dict[str, Any]:
     return data
 
 
-def single_row_latency_ms(model: Pipeline, frame: pd.DataFrame, target: str, id_column: str, repeats: int) -> float:
-    """Median wall time of one prediction on one row (after one warm-up call)."""
+def single_row_latency_ms(
+    model: Pipeline, frame: pd.DataFrame, target: str, id_column: str, repeats: int, spec: SchemaSpec | None = None
+) -> float:
+    """Median wall time of one prediction on one row (after one warm-up call), on the path the service
+    uses (``serving.predictor.serving_scorer``: ONNX Runtime / numpy; the DataFrame path without a spec)."""
+    from mlops_template.serving.predictor import serving_scorer
+
     row = frame.drop(columns=[target, id_column], errors="ignore").iloc[[0]]
-    fn = model.predict_proba if hasattr(model, "predict_proba") else model.predict
-    fn(row)
+    fn = serving_scorer(model, row, spec)
+    fn()
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        fn(row)
+        fn()
         times.append((time.perf_counter() - start) * 1000.0)
     return round(statistics.median(times), 3)
 
@@ -255,8 +260,9 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
 
     cand_size = paths.MODEL.stat().st_size / 1e6
     base_size = baseline.path("model.joblib").stat().st_size / 1e6
-    cand_latency = single_row_latency_ms(cand_model, cand_test, d.target, d.id_column, c.latency_repeats)
-    base_latency = single_row_latency_ms(base_model, base_rows, bd.target, bd.id_column, c.latency_repeats)
+    spec = load_spec(params.data.schema_path)  # the served path needs the schema (dtypes, probe rows)
+    cand_latency = single_row_latency_ms(cand_model, cand_test, d.target, d.id_column, c.latency_repeats, spec)
+    base_latency = single_row_latency_ms(base_model, base_rows, bd.target, bd.id_column, c.latency_repeats, spec)
 
     cv = _cross_validated(baseline, params, policy, cand_test, out_dir, notes) if paired else None
     seed = base_params.seed

@@ -81,3 +81,70 @@ class BodySizeLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def error_body(status_error: str, rule: str, message: str) -> bytes:
+    """The JSON error shape of the service for problems found before validation (``detail[].rule``)."""
+    detail = [{"field": "<body>", "rule": rule, "message": message}]
+    return json.dumps({"error": status_error, "detail": detail}).encode()
+
+
+def media_type(headers: list[tuple[bytes, bytes]] | Any) -> tuple[str | None, dict[str, str]]:
+    """``Content-Type`` of an ASGI scope: (lower-cased media type or None when absent, parameters)."""
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            text = value.decode("latin-1")
+            kind, _, rest = text.partition(";")
+            params: dict[str, str] = {}
+            for part in rest.split(";"):
+                name, eq, val = part.strip().partition("=")
+                if eq:
+                    params[name.strip().lower()] = val.strip().strip('"')
+            return kind.strip().lower(), params
+    return None, {}
+
+
+def content_type_problem(kind: str | None, params: dict[str, str]) -> tuple[int, bytes] | None:
+    """Why a JSON API route cannot parse this content type (status + JSON body), or None when it can.
+
+    Accepted: no ``Content-Type`` (parsed as JSON), ``application/json`` (or ``*/*+json``), and
+    ``multipart/form-data`` with a boundary (BentoML reads form fields as the API's arguments).
+    """
+    if kind is None or kind in ("", "application/json") or kind.endswith("+json"):
+        return None
+    if kind == "multipart/form-data":
+        if params.get("boundary"):
+            return None
+        return 400, error_body(
+            "malformed content type: multipart/form-data without a boundary",
+            "content_type",
+            "send application/json (or multipart/form-data with its boundary parameter)",
+        )
+    return 415, error_body(
+        f"unsupported content type: {kind}",
+        "content_type",
+        "send application/json (the columnar batch endpoint takes Arrow IPC stream or Parquet)",
+    )
+
+
+class ContentTypeGuard:
+    """Answer 415/400 (JSON body) for content types the JSON API routes cannot parse, before BentoML does.
+
+    BentoML 1.4 answers 500 for e.g. ``multipart/form-data`` without a boundary; nothing a client
+    sends should produce a server error.
+    """
+
+    def __init__(self, app: ASGIApp, paths: list[str]) -> None:
+        self.app = app
+        self.paths = frozenset(paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("path") in self.paths:
+            problem = content_type_problem(*media_type(scope.get("headers", [])))
+            if problem is not None:
+                status, body = problem
+                headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

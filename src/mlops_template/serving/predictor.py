@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from mlops_template.data.schema import SchemaSpec
+from mlops_template.serving.onnx_path import OnnxEstimator, OnnxModel, agreement
 
 _NUMERIC = ("int64", "float64", "bool")
 
@@ -188,7 +189,14 @@ def probe_records(spec: SchemaSpec, features: list[str]) -> list[dict[str, Any]]
 class Predictor:
     """Probabilities / predictions for validated records (dicts keyed by feature name)."""
 
-    def __init__(self, pipeline: Pipeline, features: list[str], spec: SchemaSpec, fast: bool = True) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        features: list[str],
+        spec: SchemaSpec,
+        fast: bool = True,
+        onnx: OnnxModel | None = None,
+    ) -> None:
         self.pipeline = pipeline
         self.features = list(features)
         self.spec = spec
@@ -205,8 +213,19 @@ class Predictor:
         self._proba_kernel = proba_kernel(self.estimator) if fast else None
         self._order = "F"
         self._kernels = False
+        self._onnx: OnnxEstimator | None = None
         self.mode = "dataframe"
-        if self.branches is not None:
+        if self.branches is not None and onnx is not None:
+            # ONNX Runtime for the estimator (preprocessing as below): within onnx_path.TOLERANCE, not bit-exact
+            try:
+                self._onnx, self._kernels, self._order = OnnxEstimator(onnx, self.is_classifier), True, "C"
+            except Exception:  # an unloadable file means: serve without it
+                self._onnx = None
+            if self._onnx is not None and self._onnx_agrees():
+                self.mode = f"numpy+onnx ({onnx.dtype})"
+            else:
+                self._onnx, self._kernels = None, False
+        if self.branches is not None and self._onnx is None:
             # fastest first; the first mode that is bit-identical to the DataFrame path on probes wins
             for kernels, order in ((True, "F"), (True, "C"), (False, "F"), (False, "C")):
                 self._kernels, self._order = kernels, order
@@ -262,18 +281,58 @@ class Predictor:
         out = np.hstack(parts)
         return np.asfortranarray(out) if self._order == "F" else np.ascontiguousarray(out)
 
+    def frame_of_matrix(self, x: np.ndarray) -> pd.DataFrame:
+        """A feature matrix -> DataFrame with the training dtypes (the reference path)."""
+        frame = pd.DataFrame(x, columns=self.features)
+        casts = {f: d for f, d in self.dtypes.items() if str(frame[f].dtype) != d and not frame[f].isna().any()}
+        return frame.astype(casts) if casts else frame
+
+    def proba_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Class probabilities for a feature matrix (rows in feature order, as :meth:`matrix` builds)."""
+        if self.branches is None:
+            return np.asarray(self.pipeline.predict_proba(self.frame_of_matrix(x)))
+        t = self._transform(x)
+        if self._onnx is not None:
+            return self._onnx(t)
+        if self._kernels and self._proba_kernel is not None:
+            return self._proba_kernel(t)
+        return np.asarray(self.estimator.predict_proba(t))
+
+    def predict_matrix(self, x: np.ndarray) -> np.ndarray:
+        """Predictions (regression values / class labels) for a feature matrix."""
+        if self.branches is None:
+            return np.asarray(self.pipeline.predict(self.frame_of_matrix(x)))
+        t = self._transform(x)
+        if self._onnx is not None and not self.is_classifier:
+            return self._onnx(t)
+        return np.asarray(self.estimator.predict(t))
+
     def predict_proba(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         if self.branches is None:
             return np.asarray(self.pipeline.predict_proba(self.frame(records)))
-        x = self._transform(self.matrix(records))
-        if self._kernels and self._proba_kernel is not None:
-            return self._proba_kernel(x)
-        return np.asarray(self.estimator.predict_proba(x))
+        return self.proba_matrix(self.matrix(records))
 
     def predict(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
         if self.branches is None:
             return np.asarray(self.pipeline.predict(self.frame(records)))
-        return np.asarray(self.estimator.predict(self._transform(self.matrix(records))))
+        return self.predict_matrix(self.matrix(records))
+
+    def outputs(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """``predict_proba`` for classifiers, ``predict`` for regressors (what the service scores)."""
+        return self.predict_proba(records) if self.is_classifier else self.predict(records)
+
+    def _reference(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        frame = self.frame(records)
+        return np.asarray(self.pipeline.predict_proba(frame) if self.is_classifier else self.pipeline.predict(frame))
+
+    def _onnx_agrees(self) -> bool:
+        probes = probe_records(self.spec, self.features)
+        try:
+            checks = [(self.outputs(probes), self._reference(probes))]
+            checks += [(self.outputs([p]), self._reference([p])) for p in probes]
+        except Exception:  # any failure means: do not serve this path
+            return False
+        return all(agreement(fast, slow, self.is_classifier)[0] for fast, slow in checks)
 
     def _fast_path_is_exact(self) -> bool:
         probes = probe_records(self.spec, self.features)
@@ -299,15 +358,21 @@ class Predictor:
 def labels_and_scores(
     predictor: Predictor, records: Sequence[dict[str, Any]], threshold: float
 ) -> tuple[list[Any], list[float], np.ndarray | None]:
+    """Labels and scores of validated records (see :func:`decide`)."""
+    if not predictor.is_classifier:
+        return decide(predictor, predictor.predict(records), threshold)
+    return decide(predictor, predictor.predict_proba(records), threshold)
+
+
+def decide(predictor: Predictor, out: np.ndarray, threshold: float) -> tuple[list[Any], list[float], np.ndarray | None]:
     """Decision rule of the evaluation stage: binary -> P(positive) >= threshold; multiclass -> argmax.
 
     Returns (labels, scores, probabilities or None). ``score`` is P(positive class) for binary, the
     top-class probability for multiclass and the prediction for regression.
     """
     if not predictor.is_classifier:
-        pred = predictor.predict(records)
-        return pred.tolist(), pred.astype(float).tolist(), None
-    proba = predictor.predict_proba(records)
+        return out.tolist(), out.astype(float).tolist(), None
+    proba = out
     classes = predictor.classes
     assert classes is not None
     if proba.shape[1] == 2:
@@ -316,3 +381,27 @@ def labels_and_scores(
         return labels, pos.tolist(), proba
     idx = proba.argmax(axis=1)
     return [classes[i] for i in idx.tolist()], proba.max(axis=1).tolist(), proba
+
+
+def serving_scorer(pipeline: Pipeline, row: pd.DataFrame, spec: SchemaSpec | None) -> Callable[[], Any]:
+    """A no-argument call that scores ``row`` (one row, feature columns) the way the service does.
+
+    Used by the PR gate's latency check: the estimator converted to ONNX when it converts and agrees
+    (as ``make bento`` does), else the numpy path, else (no usable spec) the DataFrame path.
+    """
+    from mlops_template.serving.onnx_path import convert_estimator
+
+    features = [str(c) for c in row.columns]
+    is_classifier = hasattr(pipeline, "predict_proba")
+    if spec is None or not all(f in spec.columns for f in features):
+        fn = pipeline.predict_proba if is_classifier else pipeline.predict
+        return lambda: fn(row)
+    record = [{str(k): v for k, v in r.items()} for r in row.to_dict("records")]
+    predictor = Predictor(pipeline, features, spec)
+    if predictor.branches is not None:
+        width = predictor._transform(predictor.matrix(record)).shape[1]
+        model, _ = convert_estimator(predictor.estimator, width)
+        if model is not None:
+            served = Predictor(pipeline, features, spec, onnx=model)
+            predictor = served if served.mode.startswith("numpy+onnx") else predictor
+    return lambda: predictor.outputs(record)

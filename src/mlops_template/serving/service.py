@@ -12,6 +12,7 @@ Everything is configured by the ``serving:`` section of params.yaml (baked into 
 from __future__ import annotations
 
 import gc
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,9 @@ from pydantic import BaseModel, Field
 
 from mlops_template.config import load_params
 from mlops_template.model_card import Lineage, ServedCard
-from mlops_template.serving.limits import BodySizeLimit
-from mlops_template.serving.predictor import Predictor, labels_and_scores
+from mlops_template.serving import columnar
+from mlops_template.serving.limits import BodySizeLimit, ContentTypeGuard
+from mlops_template.serving.predictor import Predictor, decide, labels_and_scores
 from mlops_template.serving.predlog import PredictionLog, log_lines
 from mlops_template.serving.store import MODEL_TAG_FILE, bento_tag_of, load_stored
 from mlops_template.serving.validation import record_type, records_type
@@ -80,6 +82,7 @@ class ModelMetadata(BaseModel):
     max_batch_size: int
     max_request_bytes: int
     scoring_path: str = Field(description="how records are scored: numpy kernels / numpy / dataframe fallback")
+    serving_path: str = Field(description="what serves predictions: onnx (checked at make bento) or sklearn")
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -102,7 +105,7 @@ class ModelService:
     def __init__(self) -> None:
         self.loaded = LOADED
         self.version = LOADED.tag
-        self.predictor = Predictor(LOADED.pipeline, LOADED.features, LOADED.spec)
+        self.predictor = Predictor(LOADED.pipeline, LOADED.features, LOADED.spec, onnx=LOADED.onnx)
         self.threshold = LOADED.card.threshold
         self.multiclass = self.predictor.classes is not None and len(self.predictor.classes) > 2
         log_on = _flag("MLOPS_PREDICTION_LOG", CONFIG.prediction_log)
@@ -157,7 +160,32 @@ class ModelService:
             max_batch_size=CONFIG.max_batch_size,
             max_request_bytes=CONFIG.max_request_bytes,
             scoring_path=self.predictor.mode,
+            serving_path="onnx" if "onnx" in self.predictor.mode else "sklearn",
         )
+
+    def score_columnar(self, body: bytes, media_type: str | None, accept: str) -> tuple[int, bytes, str]:
+        """``POST /arrow/predict_batch``: an Arrow IPC stream / Parquet table -> labels and scores."""
+        try:
+            table = columnar.read_table(body, media_type)
+            x = columnar.validate_table(table, self.loaded.spec, self.loaded.features, CONFIG.max_batch_size)
+        except columnar.ColumnarError as err:
+            return err.status, json.dumps(err.body).encode(), "application/json"
+        out = self.predictor.proba_matrix(x) if self.predictor.is_classifier else self.predictor.predict_matrix(x)
+        labels, scores, _ = decide(self.predictor, out, self.threshold)
+        if self.prediction_log is not None:
+            records = table.select(self.loaded.features).to_pylist()
+            self._log("arrow_predict_batch", records, labels, scores)
+        payload, media = columnar.answer(labels, scores, self.version, accept)
+        return 200, payload, media
+
+
+def _score_columnar(body: bytes, media_type: str | None, accept: str) -> tuple[int, bytes, str]:
+    service: ModelService = bentoml.get_current_service()
+    return service.score_columnar(body, media_type, accept)
+
+
+ModelService.mount_asgi_app(columnar.make_app(_score_columnar), path="/arrow")  # type: ignore[attr-defined]
 
 
 ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=CONFIG.max_request_bytes)  # type: ignore[attr-defined]
+ModelService.add_asgi_middleware(ContentTypeGuard, paths=["/predict", "/predict_batch", "/metadata"])  # type: ignore[attr-defined]

@@ -28,6 +28,8 @@ from mlops_template.release.record import ReleaseRecord
 MODEL_FILE = "model.joblib"
 METADATA_FILE = "metadata.json"
 SCHEMA_FILE = "schema.yaml"
+ONNX_FILE = "estimator.onnx"  # the estimator for ONNX Runtime, only when the check below passed
+CHECK_FILE = "serving_check.json"  # what `make bento` checked: served path vs the sklearn pipeline
 BUILD_DIR = Path("build/bento")
 TAG_FILE = BUILD_DIR / "tag.txt"  # the last built bento tag (make serve, make container read it)
 MODEL_TAG_FILE = Path("bento_model_tag.txt")  # the model tag the bento serves (included in the bento)
@@ -93,7 +95,56 @@ def import_model(root: Path, params: Params) -> str:
         shutil.copy2(model_path, target / MODEL_FILE)
         (target / METADATA_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
         shutil.copy2(root / params.data.schema_path, target / SCHEMA_FILE)
+        check = prepare_fast_path(target, root, params)
+        print(f"serving path: {check['serving_path']} ({check['note']})", flush=True)
     return str(model.tag)
+
+
+def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 2000) -> dict[str, Any]:
+    """Convert the estimator to ONNX and check the served path against the sklearn pipeline.
+
+    The check scores (up to ``max_rows`` of) the test split both ways; the ONNX file is kept only when
+    every output is within ``onnx_path.TOLERANCE`` (and classifiers give the same label). The result
+    is written to ``serving_check.json`` next to the model either way.
+    """
+    import pandas as pd
+
+    from mlops_template.serving.onnx_path import TOLERANCE, agreement, convert_estimator
+    from mlops_template.serving.predictor import Predictor
+
+    pipeline = load_model(folder / MODEL_FILE)
+    spec = load_spec(folder / SCHEMA_FILE)
+    features = list(load_served(folder / METADATA_FILE).features)
+    check: dict[str, Any] = {"tolerance": TOLERANCE, "passed": False}
+    test_path = root / paths.TEST_DATA
+    rows = pd.read_parquet(test_path)[features].head(max_rows) if test_path.exists() else None
+    plain = Predictor(pipeline, features, spec)
+    probe = Predictor(pipeline, features, spec, fast=False)
+    records: list[dict[str, Any]] = (
+        [] if rows is None else [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")]
+    )
+    n_inputs = None
+    if plain.branches is not None and rows is not None and len(rows):
+        n_inputs = plain._transform(plain.matrix(records[:1])).shape[1]
+    model, note = convert_estimator(plain.estimator, n_inputs) if n_inputs else (None, "no fast path to attach")
+    if rows is None:
+        note = f"{test_path} missing: nothing to check against"
+    elif model is not None:
+        served = Predictor(pipeline, features, spec, onnx=model)
+        if served.mode.startswith("numpy+onnx"):
+            reference = probe._reference(records)  # the pipeline on a DataFrame
+            ok, dev = agreement(served.outputs(records), reference, served.is_classifier)
+            check.update({"rows": len(rows), "max_deviation": dev, "passed": ok})
+            note = f"{note}; max deviation {dev:.2e} on {len(rows)} test rows, tolerance {TOLERANCE:g}"
+            if ok:
+                (folder / ONNX_FILE).write_bytes(model.onnx)
+                check["onnx_dtype"] = model.dtype
+        else:
+            note = f"{note}; failed the start-up probe check"
+    check["serving_path"] = "numpy+onnx" if check["passed"] else f"{plain.mode} (fallback)"
+    check["note"] = note
+    (folder / CHECK_FILE).write_text(json.dumps(check, indent=2, default=float), encoding="utf-8")
+    return check
 
 
 @dataclass(frozen=True)
@@ -102,6 +153,8 @@ class LoadedModel:
     pipeline: Any
     card: ServedCard
     spec: SchemaSpec
+    onnx: Any = None  # onnx_path.OnnxModel when `make bento`'s check passed
+    serving_check: dict[str, Any] | None = None
 
     @property
     def features(self) -> list[str]:
@@ -121,12 +174,23 @@ def bento_tag_of(project_root: Path) -> str | None:
 
 def load_stored(path: str | Path, tag: str, bento_tag: str | None = None) -> LoadedModel:
     """Load a stored model from its folder in the model store (``bento_tag`` completes its lineage)."""
+    from mlops_template.serving.onnx_path import OnnxModel
+
     folder = Path(path)
     card = load_served(folder / METADATA_FILE)
     if bento_tag:
         card = card.model_copy(update={"lineage": card.lineage.model_copy(update={"bento_tag": bento_tag})})
+    check = json.loads((folder / CHECK_FILE).read_text(encoding="utf-8")) if (folder / CHECK_FILE).exists() else None
+    onnx = None
+    if check and check.get("passed") and (folder / ONNX_FILE).exists():
+        onnx = OnnxModel((folder / ONNX_FILE).read_bytes(), str(check.get("onnx_dtype", "float64")))
     return LoadedModel(
-        tag=tag, pipeline=load_model(folder / MODEL_FILE), card=card, spec=load_spec(folder / SCHEMA_FILE)
+        tag=tag,
+        pipeline=load_model(folder / MODEL_FILE),
+        card=card,
+        spec=load_spec(folder / SCHEMA_FILE),
+        onnx=onnx,
+        serving_check=check,
     )
 
 
