@@ -226,3 +226,23 @@ workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @
 
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
 	$(RUN) kubernetes-validate --strict k8s/*.yaml
+
+# ---- Continuous training (issue 13): drift monitor of served traffic, retraining (docs/continuous-training.md)
+# make monitor LOG=logs/predictions.jsonl   (a path, a glob, or s3://bucket/prefix/*.jsonl; default: the
+# serving.prediction_log_path). Writes $(MONITOR_OUT)/drift.md + summary.json + a PNG per drifted feature.
+# The CLI's exit codes: 0 no drift, 3 drift, 4 too little traffic, 1 error (make turns non-zero into 2);
+# MONITOR_ARGS=--exit-zero makes drift/too-little-traffic exit 0 (workflows read `status` instead).
+LOG ?=
+MONITOR_OUT ?= reports/monitor
+MONITOR_ARGS ?=
+
+.PHONY: profile monitor bench-drift
+
+profile: $(SETUP) ## (re)build the reference profile of the training data (DVC stage `profile`)
+	$(RUN) dvc repro profile
+
+monitor: $(SETUP) ## LOG=...: compare served traffic with the reference profile; drift report in $(MONITOR_OUT)
+	$(RUN) python -m mlops_template.monitoring $(if $(LOG),--log "$(LOG)") --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
+
+bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many seeds (benchmarks/results/drift.md)
+	$(RUN) python benchmarks/bench_drift.py

@@ -17,3 +17,5 @@ METRICS = Path("metrics/metrics.json")
 PREDICTIONS = Path("metrics/predictions.csv")
 PLOTS_DIR = Path("plots")
 RELEASE_RECORD = Path(".cache/release/release.json")  # the registered MLflow version (make release-register)
+REFERENCE_PROFILE = Path("models/reference_profile.json")  # DVC stage `profile`, read by the drift monitor
+MONITOR_DIR = Path("reports/monitor")  # make monitor: drift.md, summary.json, PNGs
