@@ -10,6 +10,10 @@ SHELL := bash
 
 UV_BOOTSTRAP := .cache/uv-bootstrap
 UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOTSTRAP)/bin/uv)
+# A folder holding only a `uv` link, first on PATH for every recipe: tools that look for uv on PATH
+# (`bentoml build` does, else it tries `pip install uv` into a venv that has no pip) find the same uv as make.
+UV_PATH_DIR := $(CURDIR)/.cache/uv-bin
+export PATH := $(UV_PATH_DIR):$(PATH)
 RUN ?= $(UV) run --frozen --no-sync
 # Prerequisite of every target that needs the environment; tests that drive make inside a copy of the
 # repository pass SETUP= RUN= with the project's venv on PATH.
@@ -29,7 +33,10 @@ $(UV_BOOTSTRAP)/bin/uv:
 	python3 -m venv $(UV_BOOTSTRAP)
 	$(UV_BOOTSTRAP)/bin/python -m pip install --quiet "uv>=0.9,<1"
 
-.venv/.synced: uv.lock pyproject.toml | $(UV)
+$(UV_PATH_DIR)/uv: | $(UV)
+	@mkdir -p $(UV_PATH_DIR) && ln -sf "$(abspath $(UV))" $@
+
+.venv/.synced: uv.lock pyproject.toml | $(UV) $(UV_PATH_DIR)/uv
 	$(UV) sync --frozen
 	@touch $@
 
@@ -40,7 +47,7 @@ repro: $(SETUP) ## run the whole DVC pipeline (extract, validate, split, train, 
 	@$(RUN) dvc metrics show
 
 test-deps: ## system packages the tests need (Node.js for the act tests); a no-op when present
-	bash .ci/install-act-deps.sh
+	bash .ci/emulation/install-act-deps.sh
 
 test: $(SETUP) test-deps ## run the whole test suite (unit, data, model, integration, workflows under act)
 	$(RUN) pytest $(PYTEST_ARGS)
@@ -133,7 +140,7 @@ pr-comment: ## post or update the one sticky PR comment with the report (cml; to
 	  $(CML) comment update --target=pr --watermark-title="$(PR_COMMENT_MARKER)" --no-publish "$(notdir $(PR_REPORT))"; }
 
 act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
-	$(RUN) python -m tests.act.harness $(ACT_ARGS)
+	PYTHONPATH=.ci $(RUN) python -m emulation.act.harness $(ACT_ARGS)
 
 bench-pr: $(SETUP) ## time the whole PR workflow under act, cold and warm caches (benchmarks/results/pr_workflow.md)
 	$(RUN) python benchmarks/bench_pr_workflow.py
@@ -176,7 +183,7 @@ export IMAGE_NAME IMAGE_REGISTRY UV
 	release-artifacts image-push deploy rollback model-versions k8s-validate bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
-	bash scripts/container/install.sh
+	bash .ci/emulation/container/install.sh
 
 container: $(SETUP) container-tools ## build the OCI image from the built bento (docker, else podman)
 	bash scripts/container/build.sh "$$(cat build/bento/tag.txt)" "$(LOCAL_IMAGE)"
@@ -219,10 +226,10 @@ model-versions: $(SETUP) ## list the registered model versions, their aliases an
 	$(RELEASE) versions
 
 act-release: $(SETUP) ## run release.yml under act with a local registry (MLFLOW_TRACKING_URI=..., ROLLBACK_TO=N optional)
-	bash scripts/release/act-release.sh
+	bash .ci/emulation/act/act-release.sh
 
 workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @actions/workflow-parser)
-	bash scripts/workflow-check/run.sh
+	bash .ci/emulation/workflow-check/run.sh
 
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
 	$(RUN) kubernetes-validate --strict k8s/*.yaml

@@ -1,7 +1,7 @@
 """Benchmark: the whole PR workflow (.github/workflows/pr.yml, all jobs) under act, default data.
 
 Scenarios, run one after the other in one invocation, on pull requests built from this project
-(a local bare repository plays GitHub; see tests/act/harness.py):
+(a local bare repository plays GitHub; see .ci/emulation/act/harness.py):
 
 - cold:           nothing cached: empty uv cache (every package downloaded from PyPI) and empty
                   Actions cache (no DVC cache: main's model is rebuilt from main's commit);
@@ -28,8 +28,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / ".ci"))  # the act harness: .ci/emulation/act/harness.py
 
-from tests.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param, uv_cache_dir  # noqa: E402
+from emulation.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param, uv_cache_dir  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_COLD_S = 240.0

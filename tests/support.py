@@ -17,6 +17,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
+UV_PATH_DIR = REPO_ROOT / ".cache" / "uv-bin"  # holds only a `uv` link (Makefile)
 
 
 def tracked_files(root: Path = REPO_ROOT) -> list[str]:
@@ -58,7 +59,9 @@ def git(cwd: Path, *args: str) -> str:
 def env_with_venv(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment whose PATH starts with this venv's bin (so `dvc`, `python` are the project's)."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    # The project's uv too (bootstrapped by make on a machine without a global one): `make bento` in a
+    # copy runs `bentoml build`, which needs uv on PATH.
+    env["PATH"] = os.pathsep.join([str(VENV_BIN), str(UV_PATH_DIR), env.get("PATH", "")])
     env["MPLBACKEND"] = "Agg"
     env.update(extra or {})
     return env

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the OCI image of a built bento: `bentoml containerize` with Docker (GitHub runners); with podman
-# (no Docker engine, no registry access) from a local debootstrap base image (see base-image.sh).
+# (no Docker engine, no registry access) from a local debootstrap base image (.ci/emulation/container/base-image.sh).
 # Usage: build.sh BENTO_TAG IMAGE
 set -euo pipefail
 bento_tag="${1:?bento tag}"; image="${2:?image name}"
@@ -11,7 +11,7 @@ start=$(date +%s)
 if [[ "$CONTAINER_BACKEND" == docker ]]; then
   "${RUN[@]}" bentoml containerize "$bento_tag" -t "$image"
 else
-  bash "$(dirname "$0")/base-image.sh"
+  bash "$ROOT/.ci/emulation/container/base-image.sh"
   ctx="$CACHE/context"
   dockerfile="$("${RUN[@]}" python -m mlops_template.release.containerfile "$bento_tag" "$BASE_IMAGE" "$ctx")"
   podman build --network host --layers -f "$dockerfile" -t "$image" "$ctx"

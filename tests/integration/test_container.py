@@ -71,7 +71,7 @@ def test_push_tags_the_image_with_the_sha_and_model_version(container_repo: Path
 
     from tests.support import free_port, server
 
-    run(["bash", "scripts/release/local-registry.sh", "install"], cwd=container_repo)
+    run(["bash", ".ci/emulation/registry/local-registry.sh", "install"], cwd=container_repo)
     if not (container_repo / "build/bento/tag.txt").exists():
         make(container_repo, "bento", "container")
     release_dir = container_repo / ".cache/release"
@@ -79,7 +79,7 @@ def test_push_tags_the_image_with_the_sha_and_model_version(container_repo: Path
     (release_dir / "release.json").write_text(json.dumps({"name": "mlops-template-model", "version": "3"}))
     port = free_port()
     registry = f"127.0.0.1:{port}"
-    cmd = ["bash", "scripts/release/local-registry.sh", "serve", str(port), str(tmp_path / "registry")]
+    cmd = ["bash", ".ci/emulation/registry/local-registry.sh", "serve", str(port), str(tmp_path / "registry")]
     with server(cmd, f"http://{registry}/v2/", cwd=container_repo, log_path=tmp_path / "registry.log", timeout=30):
         env_extra = {
             "IMAGE_REGISTRY": registry,

@@ -3,7 +3,7 @@
 A local bare repository plays GitHub (``origin`` with ``main``); the PR branch changes params.yaml; HEAD
 is the merge commit, as actions/checkout gives it. Every ``run:`` step runs as written (make targets,
 the DVC pipeline, the comparison with main, the gate); only marketplace actions are local stand-ins
-that record what they were asked (tests/act/standins). Two runs, sharing one Actions-cache store:
+that record what they were asked (.ci/emulation/act/standins). Two runs, sharing one Actions-cache store:
 
 1. a harmless change: all three jobs pass, the report reaches ``cml comment update``, the job summary
    and the artifact; the DVC cache is saved.
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param, uv_cache_dir
+from emulation.act.harness import ActRun, make_pr_repo, pull_request_event, run_workflow, set_param, uv_cache_dir
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.act.harness import STANDINS, set_param
+from emulation.act.harness import STANDINS, set_param
 
 CML = STANDINS / "iterative/setup-cml/cml.py"
 

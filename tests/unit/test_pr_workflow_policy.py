@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.act.harness import STANDINS, local_repository_args, pinned_actions
+from emulation.act.harness import STANDINS, local_repository_args, pinned_actions
 from tests.support import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github/workflows/pr.yml"

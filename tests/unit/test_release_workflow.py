@@ -84,7 +84,7 @@ def test_steps_are_pinned_make_targets(workflow: dict[str, Any]) -> None:
 
 @pytest.mark.skipif(shutil.which("npm") is None, reason="needs node + npm for GitHub's workflow parser")
 def test_githubs_own_parser_accepts_it(tmp_path: Path) -> None:
-    check = [str(REPO_ROOT / "scripts/workflow-check/run.sh")]
+    check = [str(REPO_ROOT / ".ci/emulation/workflow-check/run.sh")]
     result = subprocess.run(["bash", *check, str(WORKFLOW)], capture_output=True, text=True, check=False, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     # and it does catch what the JSON schema cannot: a broken expression

@@ -8,7 +8,7 @@ copy (HEAD = the commit under test) into the job's workspace itself.
 
 Used by tests/integration/test_pr_workflow.py, benchmarks/bench_pr_workflow.py and ``make act-pr``:
 
-    python -m tests.act.harness [--job experiment] [--base main]
+    python -m emulation.act.harness [--job experiment] [--base main]
 """
 
 from __future__ import annotations
@@ -185,7 +185,9 @@ def run_workflow(
     (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps.
     """
     if not shutil.which("node"):
-        raise FileNotFoundError("node not found: the actions/cache stand-in needs it; run .ci/install-act-deps.sh")
+        raise FileNotFoundError(
+            "node not found: the actions/cache stand-in needs it; run .ci/emulation/install-act-deps.sh"
+        )
     work.mkdir(parents=True, exist_ok=True)
     record_dir = work / "records"
     shutil.rmtree(record_dir, ignore_errors=True)

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Run .github/workflows/release.yml on this machine under act (host mode), all jobs, with the act stand-ins
-# of tests/act/standins (from the PR-workflow harness; download-artifact and login-action are the release's)
+# of .ci/emulation/act/standins (from the PR-workflow harness; download-artifact and login-action are the release's)
 # and a real registry on 127.0.0.1 in place of GHCR (Debian's docker-registry, started and stopped here).
 # Optional: MLFLOW_TRACKING_URI=http://127.0.0.1:PORT (a running `mlflow server`) to exercise the registry
 # side; ROLLBACK_TO=N runs the manual-dispatch rollback instead. Work files go to $ACT_RELEASE_WORK (default /tmp/act-release-UID).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/../.." && pwd)"; cd "$root"
+root="$(cd "$(dirname "$0")/../../.." && pwd)"; cd "$root"
 # not under .cache: BentoML refuses paths with a hidden component ("Accessing hidden files is not allowed")
-work="${ACT_RELEASE_WORK:-${TMPDIR:-/tmp}/act-release-$(id -u)}"; standins="$root/tests/act/standins"
+work="${ACT_RELEASE_WORK:-${TMPDIR:-/tmp}/act-release-$(id -u)}"; standins="$root/.ci/emulation/act/standins"
 rm -rf "$work/records"; mkdir -p "$work/records" "$work/xdg"
 act="$root/.venv/bin/act"; [[ -x "$act" ]] || act="$(command -v act)"
 workflow=.github/workflows/release.yml
@@ -19,8 +19,8 @@ while read -r name sha; do
 done < <(grep -oE "uses: [^@ ]+@[0-9a-f]{40}" "$workflow" | sed 's/uses: //; s/@/ /' | sort -u)
 
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-bash scripts/release/local-registry.sh install >/dev/null
-bash scripts/release/local-registry.sh serve "$port" "$work/registry" >"$work/registry.log" 2>&1 &
+bash .ci/emulation/registry/local-registry.sh install >/dev/null
+bash .ci/emulation/registry/local-registry.sh serve "$port" "$work/registry" >"$work/registry.log" 2>&1 &
 registry_pid=$!
 trap 'kill "$registry_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.2; done

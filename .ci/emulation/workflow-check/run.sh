@@ -2,7 +2,7 @@
 # GitHub's workflow parser on the given workflow files (default: all of .github/workflows). Installs the
 # pinned parser from npm into .cache/workflow-check on first use.
 set -euo pipefail
-here="$(cd "$(dirname "$0")" && pwd)"; root="$(cd "$here/../.." && pwd)"
+here="$(cd "$(dirname "$0")" && pwd)"; root="$(cd "$here/../../.." && pwd)"
 cache="$root/.cache/workflow-check"
 if [[ ! -d "$cache/node_modules/@actions/workflow-parser" ]]; then
   mkdir -p "$cache"

@@ -4,7 +4,7 @@
 # reached through a TLS-intercepting proxy) and a `uv` binary (BentoML's Dockerfile needs uv or pip).
 # Cached twice: the podman image itself, and the rootfs tarball in .cache/container (re-imported in seconds).
 set -euo pipefail
-source "$(dirname "$0")/env.sh"
+source "$(dirname "$0")/../../../scripts/container/env.sh"
 if podman image exists "$BASE_IMAGE"; then echo "container: base image $BASE_IMAGE is cached"; exit 0; fi
 tarball="$CACHE/base-rootfs.tar"
 if [[ ! -s "$tarball" ]]; then

@@ -1,0 +1,89 @@
+"""The workflows' GitHub client against the recording GitHub API stand-in (a real HTTP server)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulation.github_api import GitHubStandIn
+from mlops_template.github import MAX_BODY, GitHub, GitHubError, main, marker_line
+
+
+@pytest.fixture
+def api() -> Iterator[GitHubStandIn]:
+    with GitHubStandIn(readonly_tokens={"fork-token"}) as stand_in:
+        yield stand_in
+
+
+def client(api: GitHubStandIn, token: str = "t") -> GitHub:
+    return GitHub.from_env({"GITHUB_API_URL": api.url, "GITHUB_REPOSITORY": "acme/repo", "GITHUB_TOKEN": token})
+
+
+def test_sticky_comment_is_created_once_then_edited(api: GitHubStandIn) -> None:
+    api.add_pull(7, head="feature")
+    gh = client(api)
+    assert gh.upsert_comment(7, "pr-report", "first")[0] == "created"
+    assert gh.upsert_comment(7, "pr-report", "second")[0] == "updated"
+    assert gh.upsert_comment(7, "other", "x")[0] == "created"
+    bodies = [c["body"] for c in api.comments_on(7)]
+    assert len(bodies) == 2
+    assert bodies[0].startswith("second") and marker_line("pr-report") in bodies[0]
+
+
+def test_one_issue_per_marker_and_closed_ones_are_not_reused(api: GitHubStandIn) -> None:
+    gh = client(api)
+    action, number = gh.upsert_issue("drift", "Drift", "report 1", ["drift"])
+    assert action == "created"
+    assert gh.upsert_issue("drift", "Drift again", "report 2", ["drift"]) == ("updated", number)
+    assert len(api.plain_issues()) == 1 and api.issues[number]["title"] == "Drift again"
+    api.issues[number]["state"] = "closed"
+    assert gh.upsert_issue("drift", "Drift", "report 3", ["drift"])[0] == "created"
+
+
+def test_pull_request_upsert_by_branch(api: GitHubStandIn) -> None:
+    gh = client(api)
+    action, number = gh.upsert_pull("retrain/2026-11-30", "main", "Retrain", "body")
+    assert action == "created"
+    assert gh.upsert_pull("retrain/2026-11-30", "main", "Retrain (2)", "body 2") == ("updated", number)
+    assert [p["title"] for p in api.pulls()] == ["Retrain (2)"]
+
+
+def test_dispatch_is_recorded(api: GitHubStandIn) -> None:
+    client(api).dispatch_workflow("retrain.yml", "main", {"reason": "drift"})
+    (call,) = api.calls("POST", "/dispatches$")
+    assert call["path"].endswith("/actions/workflows/retrain.yml/dispatches")
+    assert call["json"] == {"ref": "main", "inputs": {"reason": "drift"}}
+
+
+def test_read_only_token_gets_a_message_that_says_why(api: GitHubStandIn) -> None:
+    api.add_pull(3, head="fork-branch")
+    with pytest.raises(GitHubError, match=r"HTTP 403 .*Resource not accessible.*permissions"):
+        client(api, "fork-token").upsert_comment(3, "pr-report", "x")
+    assert api.comments_on(3) == []
+
+
+def test_long_bodies_are_truncated_below_githubs_limit(api: GitHubStandIn) -> None:
+    api.add_pull(1, head="b")
+    client(api).upsert_comment(1, "m", "x" * (MAX_BODY + 10_000))
+    (comment,) = api.comments_on(1)
+    assert len(comment["body"]) < 65_536 and "truncated" in comment["body"]
+
+
+def test_cli_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    assert main(["dispatch", "--workflow", "retrain.yml"]) == 1
+    assert "GITHUB_TOKEN" in capsys.readouterr().err
+
+
+def test_cli_comment(api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    api.add_pull(5, head="b")
+    (tmp_path / "r.md").write_text("# report\n")
+    monkeypatch.setenv("GITHUB_API_URL", api.url)
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/repo")
+    monkeypatch.setenv("GITHUB_TOKEN", "t")
+    assert main(["comment", "--number", "5", "--marker", "pr-report", "--body-file", str(tmp_path / "r.md")]) == 0
+    assert main(["comment", "--number", "5", "--marker", "pr-report", "--body-file", str(tmp_path / "r.md")]) == 0
+    assert len(api.comments_on(5)) == 1
