@@ -3,6 +3,7 @@ and the machine-readable summary the workflows read."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,17 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+def issue_body(report: str) -> str:
+    """The report as an issue body: no local images; a link to the run (charts in its artifact)."""
+    server, repo, run = (os.environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"))
+    link = (
+        f"Charts of drifted features: the `drift-report` artifact of [this run]({server}/{repo}/actions/runs/{run})."
+        if server and repo and run
+        else "Charts of the drifted features: the PNGs next to drift.md."
+    )
+    return f"{report}\n{link}\n"
+
+
 def write_report(
     out: Path, status: str, message: str, params: MonitorParams, window: Window | None, result: DriftResult | None
 ) -> dict[str, Any]:
@@ -138,6 +150,7 @@ def write_report(
             images[f.feature] = name
     payload = summary(status, message, params, window, result)
     (out / "drift.md").write_text(markdown(status, message, params, window, result, images), encoding="utf-8")
+    (out / "issue.md").write_text(issue_body(markdown(status, message, params, window, result, {})), encoding="utf-8")
     import json
 
     (out / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
