@@ -177,6 +177,8 @@ def run_workflow(
     cache_store: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 1200,
+    event_name: str = "pull_request",
+    secrets: dict[str, str] | None = None,
 ) -> ActRun:
     """Run ``workflow`` of ``repo`` (its HEAD is the commit under test) for ``event`` under act.
 
@@ -205,7 +207,7 @@ def run_workflow(
     }
     cmd = [
         act_binary(),
-        "pull_request",
+        event_name,
         "-C",
         str(repo),
         "-W",
@@ -221,6 +223,8 @@ def run_workflow(
         "GITHUB_TOKEN=dummy-token",
         *local_repository_args((repo / workflow).read_text(encoding="utf-8")),
     ]
+    for key, value in (secrets or {}).items():
+        cmd += ["-s", f"{key}={value}"]
     for key, value in step_env.items():
         cmd += ["--env", f"{key}={value}"]
     for job in jobs:
