@@ -21,6 +21,7 @@ DEMO_LINEAGE = [
     paths.METRICS,
     paths.PREDICTIONS,
     paths.MODEL_METADATA,
+    paths.REFERENCE_PROFILE,
     paths.MODEL,
     paths.VALIDATION_REPORT_JSON,
     paths.VALIDATION_REPORT_MD,
