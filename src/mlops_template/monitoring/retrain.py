@@ -73,6 +73,35 @@ def raw_md5(lock_text: str | None) -> str | None:
     return None
 
 
+def _is_stale(change: object) -> bool:
+    """One entry of `dvc status --json` for a stage: a changed command, param or input file is stale; a
+    missing input ("deleted": another stage's output not checked out in this workspace) is not."""
+    if isinstance(change, str):  # "always changed", "changed checksum"
+        return True
+    if not isinstance(change, dict):
+        return False
+    if "changed cmd" in change:
+        return True
+    deps = change.get("changed deps") or {}
+    return any(not (isinstance(v, str) and v == "deleted") for v in deps.values())
+
+
+def stale_stages() -> list[str]:
+    """Stages whose code, params or inputs differ from what dvc.lock records (outputs not compared: a fresh
+    checkout has none in the workspace). Empty = main's model is exactly what this commit would train."""
+    result = subprocess.run([sys.executable, "-m", "dvc", "status", "--json"], capture_output=True, text=True)
+    if result.returncode != 0:
+        return ["<dvc status failed>"]
+    status = json.loads(result.stdout or "{}")
+    stale = []
+    for stage, changes in status.items():
+        for change in changes if isinstance(changes, list) else []:
+            if _is_stale(change):
+                stale.append(stage.split(":")[-1])
+                break
+    return stale
+
+
 def refresh() -> int:
     before = raw_md5(git("show", "HEAD:dvc.lock", check=False))
     say(f"re-extracting the data from its source (dvc repro --force extract); committed data md5: {before}")
@@ -81,16 +110,34 @@ def refresh() -> int:
         say("ERROR: extracting the data failed (see above): check data.source and its credentials")
         return 1
     after = raw_md5(Path("dvc.lock").read_text(encoding="utf-8"))
-    changed = before != after
+    data_changed = before != after
+    stale = stale_stages()
+    changed = data_changed or bool(stale)
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    STATE.write_text(json.dumps({"data_changed": changed, "data_md5_before": before, "data_md5_after": after}) + "\n")
-    say(f"data {'CHANGED: a new DVC data version' if changed else 'unchanged'} (md5 {after})")
-    output(data_changed=str(changed).lower())
+    state = {
+        "data_changed": data_changed,
+        "data_md5_before": before,
+        "data_md5_after": after,
+        "stale_stages": stale,
+        "changed": changed,
+    }
+    STATE.write_text(json.dumps(state) + "\n")
+    say(f"data {'CHANGED: a new DVC data version' if data_changed else 'unchanged'} (md5 {after})")
+    if stale:
+        say(f"stages out of date with dvc.lock (code or params changed): {', '.join(stale)}")
+    output(changed=str(changed).lower(), data_changed=str(data_changed).lower())
     return 0
 
 
 def decide(comparison_path: Path, report_path: Path, reason: str) -> int:
-    state: dict[str, Any] = json.loads(STATE.read_text()) if STATE.exists() else {"data_changed": False}
+    state: dict[str, Any] = json.loads(STATE.read_text()) if STATE.exists() else {"changed": True}
+    if not state.get("changed", True):
+        say(
+            "nothing to propose: the data is unchanged and the pipeline is up to date with main's dvc.lock "
+            "(training is seeded: the same inputs give main's model again); no pull request"
+        )
+        output(action="none")
+        return 0
     try:
         comparison = json.loads(comparison_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
