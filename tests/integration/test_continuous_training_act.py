@@ -155,6 +155,8 @@ def retrain_runs(
             repo, RETRAIN, "workflow_dispatch", {"inputs": {"reason": "weekly check"}}, work / "a", github, uv_cache
         )
     }
+    origin = repo.parent / "origin.git"
+    (work / "branches-after-unchanged.txt").write_text(git(origin, "branch", "--list"), encoding="utf-8")
     frame = pd.read_csv(landing)
     frame.iloc[: len(frame) - 40].to_csv(landing, index=False)  # new data landed: a different extract
     new_data = {"action": "new-data", "client_payload": {"reason": "new data landed"}}
@@ -168,8 +170,8 @@ def test_no_new_data_means_no_pull_request(retrain_runs: dict[str, ActRun], buck
     assert "data unchanged" in r.log and "nothing to propose" in r.log
     assert "Running stage 'train'" not in r.log  # seeded training on the same inputs: skipped
     assert all(step != "make retrain-publish" for _, step in r.steps())  # the publish job was skipped
-    origin = bucket_repo[0].parent / "origin.git"
-    assert "retrain/candidate" not in git(origin, "branch", "--list")
+    branches = (r.record_dir.parent.parent / "branches-after-unchanged.txt").read_text(encoding="utf-8")
+    assert "retrain/candidate" not in branches
 
 
 def test_new_data_opens_one_pull_request_with_the_report(
