@@ -75,3 +75,14 @@ def test_two_retrains_never_race_and_the_monitor_starts_the_retraining() -> None
         .split("BRANCH = ")[1]
         .split("\n")[0]
     )
+
+
+def test_retrain_reads_the_data_version_and_stale_stages_from_dvc() -> None:
+    from mlops_template.monitoring.retrain import _is_stale, raw_md5
+
+    lock = "stages:\n  extract:\n    outs:\n    - path: data/raw/data.parquet\n      md5: abc\n"
+    assert raw_md5(lock) == "abc" and raw_md5(None) is None and raw_md5("stages: {}\n") is None
+    assert _is_stale({"changed deps": {"params.yaml": {"model": "modified"}}})
+    assert _is_stale({"changed deps": {"src/x.py": "modified"}}) and _is_stale({"changed cmd": "x"})
+    assert not _is_stale({"changed deps": {"data/split/train.parquet": "deleted"}})  # not checked out: not stale
+    assert not _is_stale({"changed outs": {"models/model.joblib": "deleted"}})
