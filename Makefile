@@ -249,3 +249,66 @@ release-guard: ## refuse to release from any ref but the default branch (REF, DE
 	if [[ "$$ref" != "refs/heads/$$default" ]]; then \
 	  echo "::error::release and rollback run only from the default branch ($$default); this run is on $$ref" >&2; exit 1; \
 	fi; echo "release-guard: $$ref is the default branch"
+
+# ---- Continuous training (issue 13): drift monitor of served traffic, retraining (docs/continuous-training.md)
+# make monitor LOG=logs/predictions.jsonl   (a path, a glob, or s3://bucket/prefix/*.jsonl; default: the
+# serving.prediction_log_path). Writes $(MONITOR_OUT)/drift.md + summary.json + a PNG per drifted feature.
+# The CLI's exit codes: 0 no drift, 3 drift, 4 too little traffic, 1 error (make turns non-zero into 2);
+# MONITOR_ARGS=--exit-zero makes drift/too-little-traffic exit 0 (workflows read `status` instead).
+LOG ?=
+MONITOR_OUT ?= reports/monitor
+MONITOR_ARGS ?=
+
+.PHONY: profile monitor bench-drift
+
+profile: $(SETUP) ## (re)build the reference profile of the training data (DVC stage `profile`)
+	$(RUN) dvc repro profile
+
+monitor: $(SETUP) ## LOG=...: compare served traffic with the reference profile; drift report in $(MONITOR_OUT)
+	$(RUN) python -m mlops_template.monitoring $(if $(LOG),--log "$(LOG)") --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
+
+bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many seeds (benchmarks/results/drift.md)
+	$(RUN) python benchmarks/bench_drift.py
+
+# The workflows' steps (.github/workflows/monitor.yml, retrain.yml). The GitHub calls need GITHUB_TOKEN and
+# GITHUB_REPOSITORY (set in Actions) and run on the plain runner Python: the jobs that hold write tokens
+# install and run none of the project's dependencies.
+GITHUB_PY := PYTHONPATH=src python3
+RETRAIN := $(RUN) python -m mlops_template.monitoring.retrain
+RETRAIN_REF ?= main
+RETRAIN_BASE ?= main
+RETRAIN_APP_TOKEN ?= false
+
+.PHONY: monitor-summary monitor-issue retrain-dispatch retrain-data retrain-decide retrain-commit retrain-publish \
+	retrain-summary
+
+monitor-summary: ## append the drift report to the GitHub job summary
+	@out="$${GITHUB_STEP_SUMMARY:?is not set: monitor-summary writes the GitHub Actions job summary}"; \
+	if [ -f "$(MONITOR_OUT)/issue.md" ]; then cat "$(MONITOR_OUT)/issue.md" >> "$$out"; \
+	else echo "## Drift monitor: no report (see the failed step)" >> "$$out"; fi
+
+monitor-issue: ## open or update THE drift issue with $(MONITOR_OUT)/issue.md (token: issues: write)
+	$(GITHUB_PY) -m mlops_template.github issue --marker drift-monitor --label drift \
+	  --title "Drift detected in served traffic" --body-file "$(MONITOR_OUT)/issue.md"
+
+retrain-dispatch: ## start the retraining workflow on RETRAIN_REF, reason $$RETRAIN_REASON (token: actions: write)
+	$(GITHUB_PY) -m mlops_template.github dispatch --workflow retrain.yml --ref "$(RETRAIN_REF)" \
+	  --input "reason=$${RETRAIN_REASON:-drift detected}"
+
+retrain-data: $(SETUP) ## re-extract data.source; say whether it is a new DVC data version
+	$(RETRAIN) refresh
+
+retrain-decide: $(SETUP) ## after make pr-report: propose a PR (new data or a better model) or stop with exit 0
+	$(RETRAIN) decide
+
+retrain-commit: $(SETUP) ## commit dvc.lock, metrics, metadata on retrain/candidate; write the git bundle
+	$(RETRAIN) commit
+
+retrain-publish: ## push retrain/candidate from the bundle, open or update its ONE PR (token: contents+PR write)
+	$(GITHUB_PY) -m mlops_template.monitoring.retrain publish --base "$(RETRAIN_BASE)" \
+	  $(if $(filter true,$(RETRAIN_APP_TOKEN)),--app-token)
+
+retrain-summary: ## append what the retraining decided (and the report) to the GitHub job summary
+	@out="$${GITHUB_STEP_SUMMARY:?is not set: retrain-summary writes the GitHub Actions job summary}"; \
+	if [ -f reports/retrain/pr-body.md ]; then cat reports/retrain/pr-body.md >> "$$out"; \
+	else echo "## Retraining: no pull request (data unchanged, candidate not better; see the log)" >> "$$out"; fi

@@ -177,6 +177,19 @@ class ServingParams(StrictModel):
     prediction_log_path: str = "logs/predictions.jsonl"
 
 
+class MonitorParams(StrictModel):
+    """Drift monitoring of served traffic (``make monitor LOG=...``) and the reference profile stage."""
+
+    bins: Annotated[int, Field(ge=2, le=100)] = 10
+    window: Annotated[int, Field(ge=1)] = 1000
+    window_hours: Annotated[float, Field(gt=0.0)] | None = None
+    min_rows: Annotated[int, Field(ge=1)] = 100
+    psi_threshold: Annotated[float, Field(gt=0.0)] = 0.2
+    p_value: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
+    drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
+    max_malformed_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+
+
 class Params(StrictModel):
     seed: int = 42
     task: TaskType = "binary"
@@ -188,6 +201,7 @@ class Params(StrictModel):
     mlflow: MlflowParams = MlflowParams()
     compare: CompareParams = CompareParams()
     serving: ServingParams = ServingParams()
+    monitor: MonitorParams = MonitorParams()
 
     @model_validator(mode="after")
     def _roles_differ(self) -> Params:

@@ -20,3 +20,5 @@ PLOTS_DIR = Path("plots")
 # identical across clean runs
 TRAINING_RUN = Path(".cache/run/training_run.json")
 RELEASE_RECORD = Path(".cache/release/release.json")  # the registered MLflow version (make release-register)
+REFERENCE_PROFILE = Path("models/reference_profile.json")  # DVC stage `profile`, read by the drift monitor
+MONITOR_DIR = Path("reports/monitor")  # make monitor: drift.md, summary.json, PNGs

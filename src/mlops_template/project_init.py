@@ -21,6 +21,7 @@ DEMO_LINEAGE = [
     paths.METRICS,
     paths.PREDICTIONS,
     paths.MODEL_METADATA,
+    paths.REFERENCE_PROFILE,
     paths.MODEL,
     paths.VALIDATION_REPORT_JSON,
     paths.VALIDATION_REPORT_MD,
@@ -48,6 +49,10 @@ merges still build and smoke-test the service; everything also runs offline on a
   [ ] Deployment: variable DEPLOY_TARGET = kubernetes (secret KUBE_CONFIG, variable K8S_NAMESPACE; manifests in
       k8s/) or bentocloud (secret BENTOCLOUD_API_TOKEN, variables BENTOCLOUD_ENDPOINT, BENTOCLOUD_DEPLOYMENT).
       Add required reviewers to the `production` environment to approve each deploy.
+  [ ] Continuous training (docs/continuous-training.md): variable PREDICTION_LOG_URL (where the service's
+      prediction logs are shipped, e.g. s3://bucket/prediction-logs/*.jsonl) for the drift monitor; secret
+      RETRAIN_TOKEN (GitHub App token or PAT) so retraining PRs get their normal checks. Enable Actions in a
+      fork for the schedules to run.
   [ ] Settings > Actions > General: keep "Read repository contents" as the default token permission (the
       workflows ask for what they need job by job); fork pull requests get the comment from pr-comment.yml.
 """

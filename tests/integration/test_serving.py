@@ -285,3 +285,31 @@ def test_fuzz_openapi_no_server_errors(served: Served, client: httpx.Client, tmp
     assert client.get("/readyz").status_code == 200
     good = records_of(served, 1)[0]
     assert client.post("/predict", json={"record": good}).status_code == 200
+
+
+def test_drifted_traffic_through_the_service_triggers_retraining(
+    served: Served, client: httpx.Client, tmp_path: Path
+) -> None:
+    """The loop end to end, locally: served traffic drifts -> `make monitor` says so -> the drift issue is
+    opened and the retraining workflow dispatched (against the recording GitHub API stand-in)."""
+    from emulation.github_api import GitHubStandIn
+
+    profile = json.loads((served.repo / "models/reference_profile.json").read_text(encoding="utf-8"))
+    shifted = served.features[:12]  # within the schema's limits (the service validates), at the training maximum
+    records = [{**r, **{f: profile["columns"][f]["summary"]["max"] for f in shifted}} for r in records_of(served)]
+    assert client.post("/predict_batch", json={"records": records}).status_code == 200
+    out = tmp_path / "monitor"
+    env = env_with_venv()
+    monitor = ["make", "-o", ".venv/.synced", "monitor", "RUN=", f"LOG={served.log_path}", f"MONITOR_OUT={out}"]
+    result = run(monitor, cwd=served.repo, env=env, check=False)
+    assert result.returncode != 0 and "[monitor] drift:" in result.stdout, result.stdout + result.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["retrain"] is True and set(shifted) <= set(summary["drifted_features"])
+    assert summary["window"]["model_versions"] == {served.model_tag: summary["window"]["rows"]}
+    with GitHubStandIn() as github:
+        env |= {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "acme/service", "GITHUB_TOKEN": "t"}
+        run(["make", "monitor-issue", f"MONITOR_OUT={out}"], cwd=served.repo, env=env)
+        run(["make", "retrain-dispatch"], cwd=served.repo, env=env)
+        assert [i["title"] for i in github.plain_issues()] == ["Drift detected in served traffic"]
+        dispatch = github.calls("POST", r"/actions/workflows/retrain\.yml/dispatches$")
+        assert [d["json"] for d in dispatch] == [{"ref": "main", "inputs": {"reason": "drift detected"}}]

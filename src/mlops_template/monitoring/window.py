@@ -1,0 +1,130 @@
+"""The window of served inputs: read prediction-log JSONL (``serving/predlog.py`` format), keep the
+readable lines, the last ``window_hours`` hours and the last ``window`` records.
+
+The log can be a local file, a glob of files (rotated logs), or any fsspec URL the project can read
+(``s3://bucket/prefix/*.jsonl`` with credentials from the environment). Unreadable lines are
+skipped and counted, never fatal on their own.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from mlops_template.errors import DataSourceError
+
+
+@dataclass
+class Window:
+    frame: pd.DataFrame  # one row per record, columns = the logged inputs
+    lines: int  # non-empty lines read
+    malformed: int
+    malformed_examples: list[str] = field(default_factory=list)  # "file:line: why"
+    outside_window: int = 0
+    model_versions: dict[str, int] = field(default_factory=dict)
+    first_ts: str | None = None
+    last_ts: str | None = None
+    files: list[str] = field(default_factory=list)
+
+
+def _parse_ts(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def parse_lines(text: str, origin: str) -> tuple[list[dict[str, Any]], int, list[str]]:
+    """Valid entries (with a parsed ``_ts``) of one log file's text; count and describe the rest."""
+    entries: list[dict[str, Any]] = []
+    malformed, examples = 0, list[str]()
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        why = ""
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as err:
+            entry, why = None, f"not JSON ({err.msg})"
+        if entry is not None:
+            if not isinstance(entry, dict):
+                why = "not a JSON object"
+            elif not isinstance(entry.get("inputs"), dict):
+                why = "no `inputs` object"
+            elif (ts := _parse_ts(entry.get("ts"))) is None:
+                why = "no ISO-8601 `ts`"
+            else:
+                entry["_ts"] = ts
+                entries.append(entry)
+                continue
+        malformed += 1
+        if len(examples) < 5:
+            examples.append(f"{origin}:{number}: {why}")
+    return entries, malformed, examples
+
+
+def _read_texts(location: str) -> list[tuple[str, str]]:
+    """(name, text) of every file the location names: a path, a glob, or an fsspec URL/glob."""
+    import fsspec
+
+    try:
+        files = fsspec.open_files(location, mode="rt", encoding="utf-8")
+    except Exception as err:  # unknown protocol, missing credentials, ...
+        raise DataSourceError(f"prediction log {location}: cannot open: {type(err).__name__}: {err}") from None
+    hint = (
+        "Serve with serving.prediction_log: true (or MLOPS_PREDICTION_LOG=1) to write one, "
+        "or point LOG= at the shipped log (docs/continuous-training.md)."
+    )
+    if not files:
+        raise DataSourceError(f"prediction log {location}: no such file. {hint}")
+    texts = []
+    for f in sorted(files, key=lambda f: f.path):
+        try:
+            with f as handle:
+                texts.append((f.path, handle.read()))
+        except FileNotFoundError:
+            raise DataSourceError(f"prediction log {f.path}: no such file. {hint}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise DataSourceError(f"prediction log {f.path}: cannot read: {type(err).__name__}: {err}") from None
+    return texts
+
+
+def read_window(location: str, window: int, window_hours: float | None, now: datetime | None = None) -> Window:
+    texts = _read_texts(location)
+    entries: list[dict[str, Any]] = []
+    lines = malformed = 0
+    examples: list[str] = []
+    for name, text in texts:
+        found, bad, why = parse_lines(text, name)
+        entries += found
+        lines += len(found) + bad
+        malformed += bad
+        examples += why[: 5 - len(examples)]
+    entries.sort(key=lambda e: e["_ts"])
+    total = len(entries)
+    if window_hours is not None:
+        start = (now or datetime.now(UTC)) - timedelta(hours=window_hours)
+        entries = [e for e in entries if e["_ts"] >= start]
+    entries = entries[-window:]
+    versions: dict[str, int] = {}
+    for e in entries:
+        key = str(e.get("model_version", "?"))
+        versions[key] = versions.get(key, 0) + 1
+    return Window(
+        frame=pd.DataFrame.from_records([e["inputs"] for e in entries]) if entries else pd.DataFrame(),
+        lines=lines,
+        malformed=malformed,
+        malformed_examples=examples,
+        outside_window=total - len(entries),
+        model_versions=versions,
+        first_ts=entries[0]["_ts"].isoformat() if entries else None,
+        last_ts=entries[-1]["_ts"].isoformat() if entries else None,
+        files=[name for name, _ in texts],
+    )

@@ -1,0 +1,210 @@
+"""The continuous-training loop's workflows run for real under act (host mode), against the recording
+GitHub API stand-in (.ci/emulation/github_api.py) and a local bare repository that plays github.com.
+
+- monitor.yml, drifted traffic in the log: the drift issue is opened and retrain.yml dispatched; a second
+  run updates the same issue instead of opening another.
+- retrain.yml on one trained repository whose data source is a file outside git (the "bucket"):
+  1. nothing changed: no branch, no PR, exit 0;
+  2. new data landed (repository_dispatch new-data): branch retrain/candidate pushed with dvc.lock,
+     metrics and the model metadata, ONE PR requested with the report, and the report posted on it
+     (GITHUB_TOKEN: the PR gets no checks of its own);
+  3. its publish step again with a RETRAIN_TOKEN: the same PR is updated, no second one, no comment needed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from emulation.act.harness import ActRun, run_workflow, set_param, uv_cache_dir
+from emulation.github_api import GitHubStandIn
+from tests.support import copy_repo, env_with_venv, git, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]  # two pipeline runs under act
+
+MONITOR = Path(".github/workflows/monitor.yml")
+RETRAIN = Path(".github/workflows/retrain.yml")
+
+
+def publish_origin(seed: Path, work: Path) -> Path:
+    """A bare `origin` holding seed's main, and a clone of it on main (the checkout of a scheduled run)."""
+    origin = work / "origin.git"
+    git(work, "clone", "-q", "--bare", str(seed), str(origin))
+    repo = work / "repo"
+    git(work, "clone", "-q", str(origin), str(repo))
+    return repo
+
+
+@pytest.fixture(scope="module")
+def github() -> Iterator[GitHubStandIn]:
+    with GitHubStandIn() as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def uv_cache() -> Path:
+    return uv_cache_dir()
+
+
+def act(
+    repo: Path,
+    workflow: Path,
+    event_name: str,
+    event: dict,
+    work: Path,
+    github: GitHubStandIn,
+    uv_cache: Path,
+    secrets: dict[str, str] | None = None,
+) -> ActRun:
+    return run_workflow(
+        repo,
+        event,
+        work,
+        workflow=workflow,
+        event_name=event_name,
+        uv_cache_dir=uv_cache,
+        env={"GITHUB_API_URL": github.url},
+        secrets=secrets,
+    )
+
+
+# ----------------------------------------------------------------------------- monitor.yml
+
+
+@pytest.fixture(scope="module")
+def drift_runs(tmp_path_factory: pytest.TempPathFactory, github: GitHubStandIn, uv_cache: Path) -> list[ActRun]:
+    work = tmp_path_factory.mktemp("monitor")
+    repo = publish_origin(copy_repo(work / "seed"), work)
+    profile = json.loads((repo / "models" / "reference_profile.json").read_text(encoding="utf-8"))
+
+    # served traffic: the first 10 features (a third) at 3x their training maximum, the rest at the median
+    def value(i: int, c: dict) -> object:
+        if c["kind"] != "numeric":
+            return next(iter(c["counts"]))
+        return 3 * (c["summary"]["max"] or 1) if i < 10 else c["summary"]["p50"]
+
+    records = [{f: value(i, c) for i, (f, c) in enumerate(profile["columns"].items())} for _ in range(150)]
+    from mlops_template.serving.predlog import log_lines
+
+    log = work / "traffic" / "predictions.jsonl"
+    log.parent.mkdir()
+    log.write_text(log_lines("predict", "model:v1", records, [1] * 150, [0.9] * 150), encoding="utf-8")
+    event = {"inputs": {"log": str(log)}}
+    return [act(repo, MONITOR, "workflow_dispatch", event, work / f"act{i}", github, uv_cache) for i in (1, 2)]
+
+
+def test_drifted_traffic_opens_one_issue_and_dispatches_retraining(
+    drift_runs: list[ActRun], github: GitHubStandIn
+) -> None:
+    first, second = drift_runs
+    assert first.returncode == 0, first.describe()
+    assert second.returncode == 0, second.describe()
+    steps = first.steps()
+    assert steps[("drift-monitor/compare served traffic with the training data", "make monitor")] == "Success"
+    assert "[monitor] drift:" in first.log
+    issues = github.plain_issues()
+    assert len(issues) == 1, issues  # the second run updated it
+    issue = issues[0]
+    assert issue["title"] == "Drift detected in served traffic" and [lab["name"] for lab in issue["labels"]] == [
+        "drift"
+    ]
+    assert "DRIFT: retraining triggered" in issue["body"] and "| feature |" in issue["body"]
+    assert f"issue #{issue['number']} created" in first.log and f"issue #{issue['number']} updated" in second.log
+    dispatches = github.calls("POST", r"/actions/workflows/retrain\.yml/dispatches$")
+    assert len(dispatches) == 2
+    assert dispatches[0]["json"] == {"ref": "main", "inputs": {"reason": "drift detected by the monitor"}}
+    # the report also reached the job summary and the artifact
+    assert "Drift monitor: DRIFT" in first.summary()
+    assert (first.record_dir / "artifacts" / "drift-report" / "summary.json").is_file()
+
+
+# ----------------------------------------------------------------------------- retrain.yml
+
+
+@pytest.fixture(scope="module")
+def bucket_repo(trained_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The trained project with data.source = a CSV outside git (the landing bucket); origin = its main.
+    DVC's cache is shared by absolute path, so main's model is found as if pulled from a DVC remote."""
+    work = tmp_path_factory.mktemp("retrain")
+    seed = work / "seed"
+    shutil.copytree(trained_repo, seed, ignore=shutil.ignore_patterns("mlflow.db", "mlruns", ".cache"))
+    landing = work / "bucket" / "data.csv"
+    landing.parent.mkdir()
+    pd.read_parquet(seed / "data" / "raw" / "data.parquet").to_csv(landing, index=False)
+    set_param(seed, "data.source", str(landing))
+    run(["dvc", "config", "cache.dir", str(seed / ".dvc" / "cache")], cwd=seed)
+    run(["dvc", "repro"], cwd=seed)
+    git(seed, "add", "-A")
+    git(seed, "commit", "-qm", "data from the bucket")
+    return publish_origin(seed, work), landing
+
+
+@pytest.fixture(scope="module")
+def retrain_runs(
+    bucket_repo: tuple[Path, Path], github: GitHubStandIn, uv_cache: Path, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, ActRun]:
+    repo, landing = bucket_repo
+    work = tmp_path_factory.mktemp("retrain-act")
+    runs = {
+        "unchanged": act(
+            repo, RETRAIN, "workflow_dispatch", {"inputs": {"reason": "weekly check"}}, work / "a", github, uv_cache
+        )
+    }
+    origin = repo.parent / "origin.git"
+    (work / "branches-after-unchanged.txt").write_text(git(origin, "branch", "--list"), encoding="utf-8")
+    frame = pd.read_csv(landing)
+    frame.iloc[: len(frame) - 40].to_csv(landing, index=False)  # new data landed: a different extract
+    new_data = {"action": "new-data", "client_payload": {"reason": "new data landed"}}
+    runs["new_data"] = act(repo, RETRAIN, "repository_dispatch", new_data, work / "b", github, uv_cache)
+    return runs
+
+
+def test_no_new_data_means_no_pull_request(retrain_runs: dict[str, ActRun], bucket_repo: tuple[Path, Path]) -> None:
+    r = retrain_runs["unchanged"]
+    assert r.returncode == 0, r.describe()
+    assert "data unchanged" in r.log and "nothing to propose" in r.log
+    assert "Running stage 'train'" not in r.log  # seeded training on the same inputs: skipped
+    assert all(step != "make retrain-publish" for _, step in r.steps())  # the publish job was skipped
+    branches = (r.record_dir.parent.parent / "branches-after-unchanged.txt").read_text(encoding="utf-8")
+    assert "retrain/candidate" not in branches
+
+
+def test_new_data_opens_one_pull_request_with_the_report(
+    retrain_runs: dict[str, ActRun], github: GitHubStandIn, bucket_repo: tuple[Path, Path]
+) -> None:
+    r = retrain_runs["new_data"]
+    assert r.returncode == 0, r.describe()
+    assert "data CHANGED" in r.log
+    origin = bucket_repo[0].parent / "origin.git"
+    changed = git(origin, "diff", "--name-only", "main", "retrain/candidate").split()
+    assert "dvc.lock" in changed and "metrics/metrics.json" in changed and "models/metadata.json" in changed
+    pulls = github.pulls()
+    assert len(pulls) == 1
+    pull = pulls[0]
+    assert pull["head"]["ref"] == "retrain/candidate" and pull["base"]["ref"] == "main"
+    assert "new data" in pull["body"] and "Model comparison" in pull["body"]
+    comments = github.comments_on(pull["number"])
+    assert len(comments) == 1 and "Model comparison" in comments[0]["body"]  # GITHUB_TOKEN: no checks, report posted
+
+
+def test_a_repeated_publish_updates_the_same_pull_request(
+    retrain_runs: dict[str, ActRun], github: GitHubStandIn, bucket_repo: tuple[Path, Path]
+) -> None:
+    """The publish job again (as a second retraining run would end), now with a RETRAIN_TOKEN: run directly,
+    not under act (a third pipeline run under act would add minutes and test nothing more)."""
+    repo = bucket_repo[0]
+    shutil.copytree(
+        retrain_runs["new_data"].record_dir / "artifacts" / "retrain-candidate", repo / "reports" / "retrain"
+    )
+    env = {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "acme/mlops-template", "GITHUB_TOKEN": "app-token"}
+    result = run(["make", "retrain-publish", "RETRAIN_APP_TOKEN=true"], cwd=repo, env=env_with_venv(env))
+    assert "updated" in result.stderr, result.stderr
+    pulls = github.pulls()
+    assert len(pulls) == 1, pulls
+    assert pulls[0]["body"].startswith("Opened with the RETRAIN_TOKEN")
+    assert len(github.comments_on(pulls[0]["number"])) == 1  # no second report comment: the PR's checks report
