@@ -23,7 +23,7 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from mlops_template import paths
-from mlops_template.config import ConfigError, Params, load_params, parse_params
+from mlops_template.config import Params, load_params
 from mlops_template.data.schema import SchemaSpec, load_spec
 from mlops_template.evaluation import plots
 from mlops_template.evaluation.baseline import (
@@ -75,13 +75,6 @@ COMPARISON_FILE = "comparison.json"
 def _yaml(path: Path) -> dict[str, Any]:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.exists() else None
     return data if isinstance(data, dict) else {}
-
-
-def _json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return data
 
 
 def single_row_latency_ms(
@@ -355,7 +348,8 @@ def _not_comparable_report(
     pred = predict(model, test, d.target, d.id_column, params.evaluate.threshold)
     c = policy.compare
     size = paths.MODEL.stat().st_size / 1e6
-    latency = single_row_latency_ms(model, test, d.target, d.id_column, c.latency_repeats)
+    spec = load_spec(params.data.schema_path)  # the served path needs the schema (dtypes, probe rows)
+    latency = single_row_latency_ms(model, test, d.target, d.id_column, c.latency_repeats, spec)
     comparison = candidate_only(params.task, pred, c, size, latency)
     sha = candidate_sha(notes)
     validation = paths.VALIDATION_REPORT_MD.read_text(encoding="utf-8") if paths.VALIDATION_REPORT_MD.exists() else None
@@ -363,7 +357,7 @@ def _not_comparable_report(
         NotComparableInput(
             base_ref=base_ref,
             base_sha=policy.sha,
-            candidate=ModelFacts(sha, size, latency, confusion_of(pred), mlflow_url(_json(paths.MODEL_METADATA))),
+            candidate=ModelFacts(sha, size, latency, confusion_of(pred), mlflow_url(load_training_run())),
             comparison=comparison,
             why=incomparable,
             params_changes=params_diff(policy.raw, _yaml(Path("params.yaml"))),
