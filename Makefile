@@ -123,7 +123,7 @@ lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .
 test-unit: $(SETUP) ## unit tests only (CI job "lint + unit tests")
 	$(RUN) pytest tests/unit $(PYTEST_ARGS)
 
-test-data: $(SETUP) ## data and schema tests only (CI job "data schema tests")
+test-data: $(SETUP) ## data and schema tests only (CI job "data + model tests")
 	$(RUN) pytest tests/data $(PYTEST_ARGS)
 
 test-model: $(SETUP) ## the project's model behaviour tests (quality floor from compare.floors, invariances)

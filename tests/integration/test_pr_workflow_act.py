@@ -47,7 +47,7 @@ MARKER = "<!-- mlops-template:pr-experiment -->"
 LOCAL_IMAGE = re.compile(r"!\[[^\]]*\]\((?!https?://)")
 JOBS = {
     "lint-unit": f"{WORKFLOW}/lint + unit tests",
-    "data": f"{WORKFLOW}/data schema tests",
+    "data": f"{WORKFLOW}/data + model tests",
     "experiment": f"{WORKFLOW}/train, compare with main, report, gate",
 }
 

@@ -68,7 +68,7 @@ CASES = {
     },
 }
 WRITERS = {"mixed-types-binary": ("churn.csv", mixed_churn_frame), "messy-binary": ("visits.csv", messy_animal_frame)}
-# What every fork's pull request runs (pr.yml jobs "data schema tests" + the model tests); and on one dataset
+# What every fork's pull request runs (pr.yml jobs "lint + unit tests" and "data + model tests"); and on one dataset
 # also the job "lint + unit tests".
 CI_EVERY = ["check-params", "test-data", "test-model"]
 CI_ONCE = ["lint", "test-unit"]
