@@ -66,6 +66,7 @@ def test_a_degrading_pr_that_loosens_the_gate_still_fails(repo: Path) -> None:
 
     proposal = {c.key: (c.baseline, c.candidate) for c in proposed_policy_changes(base, candidate)}
     assert proposal["compare.margins.roc_auc"] == ("—", 1.0) and proposal["compare.max_drop"] == (None, 1.0)
+    assert "compare.margins" not in proposal
 
 
 def test_base_params_that_do_not_load_fall_back_to_their_compare_section() -> None:

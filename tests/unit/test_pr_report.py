@@ -151,5 +151,9 @@ def test_not_comparable_report_shows_candidate_metrics_and_floors_only() -> None
     assert "**not comparable**" in text and "`task` binary → multiclass" in text
     assert "| **f1_macro** (primary) | 1.0000 |" in text and "| accuracy | 1.0000 |" in text
     assert "accuracy >= 0.5: candidate 1.0000" in text
+    bare = candidate_only("multiclass", pred, CompareParams(), 0.01, 1.0)
+    assert bare.gate.passed and bare.gate.checks == [
+        "no absolute limits are set (compare.floors, max_model_size_mb, max_latency_ms)"
+    ]
     failing = candidate_only("multiclass", pred, CompareParams(floors={"accuracy": 1.1}), 0.01, 1.0)
     assert not failing.gate.passed and "accuracy >= 1.1" in failing.gate.reasons[0]

@@ -234,6 +234,8 @@ def evaluate_gate(
         ok = latency_ms <= params.max_latency_ms
         msg = f"single-row latency {latency_ms:.2f} ms (limit {params.max_latency_ms:g} ms)"
         (checks if ok else reasons).append(msg if ok else msg + " exceeds the limit")
+    if not reasons and not checks:
+        checks.append("no absolute limits are set (compare.floors, max_model_size_mb, max_latency_ms)")
     return GateResult(passed=not reasons, reasons=reasons, checks=checks)
 
 

@@ -65,7 +65,8 @@ def proposed_policy_changes(base: BasePolicy, candidate: Params) -> list[Change]
     """What the pull request changes in ``compare:`` (shown as a proposal that applies after merge)."""
     before = base.compare.model_dump(mode="json")
     after = candidate.compare.model_dump(mode="json")
-    return [Change(f"compare.{c.key}", c.baseline, c.candidate) for c in params_diff(before, after)]
+    changes = params_diff(before, after)  # an empty mapping is a leaf: skip "{} -> —" next to its keys
+    return [Change(f"compare.{c.key}", c.baseline, c.candidate) for c in changes if {} not in (c.baseline, c.candidate)]
 
 
 def _key(raw: dict[str, Any], params: Params | None, dotted: str) -> Any:
