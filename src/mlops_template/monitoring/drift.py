@@ -110,23 +110,10 @@ def numeric_drift(name: str, ref: dict[str, Any], values: pd.Series, params: Mon
             np.array([ref_counts[:-1].sum(), ref_missing]), np.array([len(numbers), cur_missing])
         )
         p = min(p, p_missing)
-    value = psi(ref_counts, cur_counts)
-    return FeatureDrift(
-        feature=name,
-        kind="numeric",
-        test="ks",
-        psi=value,
-        statistic=stat,
-        p_value=p,
-        drifted=bool(value >= params.psi_threshold and p < params.p_value),
-        rows=len(values),
-        missing_share_reference=ref_missing / max(ref_counts.sum(), 1),
-        missing_share_current=cur_missing / max(len(values), 1),
-        buckets=labels,
-        reference_share=_shares(ref_counts),
-        current_share=_shares(cur_counts),
+    return _feature_drift(
+        name, "numeric", "ks", ref_counts, cur_counts, labels, stat, p, params, len(values), ref_missing, cur_missing,
         invalid_values=invalid,
-    )
+    )  # fmt: skip
 
 
 def categorical_drift(name: str, ref: dict[str, Any], values: pd.Series, params: MonitorParams) -> FeatureDrift:
@@ -141,22 +128,44 @@ def categorical_drift(name: str, ref: dict[str, Any], values: pd.Series, params:
         ref_counts, cur_counts = np.append(ref_counts, ref_missing), np.append(cur_counts, cur_missing)
         labels = [*labels, "missing"]
     stat, p = chi2_two_sample(ref_counts, cur_counts)
+    return _feature_drift(
+        name, "categorical", "chi2", ref_counts, cur_counts, labels, stat, p, params, len(values), ref_missing,
+        cur_missing, new_values=new,
+    )  # fmt: skip
+
+
+def _feature_drift(
+    name: str,
+    kind: str,
+    test: str,
+    ref_counts: np.ndarray,
+    cur_counts: np.ndarray,
+    labels: list[str],
+    stat: float,
+    p: float,
+    params: MonitorParams,
+    rows: int,
+    ref_missing: float,
+    cur_missing: float,
+    **extra: Any,
+) -> FeatureDrift:
+    """One feature's verdict: it drifts when the PSI reaches the threshold AND the test's p-value is below it."""
     value = psi(ref_counts, cur_counts)
     return FeatureDrift(
         feature=name,
-        kind="categorical",
-        test="chi2",
+        kind=kind,
+        test=test,
         psi=value,
         statistic=stat,
         p_value=p,
         drifted=bool(value >= params.psi_threshold and p < params.p_value),
-        rows=len(values),
+        rows=rows,
         missing_share_reference=ref_missing / max(ref_counts.sum(), 1),
-        missing_share_current=cur_missing / max(len(values), 1),
+        missing_share_current=cur_missing / max(rows, 1),
         buckets=labels,
         reference_share=_shares(ref_counts),
         current_share=_shares(cur_counts),
-        new_values=new,
+        **extra,
     )
 
 
