@@ -15,7 +15,7 @@ from tests.support import copy_repo, run
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["extract", "validate", "split", "train", "evaluate"]
+STAGES = ["extract", "validate", "split", "train", "evaluate", "profile"]
 
 
 def test_pipeline_produces_every_artifact(trained_repo: Path) -> None:
@@ -33,6 +33,7 @@ def test_pipeline_produces_every_artifact(trained_repo: Path) -> None:
         "plots/pr.png",
         "plots/confusion.png",
         "plots/calibration.png",
+        "models/reference_profile.json",
     ]:
         assert (trained_repo / rel).is_file(), rel
     lock = yaml.safe_load((trained_repo / "dvc.lock").read_text())
