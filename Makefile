@@ -181,7 +181,7 @@ IMAGE_REGISTRY ?= ghcr.io
 VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
-.PHONY: container-tools container smoke-container test-container release-materialize release-register release-promote dvc-push \
+.PHONY: container-tools container smoke-container test-container test-release-act release-materialize release-register release-promote dvc-push \
 	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish release-guard bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
@@ -193,8 +193,11 @@ container: $(SETUP) container-tools ## build the OCI image from the built bento 
 smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a prediction vs in-process, non-root
 	bash scripts/container/smoke.sh "$(LOCAL_IMAGE)"
 
-test-container: $(SETUP) ## opt-in real container tests (build + run + smoke; release.yml under act); needs podman or docker
-	$(RUN) pytest -m container tests/integration/test_container.py tests/integration/test_release_act.py $(PYTEST_ARGS)
+test-container: $(SETUP) ## opt-in real container test (build + run + smoke + push); needs podman or docker
+	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
+
+test-release-act: $(SETUP) ## opt-in: release.yml under act end to end (two releases, one image build; slow, not in .ci/run yet)
+	$(RUN) pytest -m container tests/integration/test_release_act.py $(PYTEST_ARGS)
 
 bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Actions)
 	@tag="$$(cat build/bento/tag.txt)"; echo "$$tag"; \
