@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 HGB = "hist_gradient_boosting"
 MAIN = {
     "model": {"type": HGB, HGB: {"max_iter": 2, "max_leaf_nodes": 2}},
-    "compare": {"bootstrap_resamples": 300, "floors": {"roc_auc": 0.5}},
+    "compare": {"bootstrap_resamples": 300, "floors": {"roc_auc": 0.5}},  # replaces the project's floors
 }
 BRANCHES = {
     "improve": {"model": {"type": "linear"}},
@@ -65,7 +65,7 @@ def _patch_params(repo: Path, patch: dict) -> None:
 
     def merge(into: dict, new: dict) -> None:
         for k, v in new.items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and k != "floors":  # floors are replaced, not merged
                 merge(into[k], v)
             else:
                 into[k] = v
