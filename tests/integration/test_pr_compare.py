@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 HGB = "hist_gradient_boosting"
 MAIN = {
     "model": {"type": HGB, HGB: {"max_iter": 2, "max_leaf_nodes": 2}},
-    # replaces the project's floors; below the one-tree model's cross-validated AUC (0.4955): only the regression blocks it
+    # replaces the project's floors; below the one-tree model's cross-validated AUC (0.4955)
     "compare": {"bootstrap_resamples": 300, "floors": {"roc_auc": 0.4}},
 }
 BRANCHES = {
