@@ -105,8 +105,10 @@ def set_yaml_value(text: str, dotted: str, value: object) -> str:
 
 
 TEMPLATE_NAME = "mlops-template"
-# Files that carry the project's name outside params.yaml (Kubernetes objects, bento labels).
-NAMED_FILES = ["k8s/*.yaml", "bentofile.yaml"]
+# Files that carry the project's name outside params.yaml (Kubernetes objects, the Argo CD Application,
+# bento labels). The production overlay's annotation keys (``mlops-template.dev/...``) are the release
+# tooling's own and stay as they are.
+NAMED_FILES = ["k8s/*.yaml", "k8s/argocd/*.yaml", "bentofile.yaml"]
 
 
 def rename_manifests(root: Path, name: str) -> list[str]:

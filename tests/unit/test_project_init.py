@@ -69,3 +69,17 @@ def test_init_on_the_demo_data_keeps_the_demo_test(tmp_path: Path) -> None:
     root = _fork(tmp_path)
     _, removed = init_project(root, "herd", {})
     assert DEMO_TESTS[0] not in removed and (root / DEMO_TESTS[0]).exists()
+
+
+def test_init_renames_the_kubernetes_objects_and_the_argocd_app(tmp_path: Path) -> None:
+    import shutil
+
+    root = _fork(tmp_path)
+    shutil.copytree(REPO_ROOT / "k8s", root / "k8s")
+    (root / "bentofile.yaml").write_text((REPO_ROOT / "bentofile.yaml").read_text())
+    init_project(root, "herd", {})
+    app = (root / "k8s/argocd/application.yaml").read_text()
+    assert "name: herd\n" in app and "mlops-template" not in app
+    assert "name: herd\n" in (root / "k8s/deployment.yaml").read_text()
+    overlay = (root / "k8s/overlays/production/kustomization.yaml").read_text()
+    assert overlay == (REPO_ROOT / "k8s/overlays/production/kustomization.yaml").read_text()
