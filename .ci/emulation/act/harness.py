@@ -140,7 +140,12 @@ class ActRun:
 def host_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The host environment act's steps inherit: no caller venv, caches under ``work``, no global pip."""
     venv_bin = str(VENV_BIN)
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH"}}
+    # Not inherited: the caller's venv and tracking server, and the caller's make/pytest arguments (act's
+    # self-hosted steps see the host environment, so `make test PYTEST_ARGS=...` would leak into every
+    # `make` a workflow step runs through MAKEFLAGS, e.g. re-running the calling test inside the workflow).
+    dropped = {"VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+    dropped |= {"PYTEST_ADDOPTS", "PYTEST_ARGS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
     uv_dir = str(Path(uv_binary()).parent)
     env["PATH"] = os.pathsep.join(path if uv_dir in path else [uv_dir, *path])  # as setup-uv would
