@@ -15,6 +15,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 
+# A user's machine (and GitHub's runners) caches compiled bytecode; a shell that sets
+# PYTHONDONTWRITEBYTECODE makes every Python start-up recompile numpy, scikit-learn and MLflow from source
+# (measured here: `import sklearn.base` 8 s instead of ~2 s), which would swamp what the benchmarks time.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
 
 def timeit(fn: Callable[[], Any], repeat: int = 3) -> float:
     """Median wall time of ``repeat`` calls, in seconds."""

@@ -131,7 +131,7 @@ def main() -> None:
         repo = copy_repo(Path(tmp) / "repo")
         t_main = _timed(["python", "-m", "mlops_template.cli", "repro"], repo)
         git(repo, "add", "-A")
-        git(repo, "commit", "-qm", "main trained")
+        git(repo, "commit", "-q", "--allow-empty", "-m", "main trained")
         git(repo, "checkout", "-qb", "pr")
         params = repo / "params.yaml"
         params.write_text(params.read_text().replace("  type: linear", "  type: random_forest"))
