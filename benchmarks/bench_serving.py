@@ -27,6 +27,7 @@ re-writes serving.md from serving.json; ``--readme`` also refreshes the README's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -35,6 +36,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -67,6 +69,12 @@ TASKS = os.environ.get("BENCH_TASKS", "binary,multiclass,regression").split(",")
 TASK_SOURCES = {"binary": "sklearn:breast_cancer", "multiclass": "sklearn:wine", "regression": "sklearn:diabetes"}
 # Reuse the task copies of an earlier run (their `make init/repro/bento`) instead of rebuilding them.
 REUSE_PROJECTS = os.environ.get("BENCH_REUSE_PROJECTS", "") not in ("", "0")
+# Where those copies live: outside the repository, and on a path without hidden folders (`bentoml build`
+# refuses files under one, such as benchmarks/.work).
+TASK_DIR = Path(
+    os.environ.get("BENCH_TASK_DIR")
+    or Path(tempfile.gettempdir()) / f"mlops-bench-serving-{hashlib.md5(str(ROOT).encode()).hexdigest()[:8]}"
+)
 BATCH_ROWS = 10_000
 BATCH_REQUESTS = int(os.environ.get("BENCH_BATCH_REQUESTS", "10"))
 
@@ -232,7 +240,7 @@ def project_for(task: str, params: Any, env: dict[str, str]) -> Project:
     if task not in TASK_SOURCES:
         raise SystemExit(f"BENCH_TASKS: unknown task {task!r} (known: {', '.join(TASK_SOURCES)})")
     source = TASK_SOURCES[task]
-    repo = WORK / f"task-{task}" / f"bench-{task}"
+    repo = TASK_DIR / f"task-{task}" / f"bench-{task}"
     settings = {"NAME": f"bench-{task}", "SOURCE": source, "TARGET": "target", "ID": "id", "TASK": task}
     origin = f"a copy of this repository, `make init {' '.join(f'{k}={v}' for k, v in settings.items())}`"
     origin += ", `make repro`, `make bento`"
@@ -505,7 +513,9 @@ def path_of(e: dict[str, Any]) -> str:
     path = str(e.get("bento_scoring_path", "?"))
     check = e.get("serving_check") or {}
     if check and not check.get("passed"):
-        path += " (fallback: " + str(check.get("note", "check failed")) + ")"
+        dev = check.get("max_deviation")
+        why = f"ONNX max deviation {dev:.1e} > {check.get('tolerance', 1e-4):g}" if dev is not None else "no ONNX"
+        path += f", fallback ({why})"
     return path
 
 
@@ -596,6 +606,9 @@ def markdown(r: dict[str, Any]) -> str:
                 f"{e['fastapi']['batch']['median_s']} | {e['fastapi']['batch']['errors']} |",
                 f"| in-process {call} | {ip['batch_rows_per_s']:,} | {ip['batch_ms'] / 1000:.4f} | |",
             ]
+            if e.get("serving_check"):
+                check = e["serving_check"]
+                lines += ["", f"`make bento`'s check: {check.get('serving_path', '?')}, {check.get('note', '')}."]
             for name, g in e["targets"].items():
                 targets_table.append(
                     f"| {task} | {kind} | {name} | {g['value']} | {g['target']} | {'yes' if g['met'] else '**no**'} |"
