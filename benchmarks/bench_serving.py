@@ -1,21 +1,33 @@
-"""Serving benchmark, side by side in one run, one table per estimator (linear, random forest, histogram
-gradient boosting; the project's own data and params, only ``model.type`` changed): (a) the bento
-(the built bento serving that estimator's model via ``MLOPS_MODEL_TAG``), (b) a minimal FastAPI peer
-serving the same pipeline the plain way, (c) in-process.
+"""Serving benchmark, side by side in one run, one table per task x estimator: (a) the bento (serving that
+estimator's model via ``MLOPS_MODEL_TAG``), (b) a minimal FastAPI peer serving the same pipeline the plain
+way (benchmarks/fastapi_peer.py), (c) in-process.
 
-- single-record POSTs at 1, 16 and 64 concurrent connections, driven by ``wrk`` (C load generator,
-  Debian package; a Lua script rotates over real test records): throughput, p50, p99, errors
-  (non-2xx + socket errors);
+Tasks (``BENCH_TASKS``, default ``binary,multiclass,regression``): the project's own task is measured on
+the project itself (its data and params). Every other task is measured on a temporary copy of the repository
+made that task's own by the template's machinery: ``make init SOURCE=sklearn:wine TASK=multiclass`` (or
+``sklearn:diabetes`` / ``regression``, ``sklearn:breast_cancer`` / ``binary``), ``make repro``, ``make bento``.
+Estimators (``BENCH_ESTIMATORS``, default ``linear,random_forest,hist_gradient_boosting``): the params'
+``model.type`` is the project's model; the others are retrained on the same train split with only
+``model.type`` changed and imported into the model store the way ``make bento`` does, which checks the
+served path against the scikit-learn pipeline on the test split (and keeps the plain pipeline when the check
+fails). Each run also compares what the running bento answers with the pipeline in-process.
+
+- single-record POSTs driven by ``wrk`` (C load generator, Debian package; a Lua script rotates over real test
+  records): throughput, p50, p99, errors (non-2xx + socket errors). Clients: ``BENCH_CONCURRENCY`` (default
+  1,16,64) for the project's own task, ``BENCH_EXTRA_CONCURRENCY`` (default 16, where the target is set) for
+  the other tasks, to keep the run affordable;
 - 10,000-row batch POSTs (rows/s), driven by a Python client with the body pre-encoded: JSON records
   (bento, peer) and an Arrow IPC stream (bento's ``/arrow/predict_batch``);
-- in-process ``predict_proba`` on a DataFrame (1 row, 10,000 rows) as the ceiling.
+- in-process ``predict_proba`` (classifiers) / ``predict`` (regressors) on a DataFrame (1 row, 10,000 rows).
 
-Needs a trained model (``make repro``) and a built bento (``make bento``; built here if missing).
-Writes benchmarks/results/serving.md and serving.json. Run: ``make bench-serving``.
+Needs ``wrk``, a trained model (``make repro``) and a built bento (``make bento``; built here if missing).
+Writes benchmarks/results/serving.md and serving.json. Run: ``make bench-serving``. ``--render``
+re-writes serving.md from serving.json; ``--readme`` also refreshes the README's quote.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -24,6 +36,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 from mlops_template.config import load_params  # noqa: E402
 from mlops_template.data.schema import load_spec  # noqa: E402
 from mlops_template.serving.store import TAG_FILE, build_bento  # noqa: E402
-from tests.support import env_with_venv, free_port, server  # noqa: E402
+from tests.support import REPO_ROOT, copy_repo, env_with_venv, free_port, run, server  # noqa: E402
 
 WORK = ROOT / "benchmarks/.work/serving"
 RESULTS = ROOT / "benchmarks/results"
@@ -49,7 +62,19 @@ ESTIMATORS = os.environ.get("BENCH_ESTIMATORS", "linear,random_forest,hist_gradi
 # wrk counts a request slower than this as a "timeout" error (wrk's default is 2 s; at 64 clients on a
 # 2-core machine shared with other jobs, queueing alone can exceed that). Every error kind is reported.
 WRK_TIMEOUT = int(os.environ.get("BENCH_WRK_TIMEOUT", "10"))
-CONCURRENCY = [1, 16, 64]
+CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").split(",")]
+EXTRA_CONCURRENCY = [int(c) for c in os.environ.get("BENCH_EXTRA_CONCURRENCY", "16").split(",")]
+TASKS = os.environ.get("BENCH_TASKS", "binary,multiclass,regression").split(",")
+# The bundled dataset each task is measured on when it is not the project's own (make init SOURCE=...).
+TASK_SOURCES = {"binary": "sklearn:breast_cancer", "multiclass": "sklearn:wine", "regression": "sklearn:diabetes"}
+# Reuse the task copies of an earlier run (their `make init/repro/bento`) instead of rebuilding them.
+REUSE_PROJECTS = os.environ.get("BENCH_REUSE_PROJECTS", "") not in ("", "0")
+# Where those copies live: outside the repository, and on a path without hidden folders (`bentoml build`
+# refuses files under one, such as benchmarks/.work).
+TASK_DIR = Path(
+    os.environ.get("BENCH_TASK_DIR")
+    or Path(tempfile.gettempdir()) / f"mlops-bench-serving-{hashlib.md5(str(ROOT).encode()).hexdigest()[:8]}"
+)
 BATCH_ROWS = 10_000
 BATCH_REQUESTS = int(os.environ.get("BENCH_BATCH_REQUESTS", "10"))
 
@@ -158,22 +183,23 @@ def batch_breakdown(loaded: Any, body: bytes) -> dict[str, float]:
 
 
 def in_process(model: Any, features: list[str], records: list[dict[str, Any]]) -> dict[str, Any]:
-    one = records[0]
+    """The ceiling: the pipeline's own ``predict_proba`` (classifiers) / ``predict`` (regressors) on a DataFrame."""
+    score = model.predict_proba if hasattr(model, "predict_proba") else model.predict
     n = 0
     start = time.perf_counter()
     while n < 2000 and time.perf_counter() - start < 10:  # 2,000 calls or 10 s, whichever comes first
-        model.predict_proba(pd.DataFrame([records[n % len(records)]], columns=features))
+        score(pd.DataFrame([records[n % len(records)]], columns=features))
         n += 1
     single = (time.perf_counter() - start) / n
     big = pd.DataFrame((records * (BATCH_ROWS // len(records) + 1))[:BATCH_ROWS], columns=features)
     times = []
     for _ in range(20):
         start = time.perf_counter()
-        model.predict_proba(big)
+        score(big)
         times.append(time.perf_counter() - start)
     batch = statistics.median(times)
-    del one
     return {
+        "call": score.__name__,
         "single_rps": round(1 / single, 1),
         "single_ms": round(single * 1000, 3),
         "batch_rows_per_s": round(BATCH_ROWS / batch),
@@ -188,10 +214,63 @@ def load_average() -> str:
         return "n/a"
 
 
+class Project:
+    """A project the bench measures one task on: the repository itself, or a copy made that task's own."""
+
+    def __init__(self, task: str, root: Path, origin: str, bento: str) -> None:
+        self.task, self.root, self.origin, self.bento = task, root, origin, bento
+        self.params = load_params(root / "params.yaml")
+        own = root == ROOT
+        self.concurrency = sorted(set(CONCURRENCY if own else EXTRA_CONCURRENCY) | {16})
+
+
+def _uv() -> str:
+    found = shutil.which("uv") or str(REPO_ROOT / ".cache/uv-bootstrap/bin/uv")
+    if not Path(found).exists():
+        raise SystemExit("no uv: run `make setup` first")
+    return found
+
+
+def project_for(task: str, params: Any, env: dict[str, str]) -> Project:
+    """The repository itself for its own task; else a copy initialised on ``TASK_SOURCES[task]``, trained and
+    bento-built with the project's own Make targets (``make init``, ``make repro``, ``make bento``)."""
+    if task == params.task:
+        tag = TAG_FILE.read_text().strip() if TAG_FILE.exists() else build_bento(ROOT, params)
+        return Project(task, ROOT, f"this project (`{params.data.source}`)", tag)
+    if task not in TASK_SOURCES:
+        raise SystemExit(f"BENCH_TASKS: unknown task {task!r} (known: {', '.join(TASK_SOURCES)})")
+    source = TASK_SOURCES[task]
+    repo = TASK_DIR / f"task-{task}" / f"bench-{task}"
+    settings = {"NAME": f"bench-{task}", "SOURCE": source, "TARGET": "target", "ID": "id", "TASK": task}
+    origin = f"a copy of this repository, `make init {' '.join(f'{k}={v}' for k, v in settings.items())}`"
+    origin += ", `make repro`, `make bento`"
+    tag_file = repo / TAG_FILE
+    if REUSE_PROJECTS and tag_file.exists():
+        print(f"== {task}: reusing {repo} (BENCH_REUSE_PROJECTS)", flush=True)
+        return Project(task, repo, origin, tag_file.read_text().strip())
+    shutil.rmtree(repo.parent, ignore_errors=True)
+    copy_repo(repo)
+    uv = _uv()
+    make_env = {**env, "PATH": f"{env['PATH']}{os.pathsep}{Path(uv).parent}"}  # bentoml build needs uv
+    log = repo.parent / "make.log"
+    for target in (["init", *(f"{k}={v}" for k, v in settings.items())], ["repro"], ["bento"]):
+        print(f"== {task}: make {' '.join(target)} (in {repo})", flush=True)
+        start = time.perf_counter()
+        out = run(["make", "SETUP=", "RUN=", f"UV={uv}", *target], cwd=repo, env=make_env, timeout=1800)
+        with log.open("a") as f:
+            f.write(f"$ make {' '.join(target)}\n{out.stdout}{out.stderr}\n")
+        print(f"   done in {time.perf_counter() - start:.0f} s", flush=True)
+    return Project(task, repo, origin, tag_file.read_text().strip())
+
+
 def main() -> int:
-    if sys.argv[1:] == ["--render"]:  # re-write serving.md from serving.json (no measuring)
-        data = json.loads((RESULTS / "serving.json").read_text())
+    if sys.argv[1:] in (["--render"], ["--readme"]):  # re-write serving.md from serving.json (no measuring)
+        data = upgrade(json.loads((RESULTS / "serving.json").read_text()))
         (RESULTS / "serving.md").write_text(markdown(data))
+        if sys.argv[1:] == ["--readme"]:
+            from benchmarks._common import quote_in_readme
+
+            quote_in_readme("serving", compact(data))
         return 0
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk (see .ci/install-serving-bench.sh)", file=sys.stderr)
@@ -199,9 +278,6 @@ def main() -> int:
     os.chdir(ROOT)
     params = load_params(ROOT / "params.yaml")
     os.environ.setdefault("BENTOML_HOME", str(ROOT / ".bentoml"))
-
-    tag = TAG_FILE.read_text().strip() if TAG_FILE.exists() else build_bento(ROOT, params)
-    test = pd.read_parquet(ROOT / "data/split/test.parquet")
     env = env_with_venv({"BENTOML_HOME": os.environ["BENTOML_HOME"], "BENTOML_DO_NOT_TRACK": "True"})
     results: dict[str, Any] = {
         "machine": {
@@ -213,61 +289,81 @@ def main() -> int:
         "config": {
             "duration_s": DURATION,
             "repeats": REPEATS,
-            "bento": tag,
             "bento_workers": params.serving.workers,
             "fastapi_workers": params.serving.workers,
             "batch_rows": BATCH_ROWS,
             "batch_requests": BATCH_REQUESTS,
             "load_generator": "wrk (single), httpx (batch)",
             "wrk_timeout_s": WRK_TIMEOUT,
+            "project_task": params.task,
+            "concurrency": sorted(set(CONCURRENCY) | {16}),
+            "extra_concurrency": sorted(set(EXTRA_CONCURRENCY) | {16}),
         },
-        "estimators": {},
+        "tasks": {},
     }
     if os.environ.get("BENCH_MERGE") and (RESULTS / "serving.json").exists():  # add to an earlier run's tables
-        earlier = json.loads((RESULTS / "serving.json").read_text())
-        results["estimators"] = earlier["estimators"]
+        earlier = upgrade(json.loads((RESULTS / "serving.json").read_text()))
+        results["tasks"] = earlier["tasks"]
         results["machine"]["load_average_at_start"] = earlier["machine"]["load_average_at_start"]
-    for kind in ESTIMATORS:
-        model_tag = model_for(kind, params)
-        print(f"== {kind}: {model_tag}", flush=True)
-        results["estimators"][kind] = bench_one(tag, model_tag, test, env, params)
-        write(results)
+    # The project's own task first (it needs no preparation), then the others in the order asked.
+    for task in sorted(TASKS, key=lambda t: t != params.task):
+        project = project_for(task, params, env)
+        test = pd.read_parquet(project.root / "data/split/test.parquet")
+        entry = results["tasks"].setdefault(task, {"estimators": {}})
+        entry.update({"origin": project.origin, "source": project.params.data.source, "bento": project.bento})
+        entry["concurrency"] = project.concurrency
+        for kind in ESTIMATORS:
+            model_tag = model_for(kind, project)
+            print(f"== {task} / {kind}: {model_tag}", flush=True)
+            entry["estimators"][kind] = bench_one(project, model_tag, test, env)
+            write(results)
     results["machine"]["load_average_at_end"] = load_average()
     write(results)
     print((RESULTS / "serving.md").read_text())
     return 0
 
 
+def upgrade(data: dict[str, Any]) -> dict[str, Any]:
+    """Results written before the tasks were added (one binary project): as the binary task."""
+    if "tasks" not in data:
+        data["tasks"] = {"binary": {"origin": "this project", "source": "sklearn:breast_cancer"}}
+        data["tasks"]["binary"]["bento"] = data["config"].get("bento", "?")
+        data["tasks"]["binary"]["estimators"] = data.pop("estimators")
+    return data
+
+
 def write(results: dict[str, Any]) -> None:
-    for r in results["estimators"].values():
-        r["targets"] = targets(r)
+    for t in results["tasks"].values():
+        for r in t["estimators"].values():
+            r["targets"] = targets(r)
     results["machine"].setdefault("load_average_at_end", load_average())
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "serving.json").write_text(json.dumps(results, indent=2) + "\n")
     (RESULTS / "serving.md").write_text(markdown(results))
 
 
-def model_for(kind: str, params: Any) -> str:
-    """The project's model (``model.type`` as in params.yaml), or one retrained with ``model.type: kind``
+def model_for(kind: str, project: Project) -> str:
+    """The project's model (``model.type`` as in its params.yaml), or one retrained with ``model.type: kind``
     on the same train split, imported into the model store the way ``make bento`` does (with its ONNX check)."""
     from mlops_template.config import parse_params
     from mlops_template.model import build_pipeline
-    from mlops_template.serving.store import import_model
+    from mlops_template.serving.store import MODEL_TAG_FILE, import_model
 
+    src, params = project.root, project.params
     if kind == params.model.type:
-        return Path("bento_model_tag.txt").read_text().strip()
-    root = WORK / f"model-{kind}"
+        return (src / MODEL_TAG_FILE).read_text().strip()
+    root = WORK / f"model-{project.task}-{kind}"
     shutil.rmtree(root, ignore_errors=True)
     for rel in ("models/metadata.json", "data/split/test.parquet", "metrics/metrics.json", params.data.schema_path):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        if (ROOT / rel).exists():
-            shutil.copy2(ROOT / rel, root / rel)
+        if (src / rel).exists():
+            shutil.copy2(src / rel, root / rel)
     raw = json.loads(json.dumps(params.model_dump(mode="json")))
     raw["model"]["type"] = kind
     kind_params = parse_params(raw)
-    spec = load_spec(ROOT / params.data.schema_path)
-    train = pd.read_parquet(ROOT / "data/split/train.parquet")
-    features = json.loads((ROOT / "models/metadata.json").read_text())["features"]
+    spec = load_spec(src / params.data.schema_path)
+    train = pd.read_parquet(src / "data/split/train.parquet")
+    features = json.loads((src / "models/metadata.json").read_text())["features"]
     pipeline = build_pipeline(kind_params, spec).fit(train[features], train[params.data.target])
     joblib.dump(pipeline, root / "models/model.joblib")
     meta = json.loads((root / "models/metadata.json").read_text())
@@ -286,12 +382,40 @@ def arrow_body(frame: pd.DataFrame) -> bytes:
     return bytes(sink.getvalue().to_pybytes())
 
 
-def bench_one(tag: str, model_tag: str, test: pd.DataFrame, env: dict[str, str], params: Any) -> dict[str, Any]:
+def served_vs_sklearn(url: str, loaded: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the running bento answers (``/predict_batch`` on the test records, ``/predict`` on the first 20)
+    against the scikit-learn pipeline in-process (a DataFrame of those records), within the serving tolerance."""
+    from mlops_template.serving.onnx_path import TOLERANCE
+    from mlops_template.serving.predictor import Predictor, decide
+
+    plain = Predictor(loaded.pipeline, loaded.features, loaded.spec, fast=False)
+    labels, scores, _ = decide(plain, plain._reference(records), loaded.card.threshold)
+    batch = httpx.post(f"{url}/predict_batch", json={"records": records}, timeout=120).json()
+    single = [httpx.post(f"{url}/predict", json={"record": r}, timeout=60).json() for r in records[:20]]
+    served_labels = batch["labels"] + [s["label"] for s in single]
+    served_scores = np.array(batch["scores"] + [s["score"] for s in single], dtype=float)
+    want_labels = labels + labels[:20]
+    want = np.array(scores + scores[:20], dtype=float)
+    scale = 1.0 if plain.is_classifier else np.maximum(1.0, np.abs(want))  # as onnx_path.agreement
+    deviation = float(np.max(np.abs(served_scores - want) / scale))
+    labels_equal = plain.is_classifier is False or served_labels == want_labels
+    return {
+        "rows": len(records),
+        "single_rows": len(single),
+        "max_deviation": deviation,
+        "labels_equal": bool(labels_equal),
+        "tolerance": TOLERANCE,
+        "passed": bool(labels_equal and deviation <= TOLERANCE),
+    }
+
+
+def bench_one(project: Project, model_tag: str, test: pd.DataFrame, env: dict[str, str]) -> dict[str, Any]:
     import bentoml
 
     from mlops_template.serving.columnar import ARROW_STREAM
     from mlops_template.serving.store import load_stored
 
+    concurrency = project.concurrency
     model_dir = bentoml.models.get(model_tag).path
     loaded = load_stored(model_dir, model_tag)
     features = loaded.features
@@ -305,14 +429,14 @@ def bench_one(tag: str, model_tag: str, test: pd.DataFrame, env: dict[str, str],
     batch_body = json.dumps({"records": batch_records}).encode()
     batch_arrow = arrow_body(pd.DataFrame(batch_records, columns=features))
     result: dict[str, Any] = {"model": model_tag, "in_process": in_process(loaded.pipeline, features, records)}
-    result["serving_check"] = loaded.serving_check
+    result["serving_check"] = loaded.serving_check  # what `make bento` checked when it imported this model
     print("in-process:", result["in_process"], flush=True)
 
     bento_port, peer_port = free_port(), free_port()
-    bento_cmd = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(bento_port)]
+    bento_cmd = ["bentoml", "serve", project.bento, "--host", "127.0.0.1", "--port", str(bento_port)]
     bento_env = {**env, "MLOPS_MODEL_TAG": model_tag}
     peer_env = {**env, "MODEL_DIR": str(model_dir), "MODEL_TAG": model_tag, "PYTHONPATH": str(ROOT)}
-    workers = str(params.serving.workers)  # same process count as the bento: a like-for-like peer
+    workers = str(project.params.serving.workers)  # same process count as the bento: a like-for-like peer
     peer_cmd = [sys.executable, "-m", "uvicorn", "benchmarks.fastapi_peer:app", "--host", "127.0.0.1"]
     peer_cmd += ["--port", str(peer_port), "--workers", workers, "--no-access-log", "--log-level", "warning"]
     urls = {"bento": f"http://127.0.0.1:{bento_port}", "fastapi": f"http://127.0.0.1:{peer_port}"}
@@ -322,18 +446,23 @@ def bench_one(tag: str, model_tag: str, test: pd.DataFrame, env: dict[str, str],
     ):
         meta = httpx.post(f"{urls['bento']}/metadata").json()
         result["bento_scoring_path"] = meta["scoring_path"]
+        result["bento_serving_path"] = meta.get("serving_path")
+        result["task"] = meta["task"]
         assert meta["model_version"] == model_tag, meta["model_version"]
+        assert meta["task"] == project.task, f"{meta['task']} served for task {project.task}"
+        result["served_vs_sklearn"] = served_vs_sklearn(urls["bento"], loaded, records)
+        print("served vs sklearn:", result["served_vs_sklearn"], flush=True)
         for url in urls.values():
             wrk(f"{url}/predict", 16, script)  # warm-up
         # Interleaved (bento, fastapi, bento, ...) and repeated, so that changes in the machine's
         # background load hit both servers alike; each cell reports the median run (by req/s).
-        runs: dict[str, dict[int, list[dict[str, Any]]]] = {name: {c: [] for c in CONCURRENCY} for name in urls}
-        for c in CONCURRENCY:
+        runs: dict[str, dict[int, list[dict[str, Any]]]] = {name: {c: [] for c in concurrency} for name in urls}
+        for c in concurrency:
             for _ in range(REPEATS):
                 for name, url in urls.items():
                     runs[name][c].append(wrk(f"{url}/predict", c, script))
         for name in urls:
-            result[name] = {"single": [median_run(runs[name][c]) for c in CONCURRENCY]}
+            result[name] = {"single": [median_run(runs[name][c]) for c in concurrency]}
         batches: dict[str, list[dict[str, Any]]] = {"bento": [], "fastapi": [], "bento_arrow": []}
         for _ in range(2):
             for name, url in urls.items():
@@ -349,14 +478,17 @@ def bench_one(tag: str, model_tag: str, test: pd.DataFrame, env: dict[str, str],
     return result
 
 
+def at16(r: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(x for x in r[name]["single"] if x["connections"] == 16)
+
+
 def targets(r: dict[str, Any]) -> dict[str, Any]:
-    b16 = next(x for x in r["bento"]["single"] if x["connections"] == 16)
-    f16 = next(x for x in r["fastapi"]["single"] if x["connections"] == 16)
-    ratio = b16["rps"] / f16["rps"]
+    b16, f16 = at16(r, "bento"), at16(r, "fastapi")
+    ratio = b16["rps"] / f16["rps"] if f16["rps"] else float("inf")
     batch_share = r["bento"]["batch_arrow"]["rows_per_s"] / r["in_process"]["batch_rows_per_s"]
     errors = sum(x["errors"] for x in r["bento"]["single"]) + r["bento"]["batch"]["errors"]
     errors += r["bento"]["batch_arrow"]["errors"]
-    return {
+    out = {
         "single_16_vs_fastapi": {"value": round(ratio, 2), "target": ">= 3.0", "met": ratio >= 3.0},
         "p99_16_no_worse": {
             "value": f"{b16['p99_ms']} ms vs {f16['p99_ms']} ms",
@@ -366,86 +498,156 @@ def targets(r: dict[str, Any]) -> dict[str, Any]:
         "arrow_batch_vs_in_process": {"value": round(batch_share, 3), "target": ">= 0.25", "met": batch_share >= 0.25},
         "bento_errors": {"value": errors, "target": "0", "met": errors == 0},
     }
+    check = r.get("served_vs_sklearn")
+    if check:
+        out["served_equals_sklearn"] = {
+            "value": f"max dev {check['max_deviation']:.1e}, labels {'equal' if check['labels_equal'] else 'DIFFER'}",
+            "target": f"<= {check['tolerance']:g}, same labels",
+            "met": check["passed"],
+        }
+    return out
+
+
+def path_of(e: dict[str, Any]) -> str:
+    """The bento's scoring path (from /metadata), and whether `make bento`'s check kept it or fell back."""
+    path = str(e.get("bento_scoring_path", "?"))
+    check = e.get("serving_check") or {}
+    if check and not check.get("passed"):
+        dev = check.get("max_deviation")
+        why = f"ONNX max deviation {dev:.1e} > {check.get('tolerance', 1e-4):g}" if dev is not None else "no ONNX"
+        path += f", fallback ({why})"
+    return path
+
+
+def summary(r: dict[str, Any]) -> list[str]:
+    lines = [
+        "| task | estimator | bento path (/metadata) | bento req/s @16 | peer req/s @16 | ratio (>= 3) "
+        "| p99 ms @16 bento / peer | served = sklearn | target met |",
+        "|---|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for task, t in r["tasks"].items():
+        for kind, e in t["estimators"].items():
+            b16, f16, g = at16(e, "bento"), at16(e, "fastapi"), e["targets"]
+            met = g["single_16_vs_fastapi"]["met"] and g["p99_16_no_worse"]["met"]
+            served = g.get("served_equals_sklearn")
+            lines.append(
+                f"| {task} | {kind} | {path_of(e)} | {b16['rps']} | {f16['rps']} | "
+                f"{g['single_16_vs_fastapi']['value']}x | {b16['p99_ms']} / {f16['p99_ms']} | "
+                f"{'n/a' if served is None else ('yes' if served['met'] else '**no**')} | "
+                f"{'yes' if met else '**no**'} |"
+            )
+    return lines
 
 
 def markdown(r: dict[str, Any]) -> str:
     c = r["config"]
+    extra = c.get("extra_concurrency", [16])
+    own = c.get("project_task", "binary")
     lines = [
         "# Serving benchmark",
         "",
         f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, load average "
         f"{r['machine']['load_average_at_start']} at start / {r['machine']['load_average_at_end']} at end "
         "(the machine was shared with other jobs: absolute numbers move from run to run, the side-by-side "
-        "ratios less). One run of `make bench-serving` (benchmarks/bench_serving.py); per estimator both "
-        "servers up at once, cells interleaved bento/FastAPI and repeated "
+        "ratios less). One run of `make bench-serving` (benchmarks/bench_serving.py); per task and estimator "
+        "both servers up at once, cells interleaved bento/FastAPI and repeated "
         f"{c['repeats']}x; wrk for single records ({c['duration_s']} s per run, `--timeout "
         f"{c.get('wrk_timeout_s', 2)}s`, median run by req/s, errors = non-2xx + socket errors + timeouts "
         f"summed over all runs), httpx for 10k-row batches ({c['batch_requests']} sequential requests, "
-        f"median; best of 2 rounds). Bento: `{c['bento']}`, {c['bento_workers']} worker(s), serving each "
+        f"median; best of 2 rounds). Bento: {c['bento_workers']} worker(s), serving each "
         "estimator's model via `MLOPS_MODEL_TAG`. FastAPI peer: uvicorn, "
         f"{c['fastapi_workers']} worker(s), same schema-derived validation, one DataFrame per request "
-        "(`pipeline.predict_proba`). In-process: `predict_proba` on a DataFrame.",
+        "(`pipeline.predict_proba`, `pipeline.predict` for regression). In-process: the same call on a "
+        "DataFrame.",
+        "",
+        f"Tasks: the project's own ({own}) is measured on the project at "
+        f"{', '.join(map(str, c.get('concurrency', [1, 16, 64])))} clients; the other tasks on a copy of the "
+        "repository made that task's own (`make init` on a bundled scikit-learn dataset, `make repro`, "
+        f"`make bento`), at {', '.join(map(str, extra))} client(s) only (the target is set at 16; "
+        "`BENCH_EXTRA_CONCURRENCY` adds more), plus the 10k-row batches. Estimators other than the "
+        "params' `model.type` are retrained on the same split with only `model.type` changed. "
+        '"served = sklearn": the running bento\'s `/predict_batch` (test split) and `/predict` (20 records) '
+        "against the scikit-learn pipeline in-process; `make bento` ran the same check when it imported each "
+        "model and keeps the plain pipeline when it fails (the bento path then says fallback).",
+        "",
+        "## Summary (16 clients; target: bento >= 3x the peer's req/s, p99 no worse)",
+        "",
+        *summary(r),
     ]
-    summary = ["", "## Targets", "", "| estimator | target | value | goal | met |", "|---|---|---|---|---|"]
-    for kind, e in r["estimators"].items():
-        ip = e["in_process"]
-        lines += [
-            "",
-            f"## {kind} (`{e['model']}`; bento path: {e.get('bento_scoring_path', '?')})",
-            "",
-            "| server | clients | req/s | p50 ms | p99 ms | errors |",
-            "|---|---:|---:|---:|---:|---:|",
-        ]
-        for name in ("bento", "fastapi"):
-            for x in e[name]["single"]:
-                lines.append(
-                    f"| {name} | {x['connections']} | {x['rps']} | {x['p50_ms']} | {x['p99_ms']} | {x['errors']} |"
+    targets_table = ["", "## Targets", "", "| task | estimator | target | value | goal | met |"]
+    targets_table.append("|---|---|---|---|---|---|")
+    for task, t in r["tasks"].items():
+        lines += ["", f"## {task}: {t.get('origin', '?')}", "", f"Bento: `{t.get('bento', '?')}`."]
+        for kind, e in t["estimators"].items():
+            ip = e["in_process"]
+            call = ip.get("call", "predict_proba")
+            lines += [
+                "",
+                f"### {task} / {kind} (`{e['model']}`; bento path: {path_of(e)})",
+                "",
+                "| server | clients | req/s | p50 ms | p99 ms | errors |",
+                "|---|---:|---:|---:|---:|---:|",
+            ]
+            for name in ("bento", "fastapi"):
+                for x in e[name]["single"]:
+                    lines.append(
+                        f"| {name} | {x['connections']} | {x['rps']} | {x['p50_ms']} | {x['p99_ms']} | {x['errors']} |"
+                    )
+            lines += [
+                f"| in-process (1-row DataFrame) | 1 | {ip['single_rps']} | {ip['single_ms']} | | |",
+                "",
+                f"| {c['batch_rows']:,}-row batch | rows/s | median s per request | errors |",
+                "|---|---:|---:|---:|",
+                f"| bento, Arrow IPC stream | {e['bento']['batch_arrow']['rows_per_s']:,} | "
+                f"{e['bento']['batch_arrow']['median_s']} | {e['bento']['batch_arrow']['errors']} |",
+                f"| bento, JSON records | {e['bento']['batch']['rows_per_s']:,} | {e['bento']['batch']['median_s']} | "
+                f"{e['bento']['batch']['errors']} |",
+                f"| fastapi, JSON records | {e['fastapi']['batch']['rows_per_s']:,} | "
+                f"{e['fastapi']['batch']['median_s']} | {e['fastapi']['batch']['errors']} |",
+                f"| in-process {call} | {ip['batch_rows_per_s']:,} | {ip['batch_ms'] / 1000:.4f} | |",
+            ]
+            if e.get("serving_check"):
+                check = e["serving_check"]
+                lines += ["", f"`make bento`'s check: {check.get('serving_path', '?')}, {check.get('note', '')}."]
+            for name, g in e["targets"].items():
+                targets_table.append(
+                    f"| {task} | {kind} | {name} | {g['value']} | {g['target']} | {'yes' if g['met'] else '**no**'} |"
                 )
-        lines += [
-            f"| in-process (1-row DataFrame) | 1 | {ip['single_rps']} | {ip['single_ms']} | | |",
-            "",
-            f"| {c['batch_rows']:,}-row batch | rows/s | median s per request | errors |",
-            "|---|---:|---:|---:|",
-            f"| bento, Arrow IPC stream | {e['bento']['batch_arrow']['rows_per_s']:,} | "
-            f"{e['bento']['batch_arrow']['median_s']} | {e['bento']['batch_arrow']['errors']} |",
-            f"| bento, JSON records | {e['bento']['batch']['rows_per_s']:,} | {e['bento']['batch']['median_s']} | "
-            f"{e['bento']['batch']['errors']} |",
-            f"| fastapi, JSON records | {e['fastapi']['batch']['rows_per_s']:,} | "
-            f"{e['fastapi']['batch']['median_s']} | {e['fastapi']['batch']['errors']} |",
-            f"| in-process predict_proba | {ip['batch_rows_per_s']:,} | {ip['batch_ms'] / 1000:.4f} | |",
-        ]
-        for name, t in e["targets"].items():
-            summary.append(f"| {kind} | {name} | {t['value']} | {t['target']} | {'yes' if t['met'] else '**no**'} |")
-    return "\n".join(lines + summary) + "\n"
+    return "\n".join(lines + targets_table) + "\n"
 
 
 def compact(r: dict[str, Any]) -> str:
-    """The README quote: one line per estimator (16 clients, 10k-row batches), targets marked."""
+    """The README quote: one line per task x estimator (16 clients, 10k-row batches), targets marked."""
     lines = [
-        "| estimator (bento path) | bento req/s @16 | FastAPI req/s @16 | ratio (>= 3) | p99 ms bento / FastAPI "
-        "| Arrow 10k rows/s | JSON 10k rows/s | in-process 10k rows/s | Arrow / in-process (>= 0.25) | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| task | estimator (bento path) | bento req/s @16 | FastAPI req/s @16 | ratio (>= 3) | p99 ms bento / FastAPI "
+        "| Arrow 10k rows/s | in-process 10k rows/s | Arrow / in-process (>= 0.25) | served = sklearn | errors |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
-    for kind, e in r["estimators"].items():
-        b16 = next(x for x in e["bento"]["single"] if x["connections"] == 16)
-        f16 = next(x for x in e["fastapi"]["single"] if x["connections"] == 16)
-        t = e["targets"]
-        mark = {True: "", False: " **(missed)**"}
-        lines.append(
-            f"| {kind} ({e.get('bento_scoring_path', '?')}) | {b16['rps']} | {f16['rps']} | "
-            f"{t['single_16_vs_fastapi']['value']}x{mark[t['single_16_vs_fastapi']['met']]} | "
-            f"{b16['p99_ms']} / {f16['p99_ms']}{mark[t['p99_16_no_worse']['met']]} | "
-            f"{e['bento']['batch_arrow']['rows_per_s']:,} | {e['bento']['batch']['rows_per_s']:,} | "
-            f"{e['in_process']['batch_rows_per_s']:,} | "
-            f"{t['arrow_batch_vs_in_process']['value']}{mark[t['arrow_batch_vs_in_process']['met']]} | "
-            f"{t['bento_errors']['value']} |"
-        )
+    mark = {True: "", False: " **(missed)**"}
+    for task, tk in r["tasks"].items():
+        for kind, e in tk["estimators"].items():
+            b16, f16, t = at16(e, "bento"), at16(e, "fastapi"), e["targets"]
+            served = t.get("served_equals_sklearn")
+            lines.append(
+                f"| {task} | {kind} ({path_of(e)}) | {b16['rps']} | {f16['rps']} | "
+                f"{t['single_16_vs_fastapi']['value']}x{mark[t['single_16_vs_fastapi']['met']]} | "
+                f"{b16['p99_ms']} / {f16['p99_ms']}{mark[t['p99_16_no_worse']['met']]} | "
+                f"{e['bento']['batch_arrow']['rows_per_s']:,} | {e['in_process']['batch_rows_per_s']:,} | "
+                f"{t['arrow_batch_vs_in_process']['value']}{mark[t['arrow_batch_vs_in_process']['met']]} | "
+                f"{'n/a' if served is None else ('yes' if served['met'] else '**no**')} | "
+                f"{t['bento_errors']['value']} |"
+            )
     m = r["machine"]
     lines += [
         "",
         f"Load average {m['load_average_at_start']} at start / {m.get('load_average_at_end', '?')} at end on "
         "2 cores shared with other jobs: absolute numbers are low and noisy, the side-by-side ratios are "
-        "the point. Full tables (1/16/64 clients, p50): "
+        "the point. Data: "
+        + ", ".join(f"{task} `{t.get('source', '?')}`" for task, t in r["tasks"].items())
+        + f"; tasks other than the project's own ({r['config'].get('project_task', 'binary')}) run on a copy "
+        "of the repository made that task's own with `make init`, at "
+        f"{', '.join(map(str, r['config'].get('extra_concurrency', [16])))} client(s) only. "
+        "Full tables (clients, p50, JSON batches): "
         "[benchmarks/results/serving.md](benchmarks/results/serving.md).",
     ]
     return "\n".join(lines) + "\n"
