@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caching on, as on a user's machine (see _common.py)
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / ".ci"))  # the act harness: .ci/emulation/act/harness.py
 

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caching on, as on a user's machine (see _common.py)
 sys.path.insert(0, str(ROOT))
 
 from mlops_template.config import load_params  # noqa: E402

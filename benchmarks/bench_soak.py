@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caching on, as on a user's machine (see _common.py)
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_serving import WRK_TIMEOUT, load_average  # noqa: E402
