@@ -16,6 +16,7 @@ Writes benchmarks/results/pr-compare.md + .json.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,7 @@ def bootstrap_only() -> None:
 
 
 def main() -> None:
+    load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         repo = copy_repo(Path(tmp) / "repo")
         t_main = _timed(["python", "-m", "mlops_template.cli", "repro"], repo)
@@ -161,6 +163,8 @@ def main() -> None:
     big = big_negligible_pr()
     p = big["primary"]
     assert isinstance(p, dict)
+    load_end = os.getloadavg()
+    load = " / ".join(" ".join(f"{x:.1f}" for x in la) for la in (load_start, load_end))
     rows = [
         ("train and commit `main` (full `dvc repro`)", t_main),
         ("`pr-report --repro`, baseline **rebuilt** in a git worktree (empty DVC cache, no remote)", t_rebuild),
@@ -197,6 +201,9 @@ def main() -> None:
             "",
             f"Gate: **{'passed' if big['gate_passed'] else 'FAILED'}** ({big['verdict']}, {big['method']}): "
             f"`{big['gate_line']}`",
+            "",
+            f"Load average (1, 5, 15 min) at start / end: {load} (2.0 = both cores busy; other work on the machine "
+            "inflates every absolute time above).",
         ]
     )
     write_results(
