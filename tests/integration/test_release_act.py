@@ -1,6 +1,6 @@
 """The release workflow (.github/workflows/release.yml) run for real under act: a merge to main.
 
-A fresh copy of the project (its committed dvc.lock is main's) is released twice, sharing one real `mlflow
+A fresh copy of the project (its committed dvc.lock is main's) is released three times, sharing one real `mlflow
 server`, one registry on 127.0.0.1 (Debian's docker-registry, in place of GHCR) and one bare git repository
 playing the GitHub remote that receives the deploy branch:
 
@@ -11,10 +11,12 @@ playing the GitHub remote that receives the deploy branch:
    registered version. That order is checked from what the run recorded, not from the workflow's step order:
    the kubectl stand-in and a post-receive hook on the deploy remote each note where `champion` pointed (asked
    from the real MLflow server) at the moment of the deploy and of the push.
+   Before it, the same commit is released once with a rollout that fails (KUBECTL_STANDIN_FAIL=rollout): the
+   image is pushed, the deploy step fails, and neither the deploy branch nor `champion` moves.
 2. a merge whose committed dvc.lock pins another model: the build job stops at `make release-materialize`,
    naming the output and both md5s; nothing is pushed, deployed, pinned or promoted.
 
-Slow and opt-in (`make test-release-act`, not in .ci/run): two act runs and one image build; the measured
+Slow and opt-in (`make test-release-act`, not in .ci/run): three act runs and two image builds; the measured
 durations are in docs/release.md.
 """
 
@@ -23,10 +25,12 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -96,7 +100,9 @@ def deploy_remote(tmp_path_factory: pytest.TempPathFactory, probe: str) -> Path:
     return remote
 
 
-def release(repo: Path, work: Path, registry: str, mlflow: str, deploy_remote: Path, probe: str) -> ActRun:
+def release(
+    repo: Path, work: Path, registry: str, mlflow: str, deploy_remote: Path, probe: str, kubectl_fails: str = ""
+) -> ActRun:
     event = {"ref": "refs/heads/main", "repository": {"default_branch": "main", "full_name": REPOSITORY}}
     return run_workflow(
         repo,
@@ -118,26 +124,63 @@ def release(repo: Path, work: Path, registry: str, mlflow: str, deploy_remote: P
             "CONTAINER_CACHE": str(REPO_ROOT / ".cache/container"),  # the base image, shared with make container
             "ACT_RELEASE_WORK": str(work),
             "KUBECTL_STANDIN_PROBE": probe,
+            **({"KUBECTL_STANDIN_FAIL": kubectl_fails} if kubectl_fails else {}),
         },
         path=[KUBECTL],
         timeout=2400,
     )
 
 
-def kubectl_calls(result: ActRun) -> list[dict[str, object]]:
+def kubectl_calls(result: ActRun) -> list[dict[str, Any]]:
     path = result.record_dir / "kubectl.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 @pytest.fixture(scope="module")
-def merged(
+def failed_deploy(
     tmp_path_factory: pytest.TempPathFactory, registry: str, mlflow_server: str, deploy_remote: Path, probe: str
+) -> tuple[ActRun, str]:
+    """The first merge: built and pushed, but its rollout fails; and where `champion` points afterwards."""
+    work = tmp_path_factory.mktemp("failed-deploy")
+    repo = copy_repo(work / "repo")
+    result = release(repo, work / "act", registry, mlflow_server, deploy_remote, probe, kubectl_fails="rollout")
+    print(f"\nrelease with a failing rollout under act: {result.seconds:.0f} s")
+    champion = subprocess.run(probe.split(), capture_output=True, text=True, check=True).stdout.strip()
+    return result, champion
+
+
+@pytest.fixture(scope="module")
+def merged(
+    failed_deploy: tuple[ActRun, str],  # runs first: this merge then promotes the same model version
+    tmp_path_factory: pytest.TempPathFactory,
+    registry: str,
+    mlflow_server: str,
+    deploy_remote: Path,
+    probe: str,
 ) -> tuple[Path, ActRun]:
     work = tmp_path_factory.mktemp("merge")
     repo = copy_repo(work / "repo")
     result = release(repo, work / "act", registry, mlflow_server, deploy_remote, probe)
     print(f"\nrelease under act: {result.seconds:.0f} s")
     return repo, result
+
+
+def test_a_failed_deploy_moves_neither_champion_nor_the_desired_state(
+    failed_deploy: tuple[ActRun, str], deploy_remote: Path
+) -> None:
+    result, champion_after = failed_deploy
+    assert result.returncode != 0, result.describe()
+    steps = result.steps()
+    assert steps[(BUILD, "make image-push")] == "Success", result.describe()
+    assert steps[(DEPLOY, "make deploy")] == "Failure"
+    assert "rollout failed (KUBECTL_STANDIN_FAIL=rollout)" in result.log
+    calls = kubectl_calls(result)
+    assert [c["argv"][0] for c in calls] == ["apply", "apply", "rollout"]
+    # nothing after the failed deploy ran: no desired state pushed, `champion` never set
+    assert (DEPLOY, "make gitops-publish") not in steps and (DEPLOY, "make release-promote") not in steps
+    assert git(deploy_remote, "for-each-ref", "refs/heads").strip() == ""
+    assert not (deploy_remote / "champion-at-push.txt").exists()
+    assert champion_after == "unset"
 
 
 def test_a_merge_ships_the_pinned_model_and_pins_its_digest(
