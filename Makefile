@@ -196,7 +196,7 @@ smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a predic
 test-container: $(SETUP) ## opt-in real container test (build + run + smoke + push); needs podman or docker
 	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
 
-test-release-act: $(SETUP) ## opt-in: release.yml under act end to end (two releases, one image build; slow, not in .ci/run yet)
+test-release-act: $(SETUP) test-deps container-tools ## opt-in, not in .ci/run (≈ 16 min here, over the CI budget): release.yml under act, 3 releases
 	$(RUN) pytest -m container tests/integration/test_release_act.py $(PYTEST_ARGS)
 
 bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Actions)

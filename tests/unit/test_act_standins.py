@@ -70,3 +70,31 @@ def test_set_param_changes_one_nested_key_and_keeps_comments(tmp_path: Path) -> 
     ).read_text() == "seed: 1  # s\nmodel:\n  linear:\n    C: 1e-6  # c\n  rf:\n    C: 2\n"
     with pytest.raises(KeyError, match=r"model\.linear\.D"):
         set_param(tmp_path, "model.linear.D", "1")
+
+
+KUBECTL = Path(__file__).resolve().parents[2] / ".ci/emulation/kube/kubectl"
+
+
+def kubectl(tmp_path: Path, *args: str, **env: str) -> tuple[int, list[dict[str, object]]]:
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: []\n")
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KUBECTL_STANDIN")}
+    base |= {"KUBECONFIG": str(kubeconfig), "ACT_RECORD_DIR": str(tmp_path), **env}
+    result = subprocess.run([sys.executable, str(KUBECTL), *args], cwd=tmp_path, env=base, check=False)
+    path = tmp_path / "kubectl.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return result.returncode, [json.loads(line) for line in lines]
+
+
+def test_kubectl_records_the_applied_images_and_the_probe(tmp_path: Path) -> None:
+    manifests = tmp_path / "manifests"
+    manifests.mkdir()
+    (manifests / "deployment.yaml").write_text("kind: Deployment\nspec:\n  containers:\n    - image: r/x@sha256:ab\n")
+    probe = f"{sys.executable} -c 'print(42)'"
+    code, calls = kubectl(tmp_path, "apply", "-f", str(manifests), "--dry-run=client", KUBECTL_STANDIN_PROBE=probe)
+    assert code == 0
+    assert calls[-1]["images"] == ["r/x@sha256:ab"] and calls[-1]["dry_run"] is True and calls[-1]["probe"] == "42"
+    code, calls = kubectl(tmp_path, "rollout", "status", "deployment/x", KUBECTL_STANDIN_FAIL="rollout")
+    assert code == 1 and calls[-1]["argv"] == ["rollout", "status", "deployment/x"]
+    assert kubectl(tmp_path, "delete", "deployment/x")[0] == 1  # not what `make deploy` runs
+    assert kubectl(tmp_path, "rollout", "status", "deployment/x", KUBECONFIG=str(tmp_path / "none"))[0] == 1

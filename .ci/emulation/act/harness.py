@@ -137,8 +137,11 @@ class ActRun:
         return f"act exited {self.returncode} after {self.seconds:.0f} s\n--- log (tail)\n{self.log[-6000:]}"
 
 
-def host_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The host environment act's steps inherit: no caller venv, caches under ``work``, no global pip."""
+def host_env(work: Path, extra: dict[str, str] | None = None, path: Sequence[Path] = ()) -> dict[str, str]:
+    """The host environment act's steps inherit: no caller venv, caches under ``work``, no global pip.
+
+    ``path``: folders put first on PATH (CLI stand-ins such as ``.ci/emulation/kube/kubectl``).
+    """
     venv_bin = str(VENV_BIN)
     # Not inherited: the caller's venv and tracking server, and the caller's make/pytest arguments (act's
     # self-hosted steps see the host environment, so `make test PYTEST_ARGS=...` would leak into every
@@ -146,9 +149,10 @@ def host_env(work: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
     dropped = {"VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
     dropped |= {"PYTEST_ADDOPTS", "PYTEST_ARGS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"}
     env = {k: v for k, v in os.environ.items() if k not in dropped}
-    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
     uv_dir = str(Path(uv_binary()).parent)
-    env["PATH"] = os.pathsep.join(path if uv_dir in path else [uv_dir, *path])  # as setup-uv would
+    dirs = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
+    dirs = dirs if uv_dir in dirs else [uv_dir, *dirs]  # as setup-uv would
+    env["PATH"] = os.pathsep.join([*(str(p) for p in path), *dirs])
     env["XDG_CACHE_HOME"] = str(work / "xdg")
     env["PIP_REQUIRE_VIRTUALENV"] = "1"
     env.update(extra or {})
@@ -231,13 +235,15 @@ def run_workflow(
     event_name: str = "pull_request",
     secrets: dict[str, str] | None = None,
     variables: dict[str, str] | None = None,
+    path: Sequence[Path] = (),
 ) -> ActRun:
     """Run ``workflow`` of ``repo`` (its HEAD is the commit under test) for ``event`` under act.
 
     ``work`` holds act's copy of the repository, the stand-ins' records (``work/records``) and, unless
     given, the Actions cache (``cache_store``). ``uv_cache_dir`` is handed to the setup-uv stand-in
     (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps;
-    ``variables`` / ``secrets`` are the repository's ``vars.*`` / ``secrets.*``.
+    ``variables`` / ``secrets`` are the repository's ``vars.*`` / ``secrets.*``; ``path``: folders put first on
+    the steps' PATH (CLI stand-ins).
     """
     if not shutil.which("node"):
         raise FileNotFoundError(
@@ -286,7 +292,7 @@ def run_workflow(
     result = subprocess.run(
         cmd,
         cwd=repo,
-        env=host_env(work, step_env),
+        env=host_env(work, step_env, path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -126,6 +126,7 @@ def smoke(base: str, rows: int = 20, timeout: float = 180) -> dict[str, Any]:
         "git_sha": lineage.git_sha,
         "mlflow_model_version": lineage.mlflow_model_version,
         "model_md5": lineage.model_md5,
+        "dvc_outs": lineage.dvc_outs,  # what /metadata names: checked against dvc.lock above
     }
 
 
