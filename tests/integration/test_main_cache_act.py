@@ -4,8 +4,9 @@ On one project copy (a local bare repository plays GitHub, as in test_pr_workflo
 store:
 
 1. a ``push`` to main runs main-cache.yml: it restores the cache an earlier main run saved (an older key, through
-   the restore-keys prefix; seeded from the session's ``trained_repo``, so DVC's run cache makes ``make repro``
-   quick, as on GitHub after the first run), runs ``make repro`` and saves ``.dvc/cache`` under
+   the restore-keys prefix; seeded from the session's ``trained_repo``, as on GitHub after the first run: DVC's
+   run cache skips extract and split; train and evaluate, whose ``cache: false`` outputs keep them out of the run
+   cache, run again), runs ``make repro`` and saves ``.dvc/cache`` under
    ``dvc-Linux-<hash of dvc.lock>``, scoped to ``refs/heads/main``;
 2. a PR against main (it changes a parameter and its dvc.lock) runs pr.yml's experiment job: its restore finds
    main's entry through the restore-keys prefix, and ``make pr-report`` takes main's model from the DVC cache
