@@ -11,7 +11,9 @@ Actions-cache store, and each is followed by the ``workflow_run`` commenter, as 
    the report reaches the job summary and the artifact; the commenter, run twice (two pushes), leaves ONE
    comment on the PR (private repository: plots are links, not uploads); the DVC cache is saved.
 2. a crippled model from a FORK that also loosens ``compare:`` and did not re-run the pipeline: only the
-   experiment job; it restores the DVC cache of run 1; ``make lock-check`` fails naming the stale stage and
+   experiment job; it restores the DVC cache main-cache.yml saved on main (seeded from ``trained_repo``; that
+   workflow runs in test_main_cache_act.py), never run 1's (GitHub's cache scoping: another PR's cache is out of
+   reach, the stand-in enforces it); ``make lock-check`` fails naming the stale stage and
    the fixing command; the gate must fail (needs main's gate policy, issue 10 item 1); the commenter finds the
    PR from the event (a fork's ``pull_requests`` is empty) and posts the report (public repository: plots
    uploaded to CML's asset host).
@@ -31,6 +33,7 @@ from emulation.act.harness import (
     make_pr_repo,
     pull_request_event,
     run_workflow,
+    seed_cache,
     set_param,
     uv_cache_dir,
     workflow_run_event,
@@ -45,6 +48,7 @@ PR_REPORT = "make pr-report (retrain, compare with main, report)"
 COMMENTER = Path(".github/workflows/pr-comment.yml")
 MARKER = "<!-- mlops-template:pr-experiment -->"
 LOCAL_IMAGE = re.compile(r"!\[[^\]]*\]\((?!https?://)")
+MAIN_CACHE_KEY = "dvc-Linux-saved-by-main-cache"  # an entry of main-cache.yml's, on refs/heads/main
 JOBS = {
     "lint-unit": f"{WORKFLOW}/lint + unit tests",
     "data": f"{WORKFLOW}/data + model tests",
@@ -138,7 +142,9 @@ def bad_run(
     tmp_path_factory: pytest.TempPathFactory,
     uv_cache: Path,
     cache_store: Path,
+    trained_repo: Path,
 ) -> ActRun:
+    seed_cache(cache_store, "refs/heads/main", MAIN_CACHE_KEY, trained_repo / ".dvc" / "cache")
     return run_workflow(
         bad_repo,
         bad_event,
@@ -252,9 +258,10 @@ def test_a_stale_dvc_lock_fails_with_the_command_that_fixes_it(bad_run: ActRun) 
 
 def test_a_fork_pr_without_secrets_skips_the_private_remote_with_a_clear_message(bad_run: ActRun) -> None:
     assert "no credentials in a fork PR" in bad_run.log and "main's model will be rebuilt" in bad_run.log
-    # The DVC cache saved by the first run was restored through the restore-keys prefix ...
+    # main's DVC cache was restored through the restore-keys prefix, not PR #7's (cache scoping) ...
     restore = next(c for c in bad_run.calls_of("actions/cache") if c["phase"] == "restore")
-    assert str(restore["matched"]).startswith("dvc-Linux-"), restore
+    assert (restore["matched"], restore["matched_ref"]) == (MAIN_CACHE_KEY, "refs/heads/main"), restore
+    assert [s["ref"] for s in restore["skipped_for_scope"]] == ["refs/pull/7/merge"], restore
     # ... so main's model came out of it (the exact files of main's dvc.lock) instead of a rebuild.
     assert "DVC cache/remote (the exact files of the base dvc.lock)" in bad_run.log
     assert "reproducing" not in bad_run.log

@@ -7,6 +7,7 @@ were asked into ``<record dir>/calls.jsonl``. ``actions/checkout`` needs none: a
 copy (HEAD = the commit under test) into the job's workspace itself.
 
 Used by tests/integration/test_pr_workflow_act.py (pr.yml, then pr-comment.yml as a ``workflow_run``),
+tests/integration/test_main_cache_act.py (main-cache.yml on a ``push``, then pr.yml's experiment job),
 benchmarks/bench_pr_workflow.py and ``make act-pr``:
 
     python -m emulation.act.harness [--job experiment] [--base main]
@@ -26,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -169,7 +171,7 @@ def pull_request_event(
     base_sha = git(repo, "rev-parse", f"origin/{base_ref}").strip()
     head_sha = git(repo, "rev-parse", head_ref).strip()
     owner, name = REPOSITORY.split("/")
-    repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}}
+    repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}, "default_branch": "main"}
     head_repo = (
         {"full_name": f"{fork_owner}/{name}", "name": name, "owner": {"login": fork_owner}}
         if fork_owner
@@ -184,6 +186,20 @@ def pull_request_event(
             "base": {"ref": base_ref, "sha": base_sha, "repo": repository},
             "head": {"ref": head_ref, "sha": head_sha, "repo": head_repo},
         },
+        "repository": repository,
+    }
+
+
+def push_event(repo: Path, branch: str = "main") -> dict[str, object]:
+    """A ``push`` event like GitHub's for ``branch`` at ``repo``'s HEAD (act sets GITHUB_REF from ``ref``)."""
+    sha = git(repo, "rev-parse", "HEAD").strip()
+    owner, name = REPOSITORY.split("/")
+    repository = {"full_name": REPOSITORY, "name": name, "owner": {"login": owner}, "default_branch": "main"}
+    return {
+        "ref": f"refs/heads/{branch}",
+        "before": "0" * 40,
+        "after": sha,
+        "head_commit": {"id": sha, "message": f"push to {branch}"},
         "repository": repository,
     }
 
@@ -302,6 +318,16 @@ def run_workflow(
     seconds = time.monotonic() - start
     (work / "act.log").write_text(result.stdout, encoding="utf-8")
     return ActRun(result.returncode, result.stdout, seconds, record_dir)
+
+
+def seed_cache(store: Path, ref: str, key: str, source: Path) -> Path:
+    """Put ``source`` (a folder) into the Actions-cache ``store`` as the actions/cache stand-in saves it: an entry
+    under ``key`` saved by a run on ``ref`` (scoping: standins/actions/cache/cache.js). For tests whose earlier
+    run (e.g. main-cache.yml on ``refs/heads/main``) is not the subject."""
+    entry = store / quote(ref, safe="!*'()") / quote(key, safe="!*'()")  # JavaScript's encodeURIComponent
+    shutil.rmtree(entry, ignore_errors=True)
+    shutil.copytree(source, entry)
+    return entry
 
 
 def make_pr_repo(work: Path, change: Callable[[Path], None] | None, branch: str = "experiment") -> Path:
