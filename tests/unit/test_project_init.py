@@ -72,14 +72,16 @@ def test_init_on_the_demo_data_keeps_the_demo_test(tmp_path: Path) -> None:
 
 
 def test_init_renames_the_kubernetes_objects_and_the_argocd_app(tmp_path: Path) -> None:
-    import shutil
-
+    # The template's own files, as a fixture: a fork's k8s/ already carries its own name.
     root = _fork(tmp_path)
-    shutil.copytree(REPO_ROOT / "k8s", root / "k8s")
-    (root / "bentofile.yaml").write_text((REPO_ROOT / "bentofile.yaml").read_text())
+    (root / "k8s/argocd").mkdir(parents=True)
+    (root / "k8s/overlays/production").mkdir(parents=True)
+    (root / "k8s/deployment.yaml").write_text("metadata:\n  name: mlops-template\n")
+    (root / "k8s/argocd/application.yaml").write_text("metadata:\n  name: mlops-template\n  namespace: argocd\n")
+    overlay = "commonAnnotations:\n  mlops-template.dev/git-sha: unreleased\n"
+    (root / "k8s/overlays/production/kustomization.yaml").write_text(overlay)
     init_project(root, "herd", {})
     app = (root / "k8s/argocd/application.yaml").read_text()
     assert "name: herd\n" in app and "mlops-template" not in app
     assert "name: herd\n" in (root / "k8s/deployment.yaml").read_text()
-    overlay = (root / "k8s/overlays/production/kustomization.yaml").read_text()
-    assert overlay == (REPO_ROOT / "k8s/overlays/production/kustomization.yaml").read_text()
+    assert (root / "k8s/overlays/production/kustomization.yaml").read_text() == overlay
