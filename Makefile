@@ -181,7 +181,7 @@ IMAGE_REGISTRY ?= ghcr.io
 VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
-.PHONY: container-tools container smoke-container test-container test-release-act release-materialize release-register release-promote dvc-push \
+.PHONY: container-tools container smoke-container test-container test-extended test-release-act release-materialize release-register release-promote dvc-push \
 	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish release-guard bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
@@ -195,6 +195,9 @@ smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a predic
 
 test-container: $(SETUP) ## opt-in real container test (build + run + smoke + push); needs podman or docker
 	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
+
+test-extended: $(SETUP) test-deps ## opt-in: the end-to-end tests kept out of .ci/run for its time budget (-m extended)
+	$(RUN) pytest -m extended $(PYTEST_ARGS)
 
 test-release-act: $(SETUP) test-deps container-tools ## opt-in, not in .ci/run (≈ 16 min here, over the CI budget): release.yml under act, 3 releases
 	$(RUN) pytest -m container tests/integration/test_release_act.py $(PYTEST_ARGS)
