@@ -186,9 +186,10 @@ def main() -> None:
             "|---|---:|",
             *(f"| {what} | {s:.1f} |" for what, s in rows),
             "",
-            "The rebuild costs about one full pipeline run; with the DVC cache restored (CI caches it keyed on",
-            "dvc.lock) the comparison itself is the bootstrap plus interpreter start-up. On the demo data the",
-            "comparison cross-validates both models (5 folds x 3, base code in a git worktree).",
+            "The rebuild costs about one full pipeline run. With main's model in the DVC cache, the time is mostly "
+            "the candidate's own `dvc repro` (train and evaluate: two Python processes that import scikit-learn "
+            "and MLflow and log an MLflow run with the model), then cross-validating both models on the demo data "
+            "(5 folds x 3; main's side with main's code in a git worktree) and the vectorised bootstrap.",
             "",
             f"At {big['rows']:,} rows (demo data resampled with jitter), PR = `model.linear.C` 1.0 → 0.5, main's model "
             "in the DVC cache (target < 120 s):",
