@@ -1,6 +1,9 @@
 # Sourced by the container scripts: one place for the image names, the cache folder and podman's private config.
 # Backend: docker when a Docker engine answers (GitHub runners), podman otherwise (this kind of machine).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# debootstrap and chroot live in /usr/sbin, which a bare PATH (/usr/bin:/bin, as in .ci/run) leaves out.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
+export PATH
 CACHE="${CONTAINER_CACHE:-$ROOT/.cache/container}"
 BASE_IMAGE="${BASE_IMAGE:-localhost/mlops-template-base:bookworm-py311}"
 IMAGE_NAME="${IMAGE_NAME:-mlops-template-service}"
