@@ -99,8 +99,8 @@ def render(results: list[dict[str, Any]]) -> str:
         f"({platform.machine()}, {platform.python_version()}), act host mode, all three jobs "
         "(lint + unit tests, data schema tests, train + compare + report + gate; act runs at most "
         f"{os.cpu_count()} jobs at once). Produced by `benchmarks/bench_pr_workflow.py`.",
-        "Other work was running on the machine at the same time: the 1-minute load average is given "
-        "next to each run (2.0 = both cores busy).",
+        "The 1-minute load average is given next to each run (2.0 = both cores busy; other work on the "
+        "machine inflates the times).",
         "",
         "| scenario | wall time | target | main's model | load before / after |",
         "|---|---:|---:|---|---|",
