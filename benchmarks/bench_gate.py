@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -159,11 +160,18 @@ def main() -> None:
         args.log.parent.mkdir(parents=True, exist_ok=True)
         with ProcessPoolExecutor(args.workers) as pool, args.log.open("a") as log:
             for result in pool.map(_run, jobs):
+                result["load1"] = round(os.getloadavg()[0], 2)  # the machine's load when this PR finished
                 log.write(json.dumps(result) + "\n")
                 log.flush()
                 done.append(result)
     results = done
     wall = sum(float(r["seconds"]) for r in results) / max(args.workers, 1)
+    loads = [float(r["load1"]) for r in results if "load1" in r]  # type: ignore[arg-type]
+    load_text = (
+        f"load average {min(loads):.1f}-{max(loads):.1f} over the {len(loads)} PRs that recorded it"
+        if loads
+        else "load not recorded"
+    )
 
     rows_md = []
     cells = []
@@ -221,12 +229,22 @@ def main() -> None:
             f"{'passed' if example['passed'] else 'blocked'} ({example['verdict']}).",
             "",
             f"{len(results)} of {2 * (args.sims_small + args.sims_large)} planned simulated PRs "
-            f"({wall / 60:.0f} min with {args.workers} worker processes on 2 cores shared with other jobs, load "
-            "average 10-20; a run stopped early resumes from `.cache/bench_gate.jsonl`). The Wilson intervals "
-            "carry the binomial uncertainty of the small cells.",
+            f"(about {wall / 60:.0f} min of simulation, the sum of per-PR seconds over {args.workers} worker "
+            f"processes, on 2 cores shared with other jobs: {load_text}; the first 90 ran at load 10-20). A run "
+            "stopped early resumes from `.cache/bench_gate.jsonl`. The Wilson intervals carry the binomial "
+            "uncertainty of the small cells.",
         ]
     )
-    write_results("gate", md, {"cells": cells, "wall_seconds": wall, "example_near_100k": example})
+    write_results(
+        "gate",
+        md,
+        {
+            "cells": cells,
+            "wall_seconds": wall,
+            "load1_range": [min(loads), max(loads)] if loads else None,
+            "example_near_100k": example,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -47,6 +47,7 @@ BUILD = "release/materialise, register, build + smoke-test + push the image"
 DEPLOY = "release/desired state -> deploy -> promote"
 BRANCH = "deploy/production"
 STALE = "deadbeef" * 4  # a valid md5 that no model here has (all digits would be a YAML integer: an invalid lock)
+STALE_PREDICTIONS = "feedface" * 4
 KUBECTL = REPO_ROOT / ".ci/emulation/kube"  # the kubectl stand-in (there is no cluster on this machine)
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -193,7 +194,9 @@ def test_a_merge_ships_the_pinned_model_and_pins_its_digest(
     steps = result.steps()
     assert steps[(BUILD, "make release-materialize")] == "Success"
     pins = locked_outs(git(repo, "show", "HEAD:dvc.lock"))
-    assert f"materialize: {len(pins)} outputs match the committed dvc.lock (rebuilt by dvc repro)" in result.log
+    assert f"materialize: {len(pins)} of {len(pins)} outputs match the committed dvc.lock (rebuilt by dvc repro)" in (
+        result.log
+    )
 
     # the served /metadata named the same md5s (checked inside the smoke step), and says so in its output
     smoke = re.search(r"smoke: ok: (\{.*\})", result.log)
@@ -257,7 +260,10 @@ def test_a_stale_lock_fails_the_release_naming_the_output(
     repo = copy_repo(tmp_path / "repo")
     lock = (repo / "dvc.lock").read_text()
     pinned = locked_outs(lock)["models/model.joblib"]
-    (repo / "dvc.lock").write_text(lock.replace(pinned, STALE))
+    predictions = locked_outs(lock)["metrics/predictions.csv"]
+    # another model: other pickle bytes and other predictions (other bytes alone, with the same predictions on
+    # the test split, are accepted as a pickle that is not byte-stable: tests/unit/test_materialize.py)
+    (repo / "dvc.lock").write_text(lock.replace(pinned, STALE).replace(predictions, STALE_PREDICTIONS))
     git(repo, "commit", "-qam", "a dvc.lock that pins another model")
     client = MlflowClient(mlflow_server)
     champion_before = client.get_model_version_by_alias(model_name, "champion").version
@@ -267,6 +273,7 @@ def test_a_stale_lock_fails_the_release_naming_the_output(
     assert result.returncode != 0
     assert result.steps()[(BUILD, "make release-materialize")] == "Failure"
     assert f"models/model.joblib: dvc.lock pins {STALE}, materialised {pinned}" in result.log
+    assert f"metrics/predictions.csv: dvc.lock pins {STALE_PREDICTIONS}, materialised {predictions}" in result.log
     assert "commit dvc.lock through a pull request" in result.log
     assert not [step for (job, step) in result.steps() if job == DEPLOY]  # the deploy job never started
     assert kubectl_calls(result) == []

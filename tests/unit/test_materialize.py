@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mlops_template.lineage import file_md5, locked_outs, output_md5
-from mlops_template.release.materialize import materialize, verify
+from mlops_template.release.materialize import materialize, prediction_equivalent, verify
 from mlops_template.release.plan import ReleaseError
 
 
@@ -88,6 +88,77 @@ def test_materialize_pulls_when_a_remote_is_configured(tmp_path: Path) -> None:
         (tmp_path / "models").mkdir()
         (tmp_path / "models/model.joblib").write_bytes(model)
 
-    pins = materialize(tmp_path, remote_configured=True, run=pull, log=lambda _: None)
+    done = materialize(tmp_path, remote_configured=True, run=pull, log=lambda _: None)
     assert calls == [["dvc", "pull", "--remote", "release"]]
-    assert pins == locked_outs((tmp_path / "dvc.lock").read_text())
+    assert done.pins == locked_outs((tmp_path / "dvc.lock").read_text())
+    assert done.prediction_equivalent == {}
+
+
+_PREDICTIONS = b"row,score\n0,0.25\n1,0.75\n"
+
+
+def _rebuild_with(tmp_path: Path, model: bytes, predictions: bytes) -> tuple[list[str], object]:
+    """A committed lock pinning one model and its predictions; a rebuild writing ``model`` and ``predictions``."""
+    committed = {
+        "models/model.joblib": hashlib.md5(b"the pickled model on the PR's runner").hexdigest(),
+        "metrics/predictions.csv": hashlib.md5(_PREDICTIONS).hexdigest(),
+    }
+    _git_repo(tmp_path, {}, committed)
+    logs: list[str] = []
+
+    def rebuild(cmd: list[str]) -> None:
+        for rel, data in (("models/model.joblib", model), ("metrics/predictions.csv", predictions)):
+            (tmp_path / rel).parent.mkdir(exist_ok=True)
+            (tmp_path / rel).write_bytes(data)
+        (tmp_path / "dvc.lock").write_text(_lock({"models/model.joblib": hashlib.md5(model).hexdigest()}))
+
+    try:
+        result: object = materialize(tmp_path, remote_configured=False, run=rebuild, log=logs.append)
+    except ReleaseError as err:
+        result = err
+    return logs, result
+
+
+def test_a_pickle_with_other_bytes_is_accepted_when_its_predictions_match(tmp_path: Path) -> None:
+    logs, done = _rebuild_with(tmp_path, b"same model, other pickle bytes", _PREDICTIONS)
+    assert not isinstance(done, ReleaseError), done
+    other = hashlib.md5(b"same model, other pickle bytes").hexdigest()
+    assert done.prediction_equivalent == {"models/model.joblib": other}  # type: ignore[attr-defined]
+    warning = next(line for line in logs if "WARNING" in line)
+    assert other in warning and "metrics/predictions.csv" in warning and "uv.lock" in warning
+    # the workspace lock is main's again: the service's /metadata names the committed pins
+    assert (tmp_path / "dvc.lock").read_text() == subprocess.run(
+        ["git", "show", "HEAD:dvc.lock"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout
+
+
+def test_a_pickle_that_predicts_differently_fails(tmp_path: Path) -> None:
+    _, err = _rebuild_with(tmp_path, b"another model", b"row,score\n0,0.26\n1,0.75\n")
+    assert isinstance(err, ReleaseError)
+    assert "models/model.joblib: dvc.lock pins" in str(err) and "metrics/predictions.csv: dvc.lock pins" in str(err)
+
+
+def test_a_missing_pickle_is_never_accepted(tmp_path: Path) -> None:
+    pins = {"models/model.joblib": "a" * 32, "metrics/predictions.csv": file_md5_of(tmp_path, _PREDICTIONS)}
+    mismatches = verify(pins, tmp_path)
+    assert prediction_equivalent(pins, mismatches) == []
+
+
+def file_md5_of(root: Path, data: bytes) -> str:
+    (root / "metrics").mkdir(exist_ok=True)
+    (root / "metrics/predictions.csv").write_bytes(data)
+    return file_md5(root / "metrics/predictions.csv")
+
+
+def test_smoke_accepts_the_served_model_only_when_the_release_accepted_it(tmp_path: Path) -> None:
+    from mlops_template.release.smoke import SmokeFailed, check_identity
+
+    pins = {"models/model.joblib": "a" * 32, "metrics/predictions.csv": "b" * 32}
+    lock = tmp_path / "dvc.lock"
+    lock.write_text(_lock(pins))
+    check_identity(pins, "a" * 32, lock)
+    with pytest.raises(SmokeFailed, match="served model md5"):
+        check_identity(pins, "c" * 32, lock)
+    check_identity(pins, "c" * 32, lock, prediction_equivalent={"models/model.joblib": "c" * 32})
+    with pytest.raises(SmokeFailed, match="served model md5"):
+        check_identity(pins, "d" * 32, lock, prediction_equivalent={"models/model.joblib": "c" * 32})

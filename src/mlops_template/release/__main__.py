@@ -78,8 +78,9 @@ def cmd_materialize(_: argparse.Namespace) -> int:
         endpoint = os.environ.get("DVC_REMOTE_ENDPOINT_URL", "").strip()
         if endpoint:
             _run(["dvc", "remote", "modify", "--local", "release", "endpointurl", endpoint])
-    pins = materialize(Path("."), remote_configured=bool(url), run=_run)
-    ReleaseRecord(dvc_outs=pins, git_sha=git_sha()).save(RELEASE_FILE)  # the release's first step: a fresh record
+    done = materialize(Path("."), remote_configured=bool(url), run=_run)
+    record = ReleaseRecord(dvc_outs=done.pins, prediction_equivalent=done.prediction_equivalent, git_sha=git_sha())
+    record.save(RELEASE_FILE)  # the release's first step: a fresh record
     return 0
 
 

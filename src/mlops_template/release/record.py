@@ -25,6 +25,11 @@ class ReleaseRecord(BaseModel):
     model_md5: str | None = None
     data_md5: str | None = None
     dvc_outs: dict[str, str] = Field(default_factory=dict, description="md5 of each output pinned by dvc.lock")
+    prediction_equivalent: dict[str, str] = Field(
+        default_factory=dict,
+        description="outputs released with other bytes than dvc.lock pins (path -> their md5), accepted because "
+        "the pinned predictions on the test split matched (a pickle that is not byte-stable)",
+    )
     bento_tag: str | None = None
     image: str | None = Field(None, description="image reference by digest: REPO@sha256:...")
     image_digest: str | None = None

@@ -27,6 +27,7 @@ from mlops_template.evaluation.metrics import predict
 from mlops_template.lineage import locked_outs
 from mlops_template.model_card import ServedCard, load_card
 from mlops_template.model_io import load_model
+from mlops_template.release.record import ReleaseRecord
 
 SCORE_TOLERANCE = 1e-9
 
@@ -67,14 +68,21 @@ def compare(expected: Expected, labels: list[Any], scores: list[float], what: st
             raise SmokeFailed(f"{what}: row {i}: score {got!r}, in-process {want!r}")
 
 
-def check_identity(served_outs: dict[str, str], served_model_md5: str, lock: Path = Path("dvc.lock")) -> None:
-    """The service names exactly the outputs this checkout's dvc.lock pins (what was reviewed and merged)."""
+def check_identity(
+    served_outs: dict[str, str],
+    served_model_md5: str,
+    lock: Path = Path("dvc.lock"),
+    prediction_equivalent: dict[str, str] | None = None,
+) -> None:
+    """The service names exactly the outputs this checkout's dvc.lock pins (what was reviewed and merged), and
+    serves the pinned model file, or the one ``make release-materialize`` accepted as prediction-equivalent."""
     pinned = locked_outs(lock.read_text(encoding="utf-8"))
     if served_outs != pinned:
         diff = sorted(k for k in set(pinned) | set(served_outs) if pinned.get(k) != served_outs.get(k))
         detail = "; ".join(f"{k}: served {served_outs.get(k)}, {lock} {pinned.get(k)}" for k in diff)
         raise SmokeFailed(f"/metadata names other outputs than {lock}: {detail}")
-    if pinned.get(str(paths.MODEL)) not in (None, served_model_md5):
+    accepted = (prediction_equivalent or {}).get(str(paths.MODEL))
+    if pinned.get(str(paths.MODEL)) not in (None, served_model_md5) and accepted != served_model_md5:
         raise SmokeFailed(f"served model md5 {served_model_md5} != {lock} {pinned[str(paths.MODEL)]} ({paths.MODEL})")
 
 
@@ -118,7 +126,9 @@ def smoke(base: str, rows: int = 20, timeout: float = 180) -> dict[str, Any]:
             raise SmokeFailed(f"{base}/metrics answered {response.status}")
     served = ServedCard.model_validate(post(f"{base}/metadata", {})["model_card"])
     lineage = served.lineage
-    check_identity(lineage.dvc_outs, lineage.model_md5)
+    check_identity(
+        lineage.dvc_outs, lineage.model_md5, prediction_equivalent=ReleaseRecord.load().prediction_equivalent
+    )
     return {
         "ready_seconds": round(ready_s, 1),
         "rows": len(expected.records),
