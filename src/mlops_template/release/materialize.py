@@ -124,6 +124,7 @@ def materialize(
     if accepted:
         (root / "dvc.lock").write_text(lock_text, encoding="utf-8")  # the service names main's pins, not the rebuild's
     log(f"materialize: {len(pins) - len(accepted)} of {len(pins)} outputs match the committed dvc.lock ({how})")
+    equivalent = {m.path: str(m.actual) for m in accepted}
     for rel, md5 in pins.items():
-        log(f"  {md5}  {rel}")
-    return Materialized(pins=dict(pins), prediction_equivalent={m.path: str(m.actual) for m in accepted})
+        log(f"  {md5}  {rel}" + (f"  (released: {equivalent[rel]}, same predictions)" if rel in equivalent else ""))
+    return Materialized(pins=dict(pins), prediction_equivalent=equivalent)
