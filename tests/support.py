@@ -56,14 +56,18 @@ def git(cwd: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True).stdout
 
 
-_NOT_INHERITED = {"MLFLOW_TRACKING_URI", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES", "PYTEST_ADDOPTS"}
+# What a project copy's commands (and act's self-hosted steps, see .ci/emulation/act/harness.py) must not
+# inherit from the caller: its tracking server, and its make/pytest arguments. `make test PYTEST_ARGS=...`
+# exports them through MAKEFLAGS to every `make` run in a copy, which re-ran the calling test inside itself.
+NOT_INHERITED = frozenset(
+    {"MLFLOW_TRACKING_URI", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
+    | {"PYTEST_ADDOPTS", "PYTEST_ARGS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"}
+)
 
 
 def env_with_venv(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment whose PATH starts with this venv's bin (so `dvc`, `python` are the project's)."""
-    # Not the caller's tracking server, nor the caller's make arguments: `make test PYTEST_ARGS=...` exports
-    # them through MAKEFLAGS to every `make` a test runs in a project copy.
-    env = {k: v for k, v in os.environ.items() if k not in _NOT_INHERITED}
+    env = {k: v for k, v in os.environ.items() if k not in NOT_INHERITED}
     # The project's uv too (bootstrapped by make on a machine without a global one): `make bento` in a
     # copy runs `bentoml build`, which needs uv on PATH.
     env["PATH"] = os.pathsep.join([str(VENV_BIN), str(UV_PATH_DIR), env.get("PATH", "")])

@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 import yaml
 
-from tests.support import REPO_ROOT, VENV_BIN, copy_repo, git
+from tests.support import NOT_INHERITED, REPO_ROOT, VENV_BIN, copy_repo, git
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 PR_WORKFLOW = Path(".github/workflows/pr.yml")
@@ -145,11 +145,8 @@ def host_env(work: Path, extra: dict[str, str] | None = None, path: Sequence[Pat
     ``path``: folders put first on PATH (CLI stand-ins such as ``.ci/emulation/kube/kubectl``).
     """
     venv_bin = str(VENV_BIN)
-    # Not inherited: the caller's venv and tracking server, and the caller's make/pytest arguments (act's
-    # self-hosted steps see the host environment, so `make test PYTEST_ARGS=...` would leak into every
-    # `make` a workflow step runs through MAKEFLAGS, e.g. re-running the calling test inside the workflow).
-    dropped = {"VIRTUAL_ENV", "MLFLOW_TRACKING_URI", "PYTHONPATH", "MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"}
-    dropped |= {"PYTEST_ADDOPTS", "PYTEST_ARGS", "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER"}
+    # act's self-hosted steps see the host environment: not the caller's venv, nor what no project copy inherits
+    dropped = NOT_INHERITED | {"VIRTUAL_ENV", "PYTHONPATH"}
     env = {k: v for k, v in os.environ.items() if k not in dropped}
     uv_dir = str(Path(uv_binary()).parent)
     dirs = [p for p in env.get("PATH", "").split(os.pathsep) if p and p != venv_bin]
