@@ -105,7 +105,7 @@ def release(
     repo: Path, work: Path, registry: str, mlflow: str, deploy_remote: Path, probe: str, kubectl_fails: str = ""
 ) -> ActRun:
     event = {"ref": "refs/heads/main", "repository": {"default_branch": "main", "full_name": REPOSITORY}}
-    return run_workflow(
+    result = run_workflow(
         repo,
         event,
         work,
@@ -130,6 +130,9 @@ def release(
         path=[KUBECTL],
         timeout=2400,
     )
+    # kept for `python benchmarks/bench_release.py --from-log WORK/act.log` (the step timings of this run)
+    (work / "act.log").write_text(result.log, encoding="utf-8")
+    return result
 
 
 def kubectl_calls(result: ActRun) -> list[dict[str, Any]]:
