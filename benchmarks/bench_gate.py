@@ -167,7 +167,7 @@ def main() -> None:
                 log.flush()
                 done.append(result)
     results = done
-    wall = sum(float(r["seconds"]) for r in results) / max(args.workers, 1)
+    total = sum(float(r["seconds"]) for r in results)  # type: ignore[arg-type]
     loads = [float(r["load1"]) for r in results if "load1" in r]  # type: ignore[arg-type]
     load_text = (
         f"load average {min(loads):.1f}-{max(loads):.1f} over the {len(loads)} PRs that recorded it"
@@ -232,8 +232,8 @@ def main() -> None:
             f"{'passed' if example['passed'] else 'blocked'} ({example['verdict']}).",
             "",
             f"{len(results)} of {2 * (args.sims_small + args.sims_large)} planned simulated PRs "
-            f"(about {wall / 60:.0f} min of simulation, the sum of per-PR seconds over {args.workers} worker "
-            f"processes, on 2 cores shared with other jobs: {load_text}; the first 90 ran at load 10-20). A run "
+            f"({total / 60:.0f} min of simulation in all, the sum of per-PR seconds, in one or two worker processes "
+            f"on 2 cores shared with other jobs: {load_text}; the first 90 ran at load 10-20). A run "
             "stopped early resumes from `.cache/bench_gate.jsonl`. The Wilson intervals carry the binomial "
             "uncertainty of the small cells.",
         ]
@@ -243,7 +243,7 @@ def main() -> None:
         md,
         {
             "cells": cells,
-            "wall_seconds": wall,
+            "simulation_seconds": total,
             "load1_range": [min(loads), max(loads)] if loads else None,
             "example_near_100k": example,
         },
