@@ -24,7 +24,8 @@ Needs ``wrk``, a trained model (``make repro``) and a built bento (``make bento`
 Writes benchmarks/results/serving.md and serving.json. Run: ``make bench-serving``. ``--render``
 re-writes serving.md from serving.json; ``--readme`` also refreshes the README's quote.
 ``BENCH_MERGE=1`` re-measures only the cells selected by ``BENCH_TASKS``/``BENCH_ESTIMATORS`` and keeps the
-other cells of the committed serving.json; the run is listed with its load average ("Re-measured ...").
+other cells of the committed serving.json; the run is listed with its load average ("Re-measured ...") and
+``BENCH_NOTE`` (say what else ran on the machine).
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ TASK_DIR = Path(
     or Path(tempfile.gettempdir()) / f"mlops-bench-serving-{hashlib.md5(str(ROOT).encode()).hexdigest()[:8]}"
 )
 BATCH_ROWS = 10_000
+# What the results say about the machine unless serving.json's machine.note says more (e.g. "no other jobs ran")
+SHARED = "the machine was shared with other jobs: absolute numbers move from run to run, the side-by-side ratios less"
 BATCH_REQUESTS = int(os.environ.get("BENCH_BATCH_REQUESTS", "10"))
 
 LUA = """
@@ -310,6 +313,8 @@ def main() -> int:
         earlier = upgrade(json.loads((RESULTS / "serving.json").read_text()))
         results["tasks"] = earlier["tasks"]
         later = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cells": []}
+        if os.environ.get("BENCH_NOTE"):  # e.g. what else ran on the machine
+            later["note"] = os.environ["BENCH_NOTE"]
         later["load_average_at_start"] = results["machine"]["load_average_at_start"]
         results["machine"] = {**earlier["machine"], "later_runs": [*earlier["machine"].get("later_runs", []), later]}
     # The project's own task first (it needs no preparation), then the others in the order asked.
@@ -323,8 +328,14 @@ def main() -> int:
             model_tag = model_for(kind, project)
             print(f"== {task} / {kind}: {model_tag}", flush=True)
             entry["estimators"][kind] = bench_one(project, model_tag, test, env)
-            if later is not None:
-                later["cells"].append(f"{task} / {kind}")
+            if later is not None:  # the cell is this run's now, not an earlier re-measurement's
+                cell = f"{task} / {kind}"
+                for run in results["machine"]["later_runs"]:
+                    run["cells"] = [c for c in run["cells"] if c != cell]
+                later["cells"].append(cell)
+                results["machine"]["later_runs"] = [
+                    run for run in results["machine"]["later_runs"] if run["cells"] or run is later
+                ]
                 later["load_average_at_end"] = load_average()
             write(results)
     (later if later is not None else results["machine"])["load_average_at_end"] = load_average()
@@ -495,7 +506,8 @@ def later_runs(r: dict[str, Any]) -> str:
     runs = r["machine"].get("later_runs") or []
     return " ".join(
         f"Re-measured {run['date']} (`BENCH_MERGE`, load average {run['load_average_at_start']} at start / "
-        f"{run.get('load_average_at_end', '?')} at end): {', '.join(run['cells']) or 'nothing'}."
+        f"{run.get('load_average_at_end', '?')} at end{'; ' + run['note'] if run.get('note') else ''}): "
+        f"{', '.join(run['cells']) or 'nothing'}."
         for run in runs
     )
 
@@ -570,9 +582,8 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, load average "
         f"{r['machine']['load_average_at_start']} at start / {r['machine']['load_average_at_end']} at end "
-        "(the machine was shared with other jobs: absolute numbers move from run to run, the side-by-side "
-        "ratios less). One run of `make bench-serving` (benchmarks/bench_serving.py); per task and estimator "
-        "both servers up at once, cells interleaved bento/FastAPI and repeated "
+        f"({r['machine'].get('note') or SHARED}). One run of `make bench-serving` (benchmarks/bench_serving.py); "
+        "per task and estimator both servers up at once, cells interleaved bento/FastAPI and repeated "
         f"{c['repeats']}x; wrk for single records ({c['duration_s']} s per run, `--timeout "
         f"{c.get('wrk_timeout_s', 2)}s`, median run by req/s, errors = non-2xx + socket errors + timeouts "
         f"summed over all runs), httpx for 10k-row batches ({c['batch_requests']} sequential requests, "
@@ -669,8 +680,7 @@ def compact(r: dict[str, Any]) -> str:
     lines += [
         "",
         f"Load average {m['load_average_at_start']} at start / {m.get('load_average_at_end', '?')} at end on "
-        "2 cores shared with other jobs: absolute numbers are low and noisy, the side-by-side ratios are "
-        "the point. "
+        f"2 cores ({m.get('note') or SHARED}; the side-by-side ratios are the point). "
         + (f"{later_runs(r)} " if later_runs(r) else "")
         + "Data: "
         + ", ".join(f"{task} `{t.get('source', '?')}`" for task, t in r["tasks"].items())
