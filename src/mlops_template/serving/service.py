@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 from mlops_template.config import load_params
 from mlops_template.model_card import Lineage, ServedCard
 from mlops_template.serving import columnar
-from mlops_template.serving.limits import BodySizeLimit, ContentTypeGuard
+from mlops_template.serving.limits import INLINE_BATCH_ROWS, BodySizeLimit, ContentTypeGuard
 from mlops_template.serving.predictor import Predictor, decide, labels_and_scores
 from mlops_template.serving.predlog import PredictionLog, log_lines
 from mlops_template.serving.store import MODEL_TAG_FILE, bento_tag_of, load_stored
@@ -84,14 +84,6 @@ class ModelMetadata(BaseModel):
     max_request_bytes: int
     scoring_path: str = Field(description="how records are scored: numpy kernels / numpy / dataframe fallback")
     serving_path: str = Field(description="what serves predictions: onnx (checked at make bento) or sklearn")
-
-
-# Batches up to this many records are scored on the event loop (~4 ms of work for 1,000 rows here), bigger
-# ones in the thread pool so they do not hold up other requests. Measured under the soak (64 clients, every
-# 20th request a 100-record batch): scored in the thread pool, a 100-record batch (~2 ms of CPU) took 1.8 s
-# (median), because the thread waits for the GIL behind the busy event loop each time it releases it
-# (ONNX Runtime and numpy release it); the soak's p99 was those batches.
-INLINE_BATCH_ROWS = 1000
 
 
 def _flag(name: str, default: bool) -> bool:
