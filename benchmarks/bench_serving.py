@@ -23,6 +23,9 @@ fails). Each run also compares what the running bento answers with the pipeline 
 Needs ``wrk``, a trained model (``make repro``) and a built bento (``make bento``; built here if missing).
 Writes benchmarks/results/serving.md and serving.json. Run: ``make bench-serving``. ``--render``
 re-writes serving.md from serving.json; ``--readme`` also refreshes the README's quote.
+``BENCH_MERGE=1`` re-measures only the cells selected by ``BENCH_TASKS``/``BENCH_ESTIMATORS`` and keeps the
+other cells of the committed serving.json; the run is listed with its load average ("Re-measured ...") and
+``BENCH_NOTE`` (say what else ran on the machine).
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ TASK_DIR = Path(
     or Path(tempfile.gettempdir()) / f"mlops-bench-serving-{hashlib.md5(str(ROOT).encode()).hexdigest()[:8]}"
 )
 BATCH_ROWS = 10_000
+# What the results say about the machine unless serving.json's machine.note says more (e.g. "no other jobs ran")
+SHARED = "the machine was shared with other jobs: absolute numbers move from run to run, the side-by-side ratios less"
 BATCH_REQUESTS = int(os.environ.get("BENCH_BATCH_REQUESTS", "10"))
 
 LUA = """
@@ -302,10 +307,16 @@ def main() -> int:
         },
         "tasks": {},
     }
+    later: dict[str, Any] | None = None
     if os.environ.get("BENCH_MERGE") and (RESULTS / "serving.json").exists():  # add to an earlier run's tables
+        # the machine line stays the earlier run's; this run is listed under "later_runs" with its own load
         earlier = upgrade(json.loads((RESULTS / "serving.json").read_text()))
         results["tasks"] = earlier["tasks"]
-        results["machine"]["load_average_at_start"] = earlier["machine"]["load_average_at_start"]
+        later = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cells": []}
+        if os.environ.get("BENCH_NOTE"):  # e.g. what else ran on the machine
+            later["note"] = os.environ["BENCH_NOTE"]
+        later["load_average_at_start"] = results["machine"]["load_average_at_start"]
+        results["machine"] = {**earlier["machine"], "later_runs": [*earlier["machine"].get("later_runs", []), later]}
     # The project's own task first (it needs no preparation), then the others in the order asked.
     for task in sorted(TASKS, key=lambda t: t != params.task):
         project = project_for(task, params, env)
@@ -317,8 +328,17 @@ def main() -> int:
             model_tag = model_for(kind, project)
             print(f"== {task} / {kind}: {model_tag}", flush=True)
             entry["estimators"][kind] = bench_one(project, model_tag, test, env)
+            if later is not None:  # the cell is this run's now, not an earlier re-measurement's
+                cell = f"{task} / {kind}"
+                for run in results["machine"]["later_runs"]:
+                    run["cells"] = [c for c in run["cells"] if c != cell]
+                later["cells"].append(cell)
+                results["machine"]["later_runs"] = [
+                    run for run in results["machine"]["later_runs"] if run["cells"] or run is later
+                ]
+                later["load_average_at_end"] = load_average()
             write(results)
-    results["machine"]["load_average_at_end"] = load_average()
+    (later if later is not None else results["machine"])["load_average_at_end"] = load_average()
     write(results)
     print((RESULTS / "serving.md").read_text())
     return 0
@@ -429,7 +449,8 @@ def bench_one(project: Project, model_tag: str, test: pd.DataFrame, env: dict[st
     batch_records = (records * (BATCH_ROWS // len(records) + 1))[:BATCH_ROWS]
     batch_body = json.dumps({"records": batch_records}).encode()
     batch_arrow = arrow_body(pd.DataFrame(batch_records, columns=features))
-    result: dict[str, Any] = {"model": model_tag, "in_process": in_process(loaded.pipeline, features, records)}
+    result: dict[str, Any] = {"model": model_tag, "load_average_at_start": load_average()}
+    result["in_process"] = in_process(loaded.pipeline, features, records)
     result["serving_check"] = loaded.serving_check  # what `make bento` checked when it imported this model
     print("in-process:", result["in_process"], flush=True)
 
@@ -474,9 +495,21 @@ def bench_one(project: Project, model_tag: str, test: pd.DataFrame, env: dict[st
             result[name if name != "bento_arrow" else "bento"]["batch" if name != "bento_arrow" else "batch_arrow"] = (
                 max(runs_, key=lambda b: b["rows_per_s"])
             )
+    result["load_average_at_end"] = load_average()
     print("bento:", result["bento"], flush=True)
     print("fastapi:", result["fastapi"], flush=True)
     return result
+
+
+def later_runs(r: dict[str, Any]) -> str:
+    """A sentence naming the cells re-measured by later (``BENCH_MERGE``) runs, with their load average."""
+    runs = r["machine"].get("later_runs") or []
+    return " ".join(
+        f"Re-measured {run['date']} (`BENCH_MERGE`, load average {run['load_average_at_start']} at start / "
+        f"{run.get('load_average_at_end', '?')} at end{'; ' + run['note'] if run.get('note') else ''}): "
+        f"{', '.join(run['cells']) or 'nothing'}."
+        for run in runs
+    )
 
 
 def at16(r: dict[str, Any], name: str) -> dict[str, Any]:
@@ -549,9 +582,8 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"Machine: {r['machine']['cpus']} CPUs, Python {r['machine']['python']}, load average "
         f"{r['machine']['load_average_at_start']} at start / {r['machine']['load_average_at_end']} at end "
-        "(the machine was shared with other jobs: absolute numbers move from run to run, the side-by-side "
-        "ratios less). One run of `make bench-serving` (benchmarks/bench_serving.py); per task and estimator "
-        "both servers up at once, cells interleaved bento/FastAPI and repeated "
+        f"({r['machine'].get('note') or SHARED}). One run of `make bench-serving` (benchmarks/bench_serving.py); "
+        "per task and estimator both servers up at once, cells interleaved bento/FastAPI and repeated "
         f"{c['repeats']}x; wrk for single records ({c['duration_s']} s per run, `--timeout "
         f"{c.get('wrk_timeout_s', 2)}s`, median run by req/s, errors = non-2xx + socket errors + timeouts "
         f"summed over all runs), httpx for 10k-row batches ({c['batch_requests']} sequential requests, "
@@ -570,6 +602,7 @@ def markdown(r: dict[str, Any]) -> str:
         '"served = sklearn": the running bento\'s `/predict_batch` (test split) and `/predict` (20 records) '
         "against the scikit-learn pipeline in-process; `make bento` ran the same check when it imported each "
         "model and keeps the plain pipeline when it fails (the bento path then says fallback).",
+        *(["", later_runs(r)] if later_runs(r) else []),
         "",
         "## Summary (16 clients; target: bento >= 3x the peer's req/s, p99 no worse)",
         "",
@@ -586,6 +619,11 @@ def markdown(r: dict[str, Any]) -> str:
                 "",
                 f"### {task} / {kind} (`{e['model']}`; bento path: {path_of(e)})",
                 "",
+                *(
+                    [f"Load average {e['load_average_at_start']} at start / {e['load_average_at_end']} at end.", ""]
+                    if e.get("load_average_at_start")
+                    else []
+                ),
                 "| server | clients | req/s | p50 ms | p99 ms | errors |",
                 "|---|---:|---:|---:|---:|---:|",
             ]
@@ -642,8 +680,9 @@ def compact(r: dict[str, Any]) -> str:
     lines += [
         "",
         f"Load average {m['load_average_at_start']} at start / {m.get('load_average_at_end', '?')} at end on "
-        "2 cores shared with other jobs: absolute numbers are low and noisy, the side-by-side ratios are "
-        "the point. Data: "
+        f"2 cores ({m.get('note') or SHARED}; the side-by-side ratios are the point). "
+        + (f"{later_runs(r)} " if later_runs(r) else "")
+        + "Data: "
         + ", ".join(f"{task} `{t.get('source', '?')}`" for task, t in r["tasks"].items())
         + f"; tasks other than the project's own ({r['config'].get('project_task', 'binary')}) run on a copy "
         "of the repository made that task's own with `make init`, at "

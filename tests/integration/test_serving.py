@@ -23,6 +23,7 @@ from mlops_template.lineage import locked_outs
 from mlops_template.model_card import load_card, load_training_run
 from mlops_template.model_io import load_model
 from mlops_template.serving.columnar import ARROW_STREAM, PARQUET
+from mlops_template.serving.limits import INLINE_BATCH_ROWS
 from mlops_template.serving.onnx_path import TOLERANCE
 from mlops_template.serving.predlog import read_log
 from tests.support import env_with_venv, free_port, run, server
@@ -105,6 +106,13 @@ def test_batch_predictions_equal_in_process(served: Served, client: httpx.Client
     # and the decisions agree with the labels the evaluate stage wrote for the same rows
     written = pd.read_csv(served.repo / "metrics/predictions.csv")
     assert body["labels"] == written["prediction"].tolist()
+    # a batch over INLINE_BATCH_ROWS is scored in a thread instead of on the event loop: same answers
+    big = records * (INLINE_BATCH_ROWS // len(records) + 1)
+    resp = client.post("/predict_batch", json={"records": big})
+    assert resp.status_code == 200, resp.text
+    assert len(big) > INLINE_BATCH_ROWS
+    assert np.allclose(resp.json()["scores"], np.tile(proba[:, 1], len(big) // len(records)), rtol=0, atol=TOLERANCE)
+    assert resp.json()["labels"] == body["labels"] * (len(big) // len(records))
 
 
 def bad_cases(good: dict[str, Any]) -> list[tuple[str, dict[str, Any], str, str]]:

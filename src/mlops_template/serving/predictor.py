@@ -222,7 +222,7 @@ class Predictor:
             except Exception:  # an unloadable file means: serve without it
                 self._onnx = None
             if self._onnx is not None and self._onnx_agrees():
-                self.mode = f"numpy+onnx ({onnx.dtype})"
+                self.mode = f"numpy+onnx ({onnx.label})"
             else:
                 self._onnx, self._kernels = None, False
         if self.branches is not None and self._onnx is None:

@@ -11,6 +11,7 @@ Everything is configured by the ``serving:`` section of params.yaml (baked into 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
@@ -23,7 +24,7 @@ from pydantic import BaseModel, Field
 from mlops_template.config import load_params
 from mlops_template.model_card import Lineage, ServedCard
 from mlops_template.serving import columnar
-from mlops_template.serving.limits import BodySizeLimit, ContentTypeGuard
+from mlops_template.serving.limits import INLINE_BATCH_ROWS, BodySizeLimit, ContentTypeGuard
 from mlops_template.serving.predictor import Predictor, decide, labels_and_scores
 from mlops_template.serving.predlog import PredictionLog, log_lines
 from mlops_template.serving.store import MODEL_TAG_FILE, bento_tag_of, load_stored
@@ -135,8 +136,13 @@ class ModelService:
         return Prediction(label=labels[0], score=scores[0], probabilities=probabilities, model_version=self.version)
 
     @bentoml.api
-    def predict_batch(self, records: Records) -> BatchPrediction:  # type: ignore[valid-type]
+    async def predict_batch(self, records: Records) -> BatchPrediction:  # type: ignore[valid-type]
         """Score up to ``serving.max_batch_size`` records; labels and scores in request order."""
+        if len(records) <= INLINE_BATCH_ROWS:
+            return self._score_batch(records)
+        return await asyncio.to_thread(self._score_batch, records)
+
+    def _score_batch(self, records: list[Any]) -> BatchPrediction:
         labels, scores, _ = labels_and_scores(self.predictor, records, self.threshold)
         self._log("predict_batch", records, labels, scores)
         return BatchPrediction(labels=labels, scores=scores, model_version=self.version)

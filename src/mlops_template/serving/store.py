@@ -109,7 +109,7 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     """
     import pandas as pd
 
-    from mlops_template.serving.onnx_path import TOLERANCE, agreement, convert_estimator
+    from mlops_template.serving.onnx_path import TOLERANCE, OnnxModel, agreement, convert_estimator
     from mlops_template.serving.predictor import Predictor
 
     pipeline = load_model(folder / MODEL_FILE)
@@ -126,22 +126,31 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     n_inputs = None
     if plain.branches is not None and rows is not None and len(rows):
         n_inputs = plain._transform(plain.matrix(records[:1])).shape[1]
-    model, note = convert_estimator(plain.estimator, n_inputs) if n_inputs else (None, "no fast path to attach")
+    reference = probe._reference(records) if records else None  # the pipeline on a DataFrame
+    deviations: list[float] = []
+
+    def accept(candidate: OnnxModel) -> tuple[bool, str]:
+        """The served path with this ONNX model against the pipeline on the test rows (first variant that
+        passes wins; see onnx_path.convert_estimator)."""
+        served = Predictor(pipeline, features, spec, onnx=candidate)
+        if not served.mode.startswith("numpy+onnx") or reference is None:
+            return False, "failed the start-up probe check"
+        ok, dev = agreement(served.outputs(records), reference, served.is_classifier)
+        deviations.append(dev)
+        return ok, f"max deviation {dev:.2e} on {len(records)} test rows, tolerance {TOLERANCE:g}"
+
     if rows is None:
-        note = f"{test_path} missing: nothing to check against"
-    elif model is not None:
-        served = Predictor(pipeline, features, spec, onnx=model)
-        if served.mode.startswith("numpy+onnx"):
-            reference = probe._reference(records)  # the pipeline on a DataFrame
-            ok, dev = agreement(served.outputs(records), reference, served.is_classifier)
-            check.update({"rows": len(rows), "max_deviation": dev, "passed": ok})
-            note = f"{note}; max deviation {dev:.2e} on {len(rows)} test rows, tolerance {TOLERANCE:g}"
-            if ok:
-                (folder / ONNX_FILE).write_bytes(model.onnx)
-                check["onnx_dtype"] = model.dtype
-        else:
-            note = f"{note}; failed the start-up probe check"
-    check["serving_path"] = "numpy+onnx" if check["passed"] else f"{plain.mode} (fallback)"
+        model, note = None, f"{test_path} missing: nothing to check against"
+    elif not n_inputs:
+        model, note = None, "no fast path to attach"
+    else:
+        model, note = convert_estimator(plain.estimator, n_inputs, accept=accept)
+    if deviations:
+        check.update({"rows": len(records), "max_deviation": deviations[-1] if model else min(deviations)})
+    if model is not None:
+        check.update({"passed": True, "onnx_dtype": model.dtype, "onnx_variant": model.variant})
+        (folder / ONNX_FILE).write_bytes(model.onnx)
+    check["serving_path"] = f"numpy+onnx ({model.label})" if model else f"{plain.mode} (fallback)"
     check["note"] = note
     (folder / CHECK_FILE).write_text(json.dumps(check, indent=2, default=float), encoding="utf-8")
     return check
@@ -183,7 +192,8 @@ def load_stored(path: str | Path, tag: str, bento_tag: str | None = None) -> Loa
     check = json.loads((folder / CHECK_FILE).read_text(encoding="utf-8")) if (folder / CHECK_FILE).exists() else None
     onnx = None
     if check and check.get("passed") and (folder / ONNX_FILE).exists():
-        onnx = OnnxModel((folder / ONNX_FILE).read_bytes(), str(check.get("onnx_dtype", "float64")))
+        dtype, variant = str(check.get("onnx_dtype", "float64")), str(check.get("onnx_variant", ""))
+        onnx = OnnxModel((folder / ONNX_FILE).read_bytes(), dtype, variant)
     return LoadedModel(
         tag=tag,
         pipeline=load_model(folder / MODEL_FILE),
