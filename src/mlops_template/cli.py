@@ -15,9 +15,11 @@ import sys
 from pathlib import Path
 
 from mlops_template.config import ConfigError, Params, load_params
-from mlops_template.data.extract import DataSourceError, extract
-from mlops_template.data.schema import draft_spec, dump_spec, load_spec
+from mlops_template.errors import DataSourceError
 from mlops_template.project_init import CHECKLIST, DEMO_TESTS, init_project
+
+# pandas / pandera are imported inside the commands that need them: `pr-report --repro` starts the pipeline
+# before anything heavy is imported.
 
 SCHEMA_HEADER = """\
 # THE data schema, used by the validate stage, the data tests and the service's input validation.
@@ -33,6 +35,8 @@ SCHEMA_HEADER = """\
 
 
 def cmd_check_params(_: argparse.Namespace) -> int:
+    from mlops_template.data.schema import load_spec
+
     params = load_params()
     load_spec(params.data.schema_path)
     print(f"params.yaml and {params.data.schema_path} are valid")
@@ -40,6 +44,8 @@ def cmd_check_params(_: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from mlops_template.data.extract import extract
+
     params = load_params()
     d = params.data
     frame = extract(d.source, d.format, d.target, d.id_column)
@@ -49,6 +55,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) -> None:
     """Draft the schema with a comment per decision; print the roles and the missing-label count."""
+    from mlops_template.data.schema import draft_spec, dump_spec
+
     d = params.data
     if d.target not in frame.columns:
         raise ConfigError(
@@ -84,6 +92,8 @@ def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) ->
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from mlops_template.data.extract import extract
+
     settings: dict[str, object] = {}
     for key, value in (
         ("data.source", args.source),
@@ -139,6 +149,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_repro(args: argparse.Namespace) -> int:
     """``dvc repro``; when it fails, put dvc.lock and data/raw back as they were (see ``repro.py``)."""
+    from mlops_template.data.schema import load_spec
     from mlops_template.repro import GuardedRepro
 
     params = load_params()  # fail fast, before DVC, on a bad params.yaml
@@ -184,6 +195,7 @@ def cmd_cv_predict(args: argparse.Namespace) -> int:
     """Out-of-fold predictions of this checkout's model config on DATA (the PR comparison calls it on the base)."""
     import pandas as pd
 
+    from mlops_template.data.schema import load_spec
     from mlops_template.evaluation.crossval import oof_predictions, save_oof, sort_rows
 
     params = load_params()
