@@ -186,10 +186,11 @@ def main() -> None:
             "|---|---:|",
             *(f"| {what} | {s:.1f} |" for what, s in rows),
             "",
-            "The rebuild costs about one full pipeline run. With main's model in the DVC cache, the time is mostly "
-            "the candidate's own `dvc repro` (train and evaluate: two Python processes that import scikit-learn "
-            "and MLflow and log an MLflow run with the model), then cross-validating both models on the demo data "
-            "(5 folds x 3; main's side with main's code in a git worktree) and the vectorised bootstrap.",
+            "The rebuild costs about one full pipeline run. With main's model in the DVC cache, the candidate's "
+            "own `dvc repro` (train and evaluate: two Python processes importing scikit-learn; no local MLflow "
+            "logging without MLFLOW_TRACKING_URI) runs in the background while pr-report fetches the baseline, "
+            "times it and cross-validates both models (5 folds x 3; main's side with main's code in a git "
+            "worktree); then scoring, the candidate's latency, the vectorised bootstrap, plots and the report.",
             "",
             f"At {big['rows']:,} rows (demo data resampled with jitter), PR = `model.linear.C` 1.0 → 0.5, main's model "
             "in the DVC cache (target < 120 s):",
