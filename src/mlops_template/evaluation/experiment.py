@@ -36,10 +36,12 @@ from mlops_template.evaluation.baseline import (
     get_baseline,
     git,
     git_file,
+    oof_file,
     progress,
+    runs_the_base_code,
 )
 from mlops_template.evaluation.compare import Comparison, candidate_only, compare_predictions
-from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, sort_rows
+from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, save_oof, sort_rows
 from mlops_template.evaluation.diffs import (
     Change,
     DataDiff,
@@ -454,8 +456,15 @@ def work_ahead(base_ref: str) -> Ahead:
         frame = cv_frame(baseline.path("raw.parquet"), spec, d.id_column) if baseline.has("raw.parquet") else None
         with tempfile.TemporaryDirectory(prefix="cv-ahead-", dir=baseline.folder.parent) as tmp:
             data_file = Path(tmp) / "cv-data.parquet"
-            if frame is not None and cv_applies(len(frame), cv):
+            cross_validate = frame is not None and cv_applies(len(frame), cv)
+            # the base's code is the code running here (e.g. a params-only pull request): no worktree, no process
+            here = cross_validate and policy.params is not None and runs_the_base_code(baseline.sha)
+            if cross_validate:
+                assert frame is not None
                 frame.to_parquet(data_file, index=False)
+                progress(f"cross-validating both models ({cv.folds} folds x {cv.repeats}) while the pipeline runs")
+
+            if cross_validate and not here:
 
                 def base_side() -> None:
                     try:
@@ -463,7 +472,6 @@ def work_ahead(base_ref: str) -> Ahead:
                     except Exception as err:
                         failed.append(err)
 
-                progress(f"cross-validating both models ({cv.folds} folds x {cv.repeats}) while the pipeline runs")
                 thread = threading.Thread(target=base_side, name="baseline-cv")
                 thread.start()
             try:
@@ -474,10 +482,14 @@ def work_ahead(base_ref: str) -> Ahead:
                 ahead.base_latency_ms = single_row_latency_ms(
                     model, base_test, bd.target, bd.id_column, policy.compare.latency_repeats, spec
                 )
-                if thread is not None:
+                if cross_validate:
                     assert frame is not None
                     ahead.cand_runs = oof_predictions(params, spec, frame, cv.folds, cv.repeats, seed)
                     ahead.cv_key = _cv_key(data_file, cv, seed)
+                if here:
+                    assert policy.params is not None
+                    progress(f"{policy.ref}'s code is the code running here: its cross-validation runs in-process")
+                    _base_oof_here(baseline, policy.params, data_file, cv, seed)
             finally:
                 if thread is not None:
                     thread.join()
@@ -487,6 +499,27 @@ def work_ahead(base_ref: str) -> Ahead:
         progress(f"stopped working ahead ({type(err).__name__}: {err}): the rest runs after the pipeline")
     progress("baseline ready; waiting for the candidate's pipeline")
     return ahead
+
+
+def _base_oof_here(
+    baseline: Baseline, base_params: Params, data_file: Path, cv: CrossValidationParams, seed: int
+) -> None:
+    """What the base's ``cli cv-predict`` does (base params and schema, rows in id order), in this process: only
+    when the running code is the base's (``runs_the_base_code``). Kept where ``base_oof`` finds it."""
+    out = oof_file(baseline, data_file, cv.folds, cv.repeats, seed)
+    if out.exists():
+        return
+    schema = git_file(baseline.sha, Path(base_params.data.schema_path))
+    if schema is None:
+        raise BaselineError(f"{baseline.ref} has no {base_params.data.schema_path}")
+    with tempfile.TemporaryDirectory(prefix="cv-here-", dir=baseline.folder) as tmp:
+        schema_file = Path(tmp) / "schema.yaml"
+        schema_file.write_bytes(schema)
+        frame = sort_rows(pd.read_parquet(data_file), base_params.data.id_column)
+        runs = oof_predictions(base_params, load_spec(schema_file), frame, cv.folds, cv.repeats, seed)
+        partial = Path(tmp) / "oof.npz"
+        save_oof(runs, partial)
+        partial.replace(out)
 
 
 def finish_candidate_pipeline(run: GuardedRepro, base_ref: str, out_dir: Path) -> tuple[bool, Ahead]:
