@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -42,10 +43,17 @@ from tests.support import copy_repo, env_with_venv, git
 PR_REPORT = ["python", "-m", "mlops_template.cli", "pr-report", "--repro", "--base", "main"]
 
 
+CPU: dict[str, float] = {}  # CPU seconds (user + system, all child processes) of the last _timed call
+
+
 def _timed(cmd: list[str], cwd: Path) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, cwd=cwd, env=env_with_venv(), check=True, capture_output=True)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    CPU["last"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall
 
 
 def big_negligible_pr(rows: int = 100_000) -> dict[str, object]:
@@ -147,6 +155,7 @@ def main() -> None:
         git(repo, "commit", "-qam", "PR: C 0.5")
         shutil.rmtree(repo / ".cache" / "pr-baseline")
         t_cache_c = _timed(PR_REPORT, repo)
+        cpu_cache_c = CPU["last"]
         git(repo, "checkout", "-qf", "pr")
         t_reuse = _timed(PR_REPORT, repo)
         t_noop = _timed(["python", "-m", "mlops_template.cli", "repro"], repo)
@@ -186,10 +195,16 @@ def main() -> None:
             "|---|---:|",
             *(f"| {what} | {s:.1f} |" for what, s in rows),
             "",
-            "The rebuild costs about one full pipeline run. With main's model in the DVC cache, the time is mostly "
-            "the candidate's own `dvc repro` (train and evaluate: two Python processes that import scikit-learn "
-            "and MLflow and log an MLflow run with the model), then cross-validating both models on the demo data "
-            "(5 folds x 3; main's side with main's code in a git worktree) and the vectorised bootstrap.",
+            "The rebuild costs about one full pipeline run. With main's model in the DVC cache, the candidate's "
+            "own `dvc repro` (train and evaluate: two Python processes importing scikit-learn; no local MLflow "
+            "logging without MLFLOW_TRACKING_URI) runs in the background while pr-report fetches the baseline, "
+            "times it and cross-validates both models (5 folds x 3; main's side with main's code, in-process "
+            "when that code is byte-identical to the running one, else in a git worktree); then scoring, the "
+            "candidate's latency, the vectorised bootstrap, plots and the report.",
+            "",
+            f"The `model.linear.C` PR used {cpu_cache_c:.1f} CPU seconds (user + system, all processes) in "
+            f"{t_cache_c:.1f} s: the 20 s target is **{'met' if t_cache_c <= 20 else 'missed'}** on this run "
+            "(the work is spread over both cores, so other load on the machine adds to the wall time directly).",
             "",
             f"At {big['rows']:,} rows (demo data resampled with jitter), PR = `model.linear.C` 1.0 → 0.5, main's model "
             "in the DVC cache (target < 120 s):",
@@ -217,6 +232,7 @@ def main() -> None:
             "pr_report_reuse_s": t_reuse,
             "noop_repro_s": t_noop,
             "pr_report_dvc_cache_c05_s": t_cache_c,
+            "pr_report_dvc_cache_c05_cpu_s": cpu_cache_c,
             "bootstrap_s": {str(k): v for k, v in boot.items()},
             "rows_100k": big,
         },

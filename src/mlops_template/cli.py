@@ -11,17 +11,15 @@ python -m mlops_template.cli gate           # exit 1 when reports/pr/comparison.
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from mlops_template import paths
 from mlops_template.config import ConfigError, Params, load_params
-from mlops_template.data.extract import DataSourceError, extract
-from mlops_template.data.schema import draft_spec, dump_spec, load_spec
+from mlops_template.errors import DataSourceError
 from mlops_template.project_init import CHECKLIST, DEMO_TESTS, init_project
+
+# pandas / pandera are imported inside the commands that need them: `pr-report --repro` starts the pipeline
+# before anything heavy is imported.
 
 SCHEMA_HEADER = """\
 # THE data schema, used by the validate stage, the data tests and the service's input validation.
@@ -37,6 +35,8 @@ SCHEMA_HEADER = """\
 
 
 def cmd_check_params(_: argparse.Namespace) -> int:
+    from mlops_template.data.schema import load_spec
+
     params = load_params()
     load_spec(params.data.schema_path)
     print(f"params.yaml and {params.data.schema_path} are valid")
@@ -44,6 +44,8 @@ def cmd_check_params(_: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from mlops_template.data.extract import extract
+
     params = load_params()
     d = params.data
     frame = extract(d.source, d.format, d.target, d.id_column)
@@ -53,6 +55,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) -> None:
     """Draft the schema with a comment per decision; print the roles and the missing-label count."""
+    from mlops_template.data.schema import draft_spec, dump_spec
+
     d = params.data
     if d.target not in frame.columns:
         raise ConfigError(
@@ -88,6 +92,8 @@ def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) ->
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from mlops_template.data.extract import extract
+
     settings: dict[str, object] = {}
     for key, value in (
         ("data.source", args.source),
@@ -141,47 +147,45 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-_GUARDED = [Path("dvc.lock"), paths.RAW_DATA]
-
-
 def cmd_repro(args: argparse.Namespace) -> int:
-    """``dvc repro``; when it fails, put dvc.lock and data/raw back as they were.
+    """``dvc repro``; when it fails, put dvc.lock and data/raw back as they were (see ``repro.py``)."""
+    from mlops_template.data.schema import load_spec
+    from mlops_template.repro import GuardedRepro
 
-    DVC records each stage in dvc.lock as soon as it succeeds, so bad data that fails validation
-    would otherwise leave the extract stage pointing at the bad data. Models and metrics are never
-    touched by a failed run, since the stages that write them do not start.
-    """
     params = load_params()  # fail fast, before DVC, on a bad params.yaml
     load_spec(params.data.schema_path)
-    with tempfile.TemporaryDirectory() as backup:
-        saved = []
-        for path in _GUARDED:
-            if path.exists():
-                shutil.copy2(path, Path(backup) / path.name)
-                saved.append(path)
-        result = subprocess.run(["dvc", "repro", *args.dvc_args], check=False)
-        if result.returncode != 0:
-            for path in saved:
-                shutil.copy2(Path(backup) / path.name, path)
-            if saved:
-                print(
-                    "\nrepro failed: restored the last good "
-                    + ", ".join(str(p) for p in saved)
-                    + "; models/ and metrics/ were not touched. Fix the problem above and re-run.",
-                    file=sys.stderr,
-                )
-        return result.returncode
+    run = GuardedRepro(args.dvc_args)
+    code = run.wait()
+    if code != 0 and run.saved:
+        print(
+            "\nrepro failed: restored the last good "
+            + ", ".join(str(p) for p in run.saved)
+            + "; models/ and metrics/ were not touched. Fix the problem above and re-run.",
+            file=sys.stderr,
+        )
+    return code
 
 
 def cmd_pr_report(args: argparse.Namespace) -> int:
-    from mlops_template.evaluation.experiment import build_report, run_candidate_pipeline
+    out = Path(args.out)
+    run = None
+    if args.repro:  # started before the comparison's heavy imports, which then overlap the pipeline
+        from mlops_template.evaluation.baseline import progress
+        from mlops_template.repro import start_candidate_pipeline
 
-    if args.repro and not run_candidate_pipeline(args.base, Path(args.out)):
-        return 0  # a report was written; `gate` fails on it
-    comparison = build_report(args.base, Path(args.out), rebuild=not args.no_rebuild)
+        progress("running the candidate's pipeline (dvc repro) in the background")
+        run = start_candidate_pipeline()
+    from mlops_template.evaluation.experiment import build_report, finish_candidate_pipeline
+
+    ahead = None
+    if run is not None:
+        ok, ahead = finish_candidate_pipeline(run, args.base, out)
+        if not ok:
+            return 0  # a report was written; `gate` fails on it
+    comparison = build_report(args.base, out, rebuild=not args.no_rebuild, ahead=ahead)
     print(
         f"[pr-report] {comparison.verdict} on {comparison.primary_metric}; gate "
-        f"{'passed' if comparison.gate.passed else 'FAILED'}; report: {Path(args.out) / 'report.md'}",
+        f"{'passed' if comparison.gate.passed else 'FAILED'}; report: {out / 'report.md'}",
         file=sys.stderr,
     )
     return 0
@@ -191,6 +195,7 @@ def cmd_cv_predict(args: argparse.Namespace) -> int:
     """Out-of-fold predictions of this checkout's model config on DATA (the PR comparison calls it on the base)."""
     import pandas as pd
 
+    from mlops_template.data.schema import load_spec
     from mlops_template.evaluation.crossval import oof_predictions, save_oof, sort_rows
 
     params = load_params()

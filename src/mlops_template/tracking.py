@@ -9,9 +9,20 @@ from typing import Any
 
 from mlops_template.config import MlflowParams
 
+# `pr-report --repro` sets this to 1 for the candidate's pipeline: with no MLFLOW_TRACKING_URI, the run would go
+# to the local mlflow.db, which nothing in a PR check reads (the report links runs on a server only), and
+# logging it costs several seconds per stage. Set it to 0 to log anyway; `make repro` never sets it.
+SKIP_LOCAL_ENV = "MLOPS_SKIP_LOCAL_MLFLOW"
+
 
 def tracking_uri(params: MlflowParams) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or params.tracking_uri
+
+
+def local_logging_skipped() -> bool:
+    """True when the stages should not log to the local default store (``SKIP_LOCAL_ENV`` is 1 and no
+    ``MLFLOW_TRACKING_URI`` is set: a tracking server is always logged to)."""
+    return os.environ.get(SKIP_LOCAL_ENV) == "1" and not os.environ.get("MLFLOW_TRACKING_URI")
 
 
 def _quiet() -> None:

@@ -136,6 +136,9 @@ def test_improved_model(pr_outcomes: PrRuns) -> None:
     assert "rebuilt by reproducing the base pipeline" in o.comparison["baseline_source"]
     assert pr_outcomes.main_sha in o.report
     assert "reproducing" in o.pr_report.stderr  # progress goes to stderr
+    # no MLFLOW_TRACKING_URI: the candidate's stages logged no run to the local mlflow.db (nothing reads it)
+    assert "MLflow: not logged (pr-report" in o.pr_report.stderr
+    assert "baseline not fetched ahead" in o.pr_report.stderr  # not in the DVC cache: rebuilt after the pipeline
 
 
 def test_change_that_does_not_matter(pr_outcomes: PrRuns) -> None:
@@ -146,6 +149,9 @@ def test_change_that_does_not_matter(pr_outcomes: PrRuns) -> None:
     assert o.gate.returncode == 0
     assert "| `evaluate.calibration_bins` | 10 | 12 |" in o.report
     assert o.comparison["baseline_source"].startswith("DVC cache/remote")  # refilled by the earlier rebuild
+    # so both models were cross-validated while the candidate's pipeline ran, and not again after it
+    assert "while the pipeline runs" in o.pr_report.stderr
+    assert "cross-validating the candidate" not in o.pr_report.stderr
     assert "No schema changes." in o.report and "Same test rows: yes" in o.report
 
 

@@ -210,6 +210,37 @@ class CrossValidationUnsupported(BaselineError):
     """The base commit's code has no ``cv-predict`` command (it predates repeated cross-validation)."""
 
 
+def oof_file(baseline: Baseline, data: Path, folds: int, repeats: int, seed: int) -> Path:
+    """Where :func:`base_oof` keeps the base's out-of-fold predictions for this data file and these settings."""
+    return baseline.folder / f"oof-{file_md5(data)}-{folds}x{repeats}-s{seed}.npz"
+
+
+def runs_the_base_code(sha: str, repo: Path = Path(".")) -> bool:
+    """Is the ``mlops_template`` package running now byte-identical to ``src/mlops_template`` at ``sha``
+    (every file, none missing or extra; bytecode caches aside)? Then calling it in this process is running the
+    base's code, and ``cv-predict`` needs no worktree of its own."""
+    import hashlib
+
+    import mlops_template
+
+    try:
+        listing = git("ls-tree", "-r", sha, "--", "src/mlops_template", cwd=repo)
+    except BaselineError:
+        return False
+    base: dict[str, str] = {}
+    for line in listing.splitlines():
+        meta, _, path = line.partition("\t")
+        base[path.removeprefix("src/mlops_template/")] = meta.split()[2]
+    here = Path(mlops_template.__file__).resolve().parent
+    running: dict[str, str] = {}
+    for file in here.rglob("*"):
+        if file.is_file() and "__pycache__" not in file.parts and file.suffix not in (".pyc", ".pyo"):
+            data = file.read_bytes()
+            blob = hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+            running[file.relative_to(here).as_posix()] = blob
+    return bool(base) and base == running
+
+
 def base_oof(baseline: Baseline, data: Path, folds: int, repeats: int, seed: int, repo: Path = Path(".")) -> Path:
     """Out-of-fold predictions of the *base* model config (base params.yaml, base code) on ``data``.
 
@@ -217,7 +248,7 @@ def base_oof(baseline: Baseline, data: Path, folds: int, repeats: int, seed: int
     base's ``src/`` first on PYTHONPATH). Cached in the baseline folder per data file, folds, repeats and seed.
     Raises :class:`CrossValidationUnsupported` when the base's CLI has no such command.
     """
-    out = baseline.folder / f"oof-{file_md5(data)}-{folds}x{repeats}-s{seed}.npz"
+    out = oof_file(baseline, data, folds, repeats, seed)
     if out.exists():
         return out
     tmp = Path(tempfile.mkdtemp(prefix="baseline-cv-", dir=baseline.folder.parent))

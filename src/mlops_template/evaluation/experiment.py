@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
 import sys
+import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,8 @@ from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from mlops_template import paths
-from mlops_template.config import Params, load_params
-from mlops_template.data.schema import SchemaSpec, load_spec
+from mlops_template.config import CrossValidationParams, Params, load_params
+from mlops_template.data.schema import SchemaSpec, coerce, load_spec
 from mlops_template.evaluation import plots
 from mlops_template.evaluation.baseline import (
     Baseline,
@@ -34,10 +36,12 @@ from mlops_template.evaluation.baseline import (
     get_baseline,
     git,
     git_file,
+    oof_file,
     progress,
+    runs_the_base_code,
 )
 from mlops_template.evaluation.compare import Comparison, candidate_only, compare_predictions
-from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, sort_rows
+from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, save_oof, sort_rows
 from mlops_template.evaluation.diffs import (
     Change,
     DataDiff,
@@ -67,6 +71,7 @@ from mlops_template.evaluation.report import (
 from mlops_template.lineage import file_md5
 from mlops_template.model_card import TrainingRun, load_card, load_training_run
 from mlops_template.model_io import load_model
+from mlops_template.repro import GuardedRepro
 
 DEFAULT_OUT = Path("reports/pr")
 COMPARISON_FILE = "comparison.json"
@@ -166,33 +171,40 @@ def _images(task: str, base: Predictions, cand: Predictions, out: Path, base_ref
     return images
 
 
+def cv_frame(raw: Path, spec: SchemaSpec, id_column: str) -> pd.DataFrame:
+    """The rows both models are cross-validated on: the extracted data cast to the schema's dtypes (what the
+    split stage divides into train and test), in id order."""
+    return sort_rows(coerce(pd.read_parquet(raw), spec), id_column)
+
+
 def _cross_validated(
     baseline: Baseline,
     params: Params,
     policy: BasePolicy,
-    cand_test: pd.DataFrame,
     out_dir: Path,
     notes: list[str],
+    ahead: Ahead | None = None,
 ) -> tuple[list[Predictions], list[Predictions], str] | None:
     """Out-of-fold predictions of both models on the same folds, or None (with a note) when not applicable."""
     cv = policy.compare.cross_validation
     d = params.data
-    if not paths.TRAIN_DATA.exists():
+    if not paths.RAW_DATA.exists():
         return None
-    frame = sort_rows(pd.concat([pd.read_parquet(paths.TRAIN_DATA), cand_test], ignore_index=True), d.id_column)
+    spec = load_spec(d.schema_path)
+    frame = cv_frame(paths.RAW_DATA, spec, d.id_column)
     if not cv_applies(len(frame), cv):
         if cv.max_rows:
             notes.append(
                 f"{len(frame)} rows > compare.cross_validation.max_rows ({cv.max_rows}): compared on the test split"
             )
         return None
-    same_data = baseline.has("raw.parquet") and paths.RAW_DATA.exists()
-    if not same_data or file_md5(baseline.path("raw.parquet")) != file_md5(paths.RAW_DATA):
+    if not baseline.has("raw.parquet") or file_md5(baseline.path("raw.parquet")) != file_md5(paths.RAW_DATA):
         notes.append("the data changed, so the models are compared on their test splits, not cross-validated")
         return None
     seed = policy.params.seed if policy.params is not None else params.seed
     data_file = out_dir / "cv-data.parquet"
     frame.to_parquet(data_file, index=False)
+    done = ahead is not None and ahead.cand_runs is not None and ahead.cv_key == _cv_key(data_file, cv, seed)
     try:
         progress(f"cross-validating the baseline with {policy.ref}'s code ({cv.folds} folds x {cv.repeats})")
         try:
@@ -206,8 +218,11 @@ def _cross_validated(
         except BaselineError as err:
             notes.append(f"cross-validating the baseline failed, compared on the test split instead: {err}")
             return None
-        progress(f"cross-validating the candidate ({cv.folds} folds x {cv.repeats})")
-        cand_runs = oof_predictions(params, load_spec(d.schema_path), frame, cv.folds, cv.repeats, seed)
+        if done and ahead is not None and ahead.cand_runs is not None:
+            cand_runs = ahead.cand_runs  # same rows, folds and seed, computed while the pipeline ran
+        else:
+            progress(f"cross-validating the candidate ({cv.folds} folds x {cv.repeats})")
+            cand_runs = oof_predictions(params, spec, frame, cv.folds, cv.repeats, seed)
     finally:
         data_file.unlink(missing_ok=True)
     base_runs = load_oof(base_file)
@@ -220,10 +235,13 @@ def _cross_validated(
     return base_runs, cand_runs, method
 
 
-def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = True) -> Comparison:
+def build_report(
+    base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = True, ahead: Ahead | None = None
+) -> Comparison:
     """Compare the workspace's model with ``base_ref``'s; write report.md, PNGs and comparison.json.
 
     The gate's policy (``compare:``) is the base branch's; the candidate's changes to it are a proposal.
+    ``ahead``: what was done for ``base_ref`` while the candidate's pipeline ran (:func:`work_ahead`).
     """
     params = load_params()
     d = params.data
@@ -237,7 +255,9 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
     if incomparable:
         return _not_comparable_report(base_ref, policy, params, incomparable, proposal, out_dir, notes)
 
-    baseline = get_baseline(base_ref, rebuild=rebuild)
+    baseline = ahead.baseline if ahead is not None else None
+    if baseline is None or baseline.sha != policy.sha:
+        baseline = get_baseline(base_ref, rebuild=rebuild)
     base_params = _base_params(policy, params, notes)
     bd = base_params.data
     c = policy.compare
@@ -255,9 +275,12 @@ def build_report(base_ref: str, out_dir: Path = DEFAULT_OUT, rebuild: bool = Tru
     base_size = baseline.path("model.joblib").stat().st_size / 1e6
     spec = load_spec(params.data.schema_path)  # the served path needs the schema (dtypes, probe rows)
     cand_latency = single_row_latency_ms(cand_model, cand_test, d.target, d.id_column, c.latency_repeats, spec)
-    base_latency = single_row_latency_ms(base_model, base_rows, bd.target, bd.id_column, c.latency_repeats, spec)
+    if ahead is not None and ahead.baseline is baseline and ahead.base_latency_ms is not None:
+        base_latency = ahead.base_latency_ms  # timed while the pipeline ran (shown, not gated)
+    else:
+        base_latency = single_row_latency_ms(base_model, base_rows, bd.target, bd.id_column, c.latency_repeats, spec)
 
-    cv = _cross_validated(baseline, params, policy, cand_test, out_dir, notes) if paired else None
+    cv = _cross_validated(baseline, params, policy, out_dir, notes, ahead) if paired else None
     seed = base_params.seed
     if cv is not None:
         base_runs, cand_runs, method = cv
@@ -392,26 +415,132 @@ def _yaml_at(baseline: Baseline, schema_path: str) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def run_candidate_pipeline(base_ref: str, out_dir: Path) -> bool:
-    """``dvc repro`` of the workspace (progress to stderr). On failure write a report that says so, and a
-    comparison.json whose gate fails; return whether the pipeline succeeded."""
-    progress("running the candidate's pipeline (dvc repro)")
-    result = subprocess.run(
-        [sys.executable, "-m", "mlops_template.cli", "repro"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    sys.stderr.write(result.stdout)
-    if result.returncode == 0:
-        return True
+@dataclass
+class Ahead:
+    """What ``pr-report --repro`` did while the candidate's pipeline ran (see :func:`work_ahead`)."""
+
+    baseline: Baseline | None = None
+    cv_key: tuple[str, int, int, int] | None = None  # md5 of the cross-validation data file, folds, repeats, seed
+    cand_runs: list[Predictions] | None = None  # the candidate's out-of-fold predictions on that file
+    base_latency_ms: float | None = None
+
+
+def _cv_key(data_file: Path, cv: CrossValidationParams, seed: int) -> tuple[str, int, int, int]:
+    return file_md5(data_file), cv.folds, cv.repeats, seed
+
+
+def work_ahead(base_ref: str) -> Ahead:
+    """While the candidate's pipeline runs (it needs neither): fetch the baseline (from the DVC cache or remote,
+    never rebuilt here), time its single-row latency, and cross-validate both models on the base's data, the
+    baseline in a thread (a ``cv-predict`` process with the base's code), the candidate's config in this
+    process. The comparison uses these cross-validation results only when the pipeline's data turns out
+    byte-identical to the base's (same md5 of the cross-validation data file). Best effort: what did not
+    happen here, :func:`build_report` does after the pipeline, with the same code."""
+    ahead = Ahead()
+    try:
+        params = load_params()
+        policy = read_base_policy(base_ref)
+        if incomparable_changes(policy, params):
+            return ahead
+        ahead.baseline = baseline = get_baseline(base_ref, rebuild=False)
+    except Exception as err:
+        progress(f"baseline not fetched ahead ({type(err).__name__}); that happens after the pipeline")
+        return ahead
+    cv = policy.compare.cross_validation
+    d, bd = params.data, (policy.params or params).data
+    seed = policy.params.seed if policy.params is not None else params.seed
+    failed: list[BaseException] = []
+    thread = None
+    try:
+        spec = load_spec(d.schema_path)
+        frame = cv_frame(baseline.path("raw.parquet"), spec, d.id_column) if baseline.has("raw.parquet") else None
+        with tempfile.TemporaryDirectory(prefix="cv-ahead-", dir=baseline.folder.parent) as tmp:
+            data_file = Path(tmp) / "cv-data.parquet"
+            cross_validate = frame is not None and cv_applies(len(frame), cv)
+            # the base's code is the code running here (e.g. a params-only pull request): no worktree, no process
+            here = cross_validate and policy.params is not None and runs_the_base_code(baseline.sha)
+            if cross_validate:
+                assert frame is not None
+                frame.to_parquet(data_file, index=False)
+                progress(f"cross-validating both models ({cv.folds} folds x {cv.repeats}) while the pipeline runs")
+
+            if cross_validate and not here:
+
+                def base_side() -> None:
+                    try:
+                        base_oof(baseline, data_file, cv.folds, cv.repeats, seed)
+                    except Exception as err:
+                        failed.append(err)
+
+                thread = threading.Thread(target=base_side, name="baseline-cv")
+                thread.start()
+            try:
+                base_test = pd.read_parquet(baseline.path("test.parquet"))
+                model = load_model(baseline.path("model.joblib"))
+                # on the base's own first test row (after the pipeline it would be the candidate's first test
+                # row: the same columns, and the row's values do not change the timing)
+                ahead.base_latency_ms = single_row_latency_ms(
+                    model, base_test, bd.target, bd.id_column, policy.compare.latency_repeats, spec
+                )
+                if cross_validate:
+                    assert frame is not None
+                    ahead.cand_runs = oof_predictions(params, spec, frame, cv.folds, cv.repeats, seed)
+                    ahead.cv_key = _cv_key(data_file, cv, seed)
+                if here:
+                    assert policy.params is not None
+                    progress(f"{policy.ref}'s code is the code running here: its cross-validation runs in-process")
+                    _base_oof_here(baseline, policy.params, data_file, cv, seed)
+            finally:
+                if thread is not None:
+                    thread.join()
+        if failed:
+            progress(f"the baseline's cross-validation failed ahead ({type(failed[0]).__name__}): retried after")
+    except Exception as err:
+        progress(f"stopped working ahead ({type(err).__name__}: {err}): the rest runs after the pipeline")
+    progress("baseline ready; waiting for the candidate's pipeline")
+    return ahead
+
+
+def _base_oof_here(
+    baseline: Baseline, base_params: Params, data_file: Path, cv: CrossValidationParams, seed: int
+) -> None:
+    """What the base's ``cli cv-predict`` does (base params and schema, rows in id order), in this process: only
+    when the running code is the base's (``runs_the_base_code``). Kept where ``base_oof`` finds it."""
+    out = oof_file(baseline, data_file, cv.folds, cv.repeats, seed)
+    if out.exists():
+        return
+    schema = git_file(baseline.sha, Path(base_params.data.schema_path))
+    if schema is None:
+        raise BaselineError(f"{baseline.ref} has no {base_params.data.schema_path}")
+    with tempfile.TemporaryDirectory(prefix="cv-here-", dir=baseline.folder) as tmp:
+        schema_file = Path(tmp) / "schema.yaml"
+        schema_file.write_bytes(schema)
+        frame = sort_rows(pd.read_parquet(data_file), base_params.data.id_column)
+        runs = oof_predictions(base_params, load_spec(schema_file), frame, cv.folds, cv.repeats, seed)
+        partial = Path(tmp) / "oof.npz"
+        save_oof(runs, partial)
+        partial.replace(out)
+
+
+def finish_candidate_pipeline(run: GuardedRepro, base_ref: str, out_dir: Path) -> tuple[bool, Ahead]:
+    """Work ahead (:func:`work_ahead`) while the candidate's ``dvc repro`` (started by
+    ``repro.start_candidate_pipeline``) runs, then wait for it and copy its output to stderr. On failure write
+    a report that says so, and a comparison.json whose gate fails. Return whether the pipeline succeeded."""
+    try:
+        ahead = work_ahead(base_ref) if run.running else Ahead()
+    finally:
+        code = run.wait()
+    sys.stderr.write(run.output)
+    if code == 0:
+        progress("the candidate's pipeline finished")
+        return True, ahead
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     validation = paths.VALIDATION_REPORT_MD.read_text(encoding="utf-8") if paths.VALIDATION_REPORT_MD.exists() else None
     notes: list[str] = []
     sha = candidate_sha(notes)
-    tail = "\n".join(result.stdout.splitlines()[-40:])
+    tail = "\n".join(run.output.splitlines()[-40:])
     (out_dir / "report.md").write_text(render_pipeline_failure(base_ref, sha, validation, tail), encoding="utf-8")
     payload = {
         "base_ref": base_ref,
@@ -421,7 +550,7 @@ def run_candidate_pipeline(base_ref: str, out_dir: Path) -> bool:
     }
     (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     progress(f"the candidate's pipeline failed; wrote {out_dir / 'report.md'}")
-    return False
+    return False, ahead
 
 
 def gate_from_file(path: Path) -> tuple[bool, list[str]]:

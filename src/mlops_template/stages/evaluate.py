@@ -9,7 +9,7 @@ from mlops_template.evaluation.plots import write_plots
 from mlops_template.model_card import load_training_run
 from mlops_template.model_io import load_model
 from mlops_template.stages import log, run, write_json
-from mlops_template.tracking import log_evaluation
+from mlops_template.tracking import local_logging_skipped, log_evaluation
 
 
 def main() -> None:
@@ -25,7 +25,8 @@ def main() -> None:
     written = write_plots(params.task, preds, paths.PLOTS_DIR, params.evaluate.calibration_bins)
     log("evaluate", "test metrics: " + ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
 
-    training = load_training_run()  # absent when the model came from a DVC remote: nothing to add to
+    # absent when the model came from a DVC remote, or train did not log it (pr-report): nothing to add to
+    training = None if local_logging_skipped() else load_training_run()
     if training is not None:
         run_id = training.run_id
         try:

@@ -1,10 +1,12 @@
 """DVC stage ``train``: fit the sklearn Pipeline named in params; log it to MLflow with its lineage."""
 
+from typing import Any
+
 import pandas as pd
 import sklearn
 
 from mlops_template import paths
-from mlops_template.config import load_params
+from mlops_template.config import Params, load_params
 from mlops_template.data.schema import load_spec
 from mlops_template.evaluation.metrics import metrics_of, predict
 from mlops_template.lineage import file_md5, git_sha
@@ -12,7 +14,7 @@ from mlops_template.model import build_pipeline
 from mlops_template.model_card import DataLineage, ModelCard, TrainingRun
 from mlops_template.model_io import save_model
 from mlops_template.stages import StageFailed, log, run
-from mlops_template.tracking import log_training_run, tracking_uri
+from mlops_template.tracking import local_logging_skipped, log_training_run, tracking_uri
 
 
 def main() -> None:
@@ -29,26 +31,8 @@ def main() -> None:
     hyper = params.model.selected().model_dump()
     data = DataLineage(data_md5=file_md5(paths.RAW_DATA), data_source=d.source)
     sha = git_sha()
-    try:
-        mlflow_info = log_training_run(
-            params.mlflow,
-            run_params={
-                "model.type": params.model.type,
-                "task": params.task,
-                "seed": params.seed,
-                **{f"model.{params.model.type}.{k}": v for k, v in hyper.items()},
-            },
-            metrics={f"train_{k}": v for k, v in train_metrics.items()},
-            tags={"git_sha": sha, "data_md5": data.data_md5, "stage": "train"},
-            model=pipeline,
-            input_example=train[features].head(3),
-        )
-    except Exception as err:
-        raise StageFailed(
-            f"MLflow logging to {tracking_uri(params.mlflow)} failed: {type(err).__name__}: {err}. "
-            "Check the server, or unset MLFLOW_TRACKING_URI to log to the local mlflow.db."
-        ) from None
-
+    skip = local_logging_skipped()
+    mlflow_info = None if skip else _log_to_mlflow(params, pipeline, train[features], train_metrics, data, sha)
     classes = getattr(pipeline, "classes_", None)
     # Only what code, params and data determine: this file is a DVC output, so two clean runs must write the
     # same bytes. The run id and git SHA go to MLflow tags and the (git-ignored) training-run record.
@@ -68,8 +52,38 @@ def main() -> None:
         data=data,
     )
     save_model(pipeline, card)
+    log("train", f"train metrics {train_metrics}")
+    if mlflow_info is None:
+        log("train", "MLflow: not logged (pr-report, no MLFLOW_TRACKING_URI: nothing reads the local run)")
+        return
     TrainingRun(**mlflow_info, git_sha=sha, model_md5=file_md5(paths.MODEL)).write()
-    log("train", f"train metrics {train_metrics}; MLflow run {mlflow_info['run_id']} at {mlflow_info['tracking_uri']}")
+    log("train", f"MLflow run {mlflow_info['run_id']} at {mlflow_info['tracking_uri']}")
+
+
+def _log_to_mlflow(
+    params: Params, pipeline: Any, x: pd.DataFrame, train_metrics: dict[str, float], data: DataLineage, sha: str
+) -> dict[str, str]:
+    """Log the training run with its model (``tracking.log_training_run``); a failure stops the stage."""
+    hyper = params.model.selected().model_dump()
+    try:
+        return log_training_run(
+            params.mlflow,
+            run_params={
+                "model.type": params.model.type,
+                "task": params.task,
+                "seed": params.seed,
+                **{f"model.{params.model.type}.{k}": v for k, v in hyper.items()},
+            },
+            metrics={f"train_{k}": v for k, v in train_metrics.items()},
+            tags={"git_sha": sha, "data_md5": data.data_md5, "stage": "train"},
+            model=pipeline,
+            input_example=x.head(3),
+        )
+    except Exception as err:
+        raise StageFailed(
+            f"MLflow logging to {tracking_uri(params.mlflow)} failed: {type(err).__name__}: {err}. "
+            "Check the server, or unset MLFLOW_TRACKING_URI to log to the local mlflow.db."
+        ) from None
 
 
 if __name__ == "__main__":
