@@ -193,16 +193,12 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 
 def cmd_cv_predict(args: argparse.Namespace) -> int:
     """Out-of-fold predictions of this checkout's model config on DATA (the PR comparison calls it on the base)."""
-    import pandas as pd
-
     from mlops_template.data.schema import load_spec
-    from mlops_template.evaluation.crossval import oof_predictions, save_oof, sort_rows
+    from mlops_template.evaluation.crossval import write_oof
 
     params = load_params()
     spec = load_spec(params.data.schema_path)
-    frame = sort_rows(pd.read_parquet(args.data), params.data.id_column)
-    runs = oof_predictions(params, spec, frame, args.folds, args.repeats, args.seed)
-    save_oof(runs, Path(args.out))
+    write_oof(params, spec, Path(args.data), args.folds, args.repeats, args.seed, Path(args.out))
     return 0
 
 

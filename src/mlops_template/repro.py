@@ -43,12 +43,12 @@ class GuardedRepro:
         self._log = tempfile.TemporaryFile(mode="w+", encoding="utf-8") if capture else None  # noqa: SIM115
         self.output = ""
         self.saved: list[Path] = []
+        if error is not None:
+            return  # nothing runs, so nothing to put back
         for path in GUARDED:
             if path.exists():
                 shutil.copy2(path, Path(self._backup.name) / path.name)
                 self.saved.append(path)
-        if error is not None:
-            return
         out = {"stdout": self._log, "stderr": subprocess.STDOUT} if self._log else {}
         try:
             self._proc = subprocess.Popen(["dvc", "repro", *dvc_args], env=env, **out)  # type: ignore[call-overload]

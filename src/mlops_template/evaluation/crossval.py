@@ -90,3 +90,10 @@ def load_oof(path: Path) -> list[Predictions]:
             Predictions(z["ids"], z["y_true"], z["y_pred"][r], None if proba is None else proba[r], classes)
             for r in range(z["y_pred"].shape[0])
         ]
+
+
+def write_oof(params: Params, spec: SchemaSpec, data: Path, folds: int, repeats: int, seed: int, out: Path) -> None:
+    """``cli cv-predict``: out-of-fold predictions of ``params``' model config on the rows in ``data`` (put in
+    id order), written to ``out``."""
+    frame = sort_rows(pd.read_parquet(data), params.data.id_column)
+    save_oof(oof_predictions(params, spec, frame, folds, repeats, seed), out)

@@ -41,7 +41,7 @@ from mlops_template.evaluation.baseline import (
     runs_the_base_code,
 )
 from mlops_template.evaluation.compare import Comparison, candidate_only, compare_predictions
-from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, save_oof, sort_rows
+from mlops_template.evaluation.crossval import cv_applies, load_oof, oof_predictions, sort_rows, write_oof
 from mlops_template.evaluation.diffs import (
     Change,
     DataDiff,
@@ -204,7 +204,10 @@ def _cross_validated(
     seed = policy.params.seed if policy.params is not None else params.seed
     data_file = out_dir / "cv-data.parquet"
     frame.to_parquet(data_file, index=False)
-    done = ahead is not None and ahead.cand_runs is not None and ahead.cv_key == _cv_key(data_file, cv, seed)
+    # the candidate's runs from while the pipeline ran, when they were made on these rows, folds and seed
+    done = None
+    if ahead is not None and ahead.cv_key is not None and ahead.cv_key == _cv_key(data_file, cv, seed):
+        done = ahead.cand_runs
     try:
         progress(f"cross-validating the baseline with {policy.ref}'s code ({cv.folds} folds x {cv.repeats})")
         try:
@@ -218,9 +221,8 @@ def _cross_validated(
         except BaselineError as err:
             notes.append(f"cross-validating the baseline failed, compared on the test split instead: {err}")
             return None
-        if done and ahead is not None and ahead.cand_runs is not None:
-            cand_runs = ahead.cand_runs  # same rows, folds and seed, computed while the pipeline ran
-        else:
+        cand_runs = done
+        if cand_runs is None:
             progress(f"cross-validating the candidate ({cv.folds} folds x {cv.repeats})")
             cand_runs = oof_predictions(params, spec, frame, cv.folds, cv.repeats, seed)
     finally:
@@ -504,7 +506,7 @@ def work_ahead(base_ref: str) -> Ahead:
 def _base_oof_here(
     baseline: Baseline, base_params: Params, data_file: Path, cv: CrossValidationParams, seed: int
 ) -> None:
-    """What the base's ``cli cv-predict`` does (base params and schema, rows in id order), in this process: only
+    """The base's ``cli cv-predict`` (base params and schema), in this process: only
     when the running code is the base's (``runs_the_base_code``). Kept where ``base_oof`` finds it."""
     out = oof_file(baseline, data_file, cv.folds, cv.repeats, seed)
     if out.exists():
@@ -515,10 +517,8 @@ def _base_oof_here(
     with tempfile.TemporaryDirectory(prefix="cv-here-", dir=baseline.folder) as tmp:
         schema_file = Path(tmp) / "schema.yaml"
         schema_file.write_bytes(schema)
-        frame = sort_rows(pd.read_parquet(data_file), base_params.data.id_column)
-        runs = oof_predictions(base_params, load_spec(schema_file), frame, cv.folds, cv.repeats, seed)
         partial = Path(tmp) / "oof.npz"
-        save_oof(runs, partial)
+        write_oof(base_params, load_spec(schema_file), data_file, cv.folds, cv.repeats, seed, partial)
         partial.replace(out)
 
 
