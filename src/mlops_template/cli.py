@@ -55,7 +55,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) -> None:
     """Draft the schema with a comment per decision; print the roles and the missing-label count."""
-    from mlops_template.data.schema import draft_spec, dump_spec
+    from mlops_template.data.schema import draft_spec, dump_spec, task_failures
 
     d = params.data
     if d.target not in frame.columns:
@@ -89,6 +89,11 @@ def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) ->
             else "validation will stop on them; set data.missing_labels: drop in params.yaml to drop them"
         )
         print(f"  missing labels: {draft.missing_labels} of {draft.rows} rows have no {d.target!r}: {what}")
+    for failure in task_failures(frame, d.target, params.task):
+        print(
+            f"  WARNING: {failure.column!r}: {failure.check} (classes: {', '.join(failure.examples)}); "
+            "`make repro` stops at validate until then"
+        )
 
 
 def cmd_init(args: argparse.Namespace) -> int:

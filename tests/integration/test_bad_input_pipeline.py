@@ -128,3 +128,16 @@ def test_plain_dvc_repro_also_names_the_bad_key(trained_repo: Path, tmp_path: Pa
     result = run(["dvc", "repro"], cwd=repo, check=False)
     assert result.returncode != 0
     assert "data.sorce: unknown key" in result.stdout + result.stderr
+
+
+def test_a_task_the_labels_cannot_train_stops_at_validation(trained_repo: Path, tmp_path: Path) -> None:
+    """The demo's two classes declared multiclass (a held-out slice of a 3-class table looks the same): validate
+    names the target and the fix; train never runs into scikit-learn's traceback."""
+    repo = _copy(trained_repo, tmp_path)
+    before = _snapshot(repo)
+    _set_params(repo, lambda p: p.update(task="multiclass"))
+    result = _repro(repo)
+    _assert_failed_and_untouched(
+        result, repo, before, "Data validation FAILED", "| target | task multiclass", "`task: binary`"
+    )
+    assert "Running stage 'train'" not in result.stdout

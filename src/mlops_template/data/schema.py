@@ -243,6 +243,32 @@ def validate(frame: pd.DataFrame, spec: SchemaSpec) -> tuple[pd.DataFrame | None
     return validated, ValidationReport(len(frame), frame.shape[1], [])
 
 
+def task_failures(frame: pd.DataFrame, target: str, task: str) -> list[Failure]:
+    """Whether the labels in ``frame`` can train a model of ``task``: binary needs exactly 2 classes, multiclass 3
+    or more (2 classes are a binary task: its metrics, threshold and plots). Regression is checked by the dtype."""
+    if task == "regression" or target not in frame:
+        return []
+    labels = sorted(str(v) for v in frame[target].dropna().unique())
+    need = {"binary": "exactly 2", "multiclass": "3 or more"}.get(task)
+    if need is None or (len(labels) == 2 if task == "binary" else len(labels) >= 3):
+        return []
+    other = "binary" if len(labels) == 2 else "multiclass" if len(labels) > 2 else None
+    fix = (
+        f"set `task: {other}` in params.yaml (or re-run `make init ... TASK={other}`), "
+        "or add rows of the missing classes"
+        if other
+        else "the data holds a single class: add rows of the other classes"
+    )
+    return [
+        Failure(
+            target,
+            f"task {task}: the target needs {need} classes, the data has {len(labels)}; {fix}",
+            len(frame),
+            labels[:5],
+        )
+    ]
+
+
 # ----------------------------------------------------------------------------- inference
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from mlops_template import paths
 from mlops_template.config import load_params
-from mlops_template.data.schema import load_spec, validate
+from mlops_template.data.schema import load_spec, task_failures, validate
 from mlops_template.stages import StageFailed, log, run, write_json
 
 
@@ -15,6 +15,7 @@ def main() -> None:
     spec = load_spec(params.data.schema_path)
     frame = pd.read_parquet(paths.RAW_DATA)
     _, report = validate(frame, spec)
+    report.failures += task_failures(frame, params.data.target, params.task)
     write_json(paths.VALIDATION_REPORT_JSON, report.to_dict())
     paths.VALIDATION_REPORT_MD.write_text(report.to_markdown(), encoding="utf-8")
     if not report.ok:
