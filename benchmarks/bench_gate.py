@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import ROOT, write_results
 from mlops_template.config import Params, load_params, parse_params
-from mlops_template.data.schema import SchemaSpec, infer_spec
+from mlops_template.data.schema import SchemaSpec, draft_spec
 from mlops_template.data.split import split_frame
 from mlops_template.evaluation.compare import compare_predictions, describe
 from mlops_template.evaluation.crossval import cv_applies, oof_predictions, sort_rows
@@ -61,7 +61,7 @@ def sample(n: int, rng: np.random.Generator) -> pd.DataFrame:
     return frame
 
 
-SPEC = infer_spec(sample(2000, np.random.default_rng(0)), "target", "id")
+SPEC = draft_spec(sample(2000, np.random.default_rng(0)), "target", "id").spec
 SPEC_DROPPED = SchemaSpec.model_validate(
     {**SPEC.model_dump(), "columns": {k: v for k, v in SPEC.model_dump()["columns"].items() if k != DROPPED}}
 )

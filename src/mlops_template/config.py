@@ -135,7 +135,6 @@ class CompareParams(StrictModel):
         description="practical margin per metric, in metric units (overrides DEFAULT_MARGINS): a change is a "
         "regression/improvement only when it is detectable AND larger than this",
     )
-    max_drop: float | None = Field(None, description="deprecated and ignored: use margins")
     floors: dict[str, float] = Field(
         default_factory=dict,
         description="absolute limits on the candidate: a minimum for higher-is-better metrics, "
@@ -147,6 +146,16 @@ class CompareParams(StrictModel):
     bootstrap_resamples: Annotated[int, Field(ge=10)] = 1000
     confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
     cross_validation: CrossValidationParams = CrossValidationParams()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "max_drop" in data:
+            raise ValueError(
+                "max_drop was removed (it was ignored): set the practical margin per metric instead, "
+                "e.g. `margins: {roc_auc: 0.01}` (a drop counts only when detectable AND larger than its margin)"
+            )
+        return data
 
     @model_validator(mode="after")
     def _known_metrics(self) -> CompareParams:

@@ -33,7 +33,7 @@ BRANCHES = {
     # no split possible: constant scores; and the PR tries to loosen the gate in the same change
     "degrade": {
         "model": {HGB: {"max_iter": 1, "min_samples_leaf": 400}},
-        "compare": {"max_drop": 1.0, "margins": {"roc_auc": 1.0}},
+        "compare": {"floors": {"roc_auc": 0.0}, "margins": {"roc_auc": 1.0}},
     },
     "resplit": {"split": {"test_size": 0.25}},
     "baddata": {},  # data/schema.yaml asks for more rows than there are: validation fails
@@ -160,7 +160,7 @@ def test_degraded_model_fails_the_gate(pr_outcomes: PrRuns) -> None:
     assert o.comparison["verdict"] == "regressed"
     assert o.comparison["gate"]["passed"] is False
     assert o.gate.returncode != 0
-    # the PR's own compare: (margin 1.0, max_drop 1.0) would pass it; the base's policy decides
+    # the PR's own compare: (margin 1.0, roc_auc floor 0.0) would pass it; the base's policy decides
     assert "gate FAILED" in o.gate.stderr and "roc_auc regressed beyond its margin" in o.gate.stderr
     assert "margin 0.005" in o.gate.stderr
     assert o.report.splitlines()[0].endswith("❌ blocked: roc_auc regressed beyond its margin")

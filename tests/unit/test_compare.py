@@ -159,6 +159,11 @@ def test_compare_params_reject_unknown_metric_names() -> None:
         parse_params({"compare": {"max_dropp": 0.1}})
 
 
+def test_the_removed_max_drop_names_its_replacement() -> None:
+    with pytest.raises(ConfigError, match=r"compare: .*max_drop was removed.*margins: \{roc_auc: 0\.01\}"):
+        parse_params({"compare": {"max_drop": 0.1}})
+
+
 def test_primary_metric_must_belong_to_the_task() -> None:
     assert primary_metric_of(CompareParams(), "binary", {"roc_auc": 1.0}) == "roc_auc"
     with pytest.raises(ConfigError, match=r"compare.primary_metric: 'rmse' is not a metric of task 'binary'"):

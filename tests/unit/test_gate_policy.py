@@ -31,13 +31,13 @@ def _git(repo: Path, *args: str) -> None:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    """main: default policy (margin 0.005 on roc_auc); branch `loosen`: margins and max_drop loosened."""
+    """main: default policy (margin 0.005 on roc_auc); branch `loosen`: margins and floors loosened."""
     _git(tmp_path, "init", "-q", "-b", "main")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"compare": {"bootstrap_resamples": 200}}))
     _git(tmp_path, "add", "params.yaml")
     _git(tmp_path, "commit", "-qm", "main")
     _git(tmp_path, "checkout", "-qb", "loosen")
-    loose = {"compare": {"bootstrap_resamples": 200, "max_drop": 1.0, "margins": {"roc_auc": 1.0}}}
+    loose = {"compare": {"bootstrap_resamples": 200, "floors": {"roc_auc": 0.0}, "margins": {"roc_auc": 1.0}}}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(loose))
     _git(tmp_path, "commit", "-qam", "PR: loosen the gate")
     return tmp_path
@@ -51,7 +51,7 @@ def test_a_degrading_pr_that_loosens_the_gate_still_fails(repo: Path) -> None:
     candidate = parse_params(yaml.safe_load((repo / "params.yaml").read_text()))
     assert candidate.compare.margins == {"roc_auc": 1.0}  # the PR's own policy would let anything through
     base = read_base_policy("main", repo)
-    assert base.compare.margins == {} and base.compare.max_drop is None
+    assert base.compare.margins == {} and base.compare.floors == {}
 
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 300)
@@ -65,7 +65,7 @@ def test_a_degrading_pr_that_loosens_the_gate_still_fails(repo: Path) -> None:
     assert compare_predictions("binary", base_pred, cand_pred, candidate.compare, True, 0).gate.passed
 
     proposal = {c.key: (c.baseline, c.candidate) for c in proposed_policy_changes(base, candidate)}
-    assert proposal["compare.margins.roc_auc"] == ("—", 1.0) and proposal["compare.max_drop"] == (None, 1.0)
+    assert proposal["compare.margins.roc_auc"] == ("—", 1.0) and proposal["compare.floors.roc_auc"] == ("—", 0.0)
     assert "compare.margins" not in proposal
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from mlops_template.data.extract import extract
-from mlops_template.data.schema import SchemaSpec, infer_spec, validate
+from mlops_template.data.schema import SchemaSpec, draft_spec, validate
 from tests.fixtures.bad_data import BAD_CASES, expected_column
 from tests.integration.datasets import mixed_churn_frame
 
@@ -22,7 +22,7 @@ DATASETS = {
 def inferred(request: pytest.FixtureRequest) -> tuple[pd.DataFrame, SchemaSpec, str, str, str]:
     make, target, id_column, task = DATASETS[request.param]
     frame = make()
-    return frame, infer_spec(frame, target, id_column, task=task), target, id_column, task
+    return frame, draft_spec(frame, target, id_column, task=task).spec, target, id_column, task
 
 
 def _plain_numeric_feature(spec: SchemaSpec, target: str, id_column: str) -> str:
@@ -64,7 +64,7 @@ def test_inferred_schema_rejects_each_bad_class(inferred, name, make_bad, column
 
 
 def test_mixed_types_are_inferred() -> None:
-    cols = infer_spec(mixed_churn_frame(), "churned", "customer_id", task="binary").columns
+    cols = draft_spec(mixed_churn_frame(), "churned", "customer_id", task="binary").spec.columns
     assert cols["customer_id"].dtype == "str"
     assert cols["customer_id"].unique
     assert cols["is_member"].dtype == "bool"

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from mlops_template.config import ConfigError
-from mlops_template.data.schema import ColumnSpec, SchemaSpec, dump_spec, infer_spec, load_spec, validate
+from mlops_template.data.schema import ColumnSpec, SchemaSpec, draft_spec, dump_spec, load_spec, validate
 
 
 def _spec() -> SchemaSpec:
@@ -65,7 +65,7 @@ def test_inferred_spec_accepts_its_data_and_types_columns() -> None:
             "target": rng.integers(0, 3, 50),
         }
     )
-    spec = infer_spec(frame, "target", "id")
+    spec = draft_spec(frame, "target", "id").spec
     assert spec.columns["id"].unique
     assert spec.columns["flag"].dtype == "bool"
     assert spec.columns["colour"].dtype == "str"

@@ -1,7 +1,7 @@
 """THE data schema: one reviewable file (``data/schema.yaml``), turned into a pandera schema.
 
 The same spec drives the validate stage, the data tests and the serving input validation, so
-there is no second hand-written schema anywhere. ``infer_spec`` writes a first draft of the file
+there is no second hand-written schema anywhere. ``draft_spec`` writes a first draft of the file
 from real data (``make schema``); a human then tightens ranges, categories and nullability.
 """
 
@@ -451,19 +451,6 @@ def _target_spec(s: pd.Series, present: pd.Series, task: str) -> ColumnSpec:
     if pd.api.types.is_bool_dtype(s):
         return ColumnSpec(dtype="bool")
     return ColumnSpec(dtype="str", allowed=sorted(str(v) for v in present.unique()))
-
-
-def infer_spec(
-    frame: pd.DataFrame,
-    target: str,
-    id_column: str,
-    task: str = "binary",
-    margin: float = 0.5,
-    max_categories: int = 20,
-    min_rows_fraction: float = 0.5,
-) -> SchemaSpec:
-    """The drafted spec alone (see :func:`draft_spec` for the review notes)."""
-    return draft_spec(frame, target, id_column, task, margin, max_categories, min_rows_fraction).spec
 
 
 def coerce(frame: pd.DataFrame, spec: SchemaSpec) -> pd.DataFrame:

@@ -66,11 +66,6 @@ def overlay_text(image: str, model_version: str | None, git_sha: str) -> str:
     return HEADER + yaml.safe_dump(overlay(image, model_version, git_sha), sort_keys=False)
 
 
-def read_overlay(folder: Path = OVERLAY_DIR) -> dict[str, Any]:
-    doc: dict[str, Any] = yaml.safe_load((folder / "kustomization.yaml").read_text(encoding="utf-8"))
-    return doc
-
-
 # ---------------------------------------------------------------------------------------------- rendering
 def _load_kustomization(folder: Path) -> dict[str, Any]:
     path = folder / "kustomization.yaml"
