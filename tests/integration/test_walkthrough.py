@@ -189,6 +189,7 @@ def test_pull_request_report_compares_the_two_estimators(adapted) -> None:
         "regressed",
         "changed, but within the margin",
         "no detectable change",
+        "not detectable at this data size",
         "not comparable",
     )
     assert primary in report

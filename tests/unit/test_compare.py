@@ -11,6 +11,7 @@ from mlops_template.evaluation.compare import (
     bootstrap_deltas,
     compare_predictions,
     evaluate_gate,
+    minimum_detectable,
     percentile_interval,
     primary_metric_of,
     verdict_of,
@@ -85,8 +86,9 @@ def test_unscorable_resamples_are_dropped_per_metric() -> None:
     [
         (0.01, 0.001, 0.02, True, 0.005, "improved"),
         (0.003, 0.001, 0.005, True, 0.005, "changed, but within the margin"),  # detectable, too small to matter
-        (0.01, 0.0, 0.02, True, 0.005, "no detectable change"),  # touching zero is not detectable
-        (-0.005, -0.02, 0.01, True, 0.005, "no detectable change"),
+        (0.01, 0.0, 0.02, True, 0.005, "not detectable at this data size"),  # touching zero is not detectable
+        (-0.005, -0.02, 0.01, True, 0.005, "not detectable at this data size"),  # a drop beyond the margin may hide
+        (0.001, -0.004, 0.005, True, 0.005, "no detectable change"),  # the interval rules out a change that matters
         (-0.01, -0.02, -0.001, True, 0.005, "regressed"),
         (-0.005, -0.02, -0.001, True, 0.005, "changed, but within the margin"),  # equal to the margin: not beyond
         (-0.00003, -0.00005, -0.00001, True, 0.005, "changed, but within the margin"),  # 100k rows, C 1 -> 0.5
@@ -184,6 +186,8 @@ def test_compare_predictions_identical_models_and_a_clearly_worse_one() -> None:
     assert same.verdict == "no detectable change" and same.gate.passed
     assert all(m.delta == 0 and m.ci_low == 0 and m.ci_high == 0 for m in same.metrics)
 
+    assert same.minimum_detectable is None  # the delta never varies: there is no change to size
+
     noise = rng.random(150)
     worse = compare_predictions("binary", _binary_predictions(good, y), _binary_predictions(noise, y), params, True, 0)
     assert worse.primary_metric == "roc_auc"
@@ -227,3 +231,26 @@ def test_repeated_cv_runs_are_averaged_and_paired() -> None:
     expected = np.mean([compute_metrics("binary", r.y_true, r.y_pred, r.proba, r.classes)["roc_auc"] for r in runs])
     assert auc.baseline == pytest.approx(expected, abs=1e-6)
     assert cmp.verdict == "regressed" and cmp.method == "cv" and cmp.rows == 200
+
+
+def test_minimum_detectable_change_from_the_bootstrap_spread() -> None:
+    deltas = np.random.default_rng(0).normal(0.0, 0.01, 20_000)  # se 0.01
+    # the interval must exclude zero: (1.96 + 0.84) * se = 0.028 when the margin is small
+    assert minimum_detectable(deltas, 0.95, 0.001) == pytest.approx(0.028, rel=0.02)
+    # the observed change must also exceed the margin: margin + 0.84 * se
+    assert minimum_detectable(deltas, 0.95, 0.05) == pytest.approx(0.05 + 0.0084, rel=0.02)
+    assert minimum_detectable(deltas, 0.99, 0.001) > minimum_detectable(deltas, 0.95, 0.001)
+
+
+@pytest.mark.parametrize(("se", "margin"), [(0.01, 0.001), (0.01, 0.03), (0.002, 0.005)])
+def test_a_true_change_of_the_stated_size_is_flagged_four_times_in_five(se: float, margin: float) -> None:
+    """The formula against the gate's own rule (verdict_of) under the normal model of the delta: a candidate truly
+    worse by the stated amount is blocked 80% of the time (4,000 simulated comparisons: +-2 points)."""
+    rng = np.random.default_rng(5)
+    mde = minimum_detectable(rng.normal(0.0, se, 50_000), 0.95, margin)
+    observed = rng.normal(-mde, se, 4000)
+    z = 1.959964
+    blocked = [verdict_of(d, d - z * se, d + z * se, True, margin) == "regressed" for d in observed]
+    assert np.mean(blocked) == pytest.approx(0.8, abs=0.02)
+    smaller = rng.normal(-mde / 2, se, 4000)
+    assert np.mean([verdict_of(d, d - z * se, d + z * se, True, margin) == "regressed" for d in smaller]) < 0.6

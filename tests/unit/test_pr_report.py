@@ -157,3 +157,25 @@ def test_not_comparable_report_shows_candidate_metrics_and_floors_only() -> None
     ]
     failing = candidate_only("multiclass", pred, CompareParams(floors={"accuracy": 1.1}), 0.01, 1.0)
     assert not failing.gate.passed and "accuracy >= 1.1" in failing.gate.reasons[0]
+
+
+def test_report_states_what_the_comparison_can_detect_and_says_when_a_change_is_below_it() -> None:
+    r = _report(passed=True, paired=True)
+    primary = replace(r.comparison.metrics[0], verdict="not detectable at this data size")
+    comparison = replace(
+        r.comparison, metrics=[primary, *r.comparison.metrics[1:]], verdict=primary.verdict, minimum_detectable=0.008
+    )
+    head = render(replace(r, comparison=comparison)).split("### Metrics")[0]
+    assert "🟡 **not detectable at this data size**" in head
+    assert "with 114 rows it flags a drop of ≥ 0.0080 (0.8 points) in `roc_auc` 4 times in 5" in head
+    assert "which is not the same as no change" in head
+    # a conclusive "no change" states the sensitivity but not the warning
+    plain = render(replace(r, comparison=replace(r.comparison, minimum_detectable=0.008))).split("### Metrics")[0]
+    assert "4 times in 5" in plain and "not the same as no change" not in plain
+
+
+def test_identical_predictions_have_no_change_to_size() -> None:
+    r = _report(passed=True, paired=True)
+    same = replace(r.comparison.metrics[0], delta=0.0, ci_low=0.0, ci_high=0.0)
+    text = render(replace(r, comparison=replace(r.comparison, metrics=[same, *r.comparison.metrics[1:]])))
+    assert "there is no change to size" in text and "4 times in 5" not in text

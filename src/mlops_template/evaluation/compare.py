@@ -9,7 +9,12 @@ A change counts only when it is both *detectable* (the confidence interval of th
 
 - ``regressed`` / ``improved``: detectable, and the delta is beyond the margin;
 - ``changed, but within the margin``: detectable, but too small to matter;
-- ``no detectable change``: the interval contains zero.
+- ``no detectable change``: the interval contains zero and lies within the margin (no change that matters);
+- ``not detectable at this data size``: the interval contains zero but reaches beyond the margin: a change that
+  matters may be there, and these rows cannot tell.
+
+The report also states the *minimum detectable change* of the primary metric (:func:`minimum_detectable`): the
+smallest true change that the gate flags 4 times in 5 with this many rows, from the bootstrap spread.
 
 *Paired* (both models scored on the same rows): every bootstrap resample draws one set of rows and scores both
 models on it, so row difficulty cancels out and the interval is tight. The rows are either the test split or,
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -40,7 +46,15 @@ from mlops_template.evaluation.metrics import (
 )
 from mlops_template.evaluation.resample import ResampledMetrics, resample_counts
 
-Verdict = Literal["improved", "regressed", "changed, but within the margin", "no detectable change", "not comparable"]
+Verdict = Literal[
+    "improved",
+    "regressed",
+    "changed, but within the margin",
+    "no detectable change",
+    "not detectable at this data size",
+    "not comparable",
+]
+POWER = 0.8  # the minimum detectable change is the change flagged this often
 # count matrix (b, n) -> metric name -> b values (NaN where a resample cannot be scored)
 BlockMetrics = Callable[[np.ndarray], Mapping[str, np.ndarray]]
 
@@ -84,6 +98,8 @@ class Comparison:
     verdict: Verdict
     gate: GateResult
     candidate_metrics: dict[str, float] = field(default_factory=dict)
+    # the smallest true change of the primary metric flagged POWER of the time (None: not comparable)
+    minimum_detectable: float | None = None
 
     @property
     def comparable(self) -> bool:
@@ -164,13 +180,32 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, 
 
 
 def verdict_of(delta: float, ci_low: float, ci_high: float, higher_is_better: bool, margin: float = 0.0) -> Verdict:
-    """Detectable = the interval excludes zero (touching zero is not); it matters when ``|delta| > margin``."""
+    """Detectable = the interval excludes zero (touching zero is not); it matters when ``|delta| > margin``.
+    An interval around zero that reaches beyond the margin is inconclusive: not detectable at this data size."""
     gain, low, high = (delta, ci_low, ci_high) if higher_is_better else (-delta, -ci_high, -ci_low)
     if high < 0:
         return "regressed" if -gain > margin else "changed, but within the margin"
     if low > 0:
         return "improved" if gain > margin else "changed, but within the margin"
+    if low < -margin or high > margin:
+        return "not detectable at this data size"
     return "no detectable change"
+
+
+def minimum_detectable(deltas: np.ndarray, confidence: float, margin: float, power: float = POWER) -> float | None:
+    """The smallest true change (in metric units) that the gate flags ``power`` of the time.
+
+    Normal approximation from the bootstrap spread ``se`` of the delta. A change is flagged when the interval
+    excludes zero, which needs a true change of about ``(z(1 - alpha/2) + z(power)) * se``, and when the observed
+    change exceeds the margin, which needs ``margin + z(power) * se``; the larger of the two. The spread is this
+    pull request's, so the figure describes changes of its kind. None when the delta does not vary at all (the
+    two models predict the same on every row: there is no change to size).
+    """
+    se = float(np.std(deltas, ddof=1)) if len(deltas) > 1 else 0.0
+    if not se > 0:
+        return None
+    z = NormalDist().inv_cdf
+    return max((z(1 - (1 - confidence) / 2) + z(power)) * se, margin + z(power) * se)
 
 
 def primary_metric_of(params: CompareParams, task: TaskType, available: Mapping[str, float]) -> str:
@@ -307,6 +342,7 @@ def compare_predictions(
             )
         )
     primary_row = next(r for r in rows if r.name == primary)
+    detectable = minimum_detectable(deltas[primary], params.confidence, primary_row.margin)
     gate = evaluate_gate(params, primary_row, point_metrics(task, cand_runs), model_size_mb, latency_ms)
     return Comparison(
         paired=paired,
@@ -320,6 +356,7 @@ def compare_predictions(
         verdict=primary_row.verdict,
         gate=gate,
         candidate_metrics={k: round(v, 6) for k, v in cand_m.items()},
+        minimum_detectable=None if detectable is None else round(detectable, 8),
     )
 
 

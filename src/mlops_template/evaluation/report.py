@@ -16,6 +16,7 @@ from mlops_template.evaluation.formatting import num, signed
 VERDICT_ICON = {
     "improved": "🟢",
     "no detectable change": "⚪",
+    "not detectable at this data size": "🟡",
     "changed, but within the margin": "🔵",
     "regressed": "🔴",
     "not comparable": "⚫",
@@ -112,6 +113,7 @@ def _headline(r: ReportInput) -> list[str]:
         f"{c.method}).",
         "",
     ]
+    lines += _sensitivity(c, p)
     others = [m.name for m in c.metrics if m.verdict == "regressed" and m.name != c.primary_metric]
     if others:
         lines += [
@@ -129,6 +131,35 @@ def _headline(r: ReportInput) -> list[str]:
             "",
         ]
     return lines
+
+
+UNBOUNDED = {"rmse", "mae", "log_loss"}  # metrics not on a 0..1 scale: no "points"
+
+
+def _amount(name: str, value: float, decimals: int) -> str:
+    return num(value, decimals) + ("" if name in UNBOUNDED else f" ({value * 100:.2g} points)")
+
+
+def _sensitivity(c: Comparison, p: MetricComparison) -> list[str]:
+    """What this comparison can see: the minimum detectable change of the primary metric, in one sentence."""
+    if c.minimum_detectable is None:
+        if p.ci_low == p.ci_high == p.delta == 0:
+            same = "the two models score the same on every resample of these rows: there is no change to size"
+            return [f"**What this comparison can detect:** {same}.", ""]
+        return []
+    mde = _amount(p.name, c.minimum_detectable, max(p.decimals, 3))
+    direction = "drop" if p.higher_is_better else "rise"
+    lines = [
+        f"**What this comparison can detect:** with {c.rows} rows it flags a {direction} of "
+        f"≥ {mde} in `{p.name}` 4 times in 5 (at {c.confidence:.0%} confidence, margin {p.margin:g}).",
+    ]
+    if p.verdict == "not detectable at this data size":
+        lines.append(
+            f"The observed change (Δ {signed(p.delta, p.decimals)}) is inside an interval that reaches beyond the "
+            "margin: **not detectable at this data size**, which is not the same as no change. More rows would "
+            "tell (cross-validation uses train + test: `compare.cross_validation.max_rows`)."
+        )
+    return [*lines, ""]
 
 
 def _metrics_table(r: ReportInput) -> list[str]:
