@@ -1,4 +1,4 @@
-"""Shared by the benchmark scripts: timing, machine description, writing results + README quote."""
+"""Shared by the benchmark scripts: timing, machine description, writing results + their quote in docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -37,15 +37,19 @@ def machine() -> str:
     )
 
 
-def quote_in_readme(area: str, body: str) -> bool:
-    """Replace the README block between ``<!-- bench:<area>:start/end -->`` with ``body``."""
-    readme = ROOT / "README.md"
+DOC = ROOT / "docs" / "benchmarks.md"  # quotes every results file (the README links to it)
+
+
+def quote_in_docs(area: str, body: str) -> bool:
+    """Replace the block between ``<!-- bench:<area>:start/end -->`` in docs/benchmarks.md with ``body``."""
+    readme = DOC
     start, end = f"<!-- bench:{area}:start -->", f"<!-- bench:{area}:end -->"
     text = readme.read_text(encoding="utf-8")
     if start not in text or end not in text:
         return False
-    # the results files have their own headings: nest them under the README's section heading
-    body = re.sub(r"^(#{1,3}) ", lambda m: "#" * min(6, len(m.group(1)) + 3) + " ", body, flags=re.M)
+    # the results files have their own headings: nest them under the document's section heading
+    body = re.sub(r"^(#{1,3}) ", lambda m: "#" * min(6, len(m.group(1)) + 2) + " ", body, flags=re.M)
+    body = body.replace("](benchmarks/", "](../benchmarks/").replace("](docs/", "](")
     quoted = f"{start}\n{body.rstrip()}\n{end}"
     readme.write_text(
         re.sub(re.escape(start) + r".*?" + re.escape(end), lambda _: quoted, text, flags=re.S), encoding="utf-8"
@@ -54,7 +58,7 @@ def quote_in_readme(area: str, body: str) -> bool:
 
 
 def write_results(area: str, markdown: str, data: dict[str, Any]) -> Path:
-    """Write benchmarks/results/<area>.md + .json and refresh the README block quoting it, if any."""
+    """Write benchmarks/results/<area>.md + .json and refresh the docs/benchmarks.md block quoting it, if any."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     body = f"{markdown.rstrip()}\n\n_Measured {stamp} on {machine()}._\n"
@@ -63,11 +67,11 @@ def write_results(area: str, markdown: str, data: dict[str, Any]) -> Path:
     (RESULTS / f"{area}.json").write_text(
         json.dumps({"measured": stamp, "machine": machine(), **data}, indent=2) + "\n", encoding="utf-8"
     )
-    quote_in_readme(area, body)
+    quote_in_docs(area, body)
     print(body)
     return md_path
 
 
 if __name__ == "__main__":
     for md in sorted(RESULTS.glob("*.md")):
-        print(f"{md.name}: {'quoted in README' if quote_in_readme(md.stem, md.read_text()) else 'no README block'}")
+        print(f"{md.name}: {'quoted in docs/benchmarks.md' if quote_in_docs(md.stem, md.read_text()) else 'no block there'}")

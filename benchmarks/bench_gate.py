@@ -117,6 +117,9 @@ def simulate(n: int, kind: str, i: int) -> dict[str, object]:
         "passed": bool(cmp.gate.passed),
         "verdict": cmp.verdict,
         "estimate": float(primary.delta),
+        "ci": [float(primary.ci_low), float(primary.ci_high)],
+        "margin": float(primary.margin),
+        "minimum_detectable": cmp.minimum_detectable,  # what the report states for this PR
         "line": describe(primary, cmp.confidence),
         "method": method,
         "seconds": time.perf_counter() - t0,

@@ -3,7 +3,7 @@ validation against hand-written vectorised pandas checks at 10k / 100k / 1M rows
 
     make bench     (or: uv run python benchmarks/bench_pipeline.py [--quick])
 
-Writes benchmarks/results/pipeline.md + .json and refreshes the README block that quotes them.
+Writes benchmarks/results/pipeline.md + .json and refreshes the block of docs/benchmarks.md that quotes them.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ fails). Each run also compares what the running bento answers with the pipeline 
 
 Needs ``wrk``, a trained model (``make repro``) and a built bento (``make bento``; built here if missing).
 Writes benchmarks/results/serving.md and serving.json. Run: ``make bench-serving``. ``--render``
-re-writes serving.md from serving.json; ``--readme`` also refreshes the README's quote.
+re-writes serving.md from serving.json; ``--readme`` also refreshes the quote in docs/benchmarks.md.
 ``BENCH_MERGE=1`` re-measures only the cells selected by ``BENCH_TASKS``/``BENCH_ESTIMATORS`` and keeps the
 other cells of the committed serving.json; the run is listed with its load average ("Re-measured ...") and
 ``BENCH_NOTE`` (say what else ran on the machine).
@@ -274,9 +274,9 @@ def main() -> int:
         data = upgrade(json.loads((RESULTS / "serving.json").read_text()))
         (RESULTS / "serving.md").write_text(markdown(data))
         if sys.argv[1:] == ["--readme"]:
-            from benchmarks._common import quote_in_readme
+            from benchmarks._common import quote_in_docs
 
-            quote_in_readme("serving", compact(data))
+            quote_in_docs("serving", compact(data))
         return 0
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk (see .ci/install-serving-bench.sh)", file=sys.stderr)
@@ -656,7 +656,7 @@ def markdown(r: dict[str, Any]) -> str:
 
 
 def compact(r: dict[str, Any]) -> str:
-    """The README quote: one line per task x estimator (16 clients, 10k-row batches), targets marked."""
+    """The docs/benchmarks.md quote: one line per task x estimator (16 clients, 10k-row batches), targets marked."""
     lines = [
         "| task | estimator (bento path) | bento req/s @16 | FastAPI req/s @16 | ratio (>= 3) | p99 ms bento / FastAPI "
         "| Arrow 10k rows/s | in-process 10k rows/s | Arrow / in-process (>= 0.25) | served = sklearn | errors |",
