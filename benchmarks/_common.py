@@ -74,4 +74,5 @@ def write_results(area: str, markdown: str, data: dict[str, Any]) -> Path:
 
 if __name__ == "__main__":
     for md in sorted(RESULTS.glob("*.md")):
-        print(f"{md.name}: {'quoted in docs/benchmarks.md' if quote_in_docs(md.stem, md.read_text()) else 'no block there'}")
+        quoted = quote_in_docs(md.stem, md.read_text())
+        print(f"{md.name}: {'quoted in docs/benchmarks.md' if quoted else 'no block there'}")
