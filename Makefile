@@ -212,9 +212,9 @@ release-materialize: $(SETUP) ## get exactly the outputs main's dvc.lock pins (d
 release-register: $(SETUP) ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
 	$(RELEASE) register
 
-release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered version (and record IMAGE on it)
+release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered version (and record the pushed image on it)
 	$(RELEASE) promote $(if $(VERSION),--version $(VERSION))
-	$(if $(IMAGE),$(RELEASE) tag-version --image "$(IMAGE)" --bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)")
+	$(RELEASE) tag-version --bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)"
 
 dvc-push: $(SETUP) ## push DVC-tracked data and models (skipped unless DVC_REMOTE_URL is set)
 	bash scripts/release/dvc-push.sh
@@ -225,8 +225,10 @@ release-artifacts: $(SETUP) ## export the bento into .cache/release next to the 
 image-push: $(SETUP) ## push the image as :<git sha> (+ :model-<N>) to IMAGE_REGISTRY; prints REPO@sha256:<digest>
 	bash scripts/release/push.sh "$(LOCAL_IMAGE)"
 
-deploy: $(SETUP) ## deploy IMAGE to the configured target (Kubernetes / BentoCloud), or skip cleanly
-	$(RELEASE) deploy --image "$${IMAGE:?set IMAGE=registry/repo:tag}" \
+# IMAGE (env) or the image `make image-push` recorded in $(RELEASE_DIR) (the deploy job's `release` artifact);
+# Python reads it, so it never goes through Make's text expansion.
+deploy: $(SETUP) ## deploy the pushed image (or IMAGE=...) to the configured target (Kubernetes / BentoCloud), or skip cleanly
+	$(RELEASE) deploy \
 		--bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)" --bento-archive "$(RELEASE_DIR)/bento.bento"
 
 ROLLBACK_VERSION = $(filter-out previous,$(or $(VERSION),$(ROLLBACK_TO)))
@@ -247,8 +249,8 @@ workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
 	$(RUN) kubernetes-validate --strict $(filter-out k8s/kustomization.yaml,$(wildcard k8s/*.yaml))
 
-gitops-publish: $(SETUP) ## IMAGE=repo@sha256:...: pin it (+ model version) in k8s/overlays/production on the deploy branch
-	$(RELEASE) gitops-publish --image "$${IMAGE:?set IMAGE=registry/repo@sha256:...}" $(if $(VERSION),--version "$(VERSION)")
+gitops-publish: $(SETUP) ## pin the pushed image (or IMAGE=repo@sha256:...) + model version in k8s/overlays/production on the deploy branch
+	$(RELEASE) gitops-publish $(if $(VERSION),--version "$(VERSION)")
 
 release-guard: ## refuse to release from any ref but the default branch (REF, DEFAULT_BRANCH from the workflow)
 	@ref="$${REF:?set REF (github.ref)}"; default="$${DEFAULT_BRANCH:?set DEFAULT_BRANCH (the repository default branch)}"; \
