@@ -154,12 +154,15 @@ SERVE_PORT ?= 3000
 # Packages the service does not need, left out of the bento's requirements (exported from uv.lock).
 BENTO_PRUNE := --prune mlflow --prune dvc --prune s3fs --prune matplotlib
 
-.PHONY: bento serve bench-serving bench-soak
+.PHONY: bento serve serve-check bench-serving bench-soak
 
 bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento
 	@mkdir -p build/bento
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet $(BENTO_PRUNE) -o build/bento/requirements.txt
 	$(RUN) python -m mlops_template.serving.store
+
+serve-check: $(SETUP) bento ## build the bento from the workspace model, load it in-process: test rows answered as in-process, a bad field -> 4xx naming it
+	$(RUN) python -m mlops_template.serving.check --report "$(PR_OUT)/report.md"
 
 serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /)
 	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
