@@ -185,7 +185,7 @@ VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
 .PHONY: container-tools container smoke-container test-container test-extended test-release-act release-materialize release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish release-guard bento-tag workflow-check act-release
+	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash .ci/emulation/container/install.sh
@@ -254,6 +254,9 @@ k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kuber
 
 gitops-publish: $(SETUP) ## pin the pushed image (or IMAGE=repo@sha256:...) + model version in k8s/overlays/production on the deploy branch
 	$(RELEASE) gitops-publish $(if $(VERSION),--version "$(VERSION)")
+
+gitops-wait: $(SETUP) ## before release-promote: wait for the Argo CD app (ARGOCD_APP, KUBE_CONFIG) to sync the deploy commit + be Healthy, or skip
+	$(RELEASE) gitops-wait
 
 release-guard: ## refuse to release from any ref but the default branch (REF, DEFAULT_BRANCH from the workflow)
 	@ref="$${REF:?set REF (github.ref)}"; default="$${DEFAULT_BRANCH:?set DEFAULT_BRANCH (the repository default branch)}"; \

@@ -102,6 +102,16 @@ def test_champion_moves_only_after_the_deploy(workflow: dict[str, Any]) -> None:
     assert (
         deploy.index("make deploy") < deploy.index("make setup gitops-publish") < deploy.index("make release-promote")
     )
+    # GitOps: champion waits for the Argo CD application to be synced + Healthy (skips without ARGOCD_APP)
+    assert (
+        deploy.index("make setup gitops-publish")
+        < deploy.index("make gitops-wait")
+        < deploy.index("make release-promote")
+    )
+    wait = next(s for s in workflow["jobs"]["deploy"]["steps"] if s.get("run") == "make gitops-wait")
+    assert wait["env"]["ARGOCD_APP"] == "${{ vars.ARGOCD_APP }}"
+    assert wait["env"]["KUBE_CONFIG"] == "${{ secrets.KUBE_CONFIG }}"
+
     assert "image.tar" not in WORKFLOW.read_text()
 
 

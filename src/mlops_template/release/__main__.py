@@ -9,6 +9,7 @@ image-refs      the references an image is pushed under (git SHA, model-<N>)
 tag-version     record the pushed image references (and bento tag) on the model version
 deploy          deploy --image (Kubernetes) / the bento (BentoCloud) to the configured target, or skip
 gitops-publish  commit the image digest + model version to k8s/overlays/production on the deploy branch
+gitops-wait     wait for the Argo CD application (ARGOCD_APP) to sync that commit and be Healthy, or skip
 render-k8s      write k8s/*.yaml with the image filled in (to inspect or validate)
 """
 
@@ -23,8 +24,8 @@ from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
 from mlops_template.lineage import file_md5, git_sha, locked_outs
 from mlops_template.model_card import load_card
+from mlops_template.release import argocd, gitops, registry
 from mlops_template.release import deploy as deploy_mod
-from mlops_template.release import gitops, registry
 from mlops_template.release.materialize import materialize
 from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
 from mlops_template.release.record import ReleaseRecord
@@ -223,12 +224,18 @@ def cmd_gitops_publish(args: argparse.Namespace) -> int:
         Path("."), image, version, sha, remote, args.branch, token=os.environ.get("GITOPS_TOKEN") or None
     )
     _, digest = gitops.split_digest_ref(image)
-    ReleaseRecord.merge(RELEASE_FILE, image=image, image_digest=digest)
+    ReleaseRecord.merge(RELEASE_FILE, image=image, image_digest=digest, deploy_commit=commit)
     if commit is None:
         print(f"gitops: {args.branch} already pins {image} (nothing to commit)")
     else:
         print(f"gitops: {args.branch} @ {commit[:12]}: {gitops.OVERLAY_DIR}/kustomization.yaml pins {image}")
     _github_output(deploy_commit=commit or "")
+    return 0
+
+
+def cmd_gitops_wait(_: argparse.Namespace) -> int:
+    """Before `champion` moves: wait for the Argo CD application to sync the deploy commit and be Healthy."""
+    argocd.gitops_wait(os.environ, ReleaseRecord.load(RELEASE_FILE).deploy_commit)
     return 0
 
 
@@ -284,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--branch", default=os.environ.get("GITOPS_BRANCH") or gitops.DEFAULT_BRANCH)
     p.add_argument("--remote", help="git remote URL or path (default: $GITOPS_REMOTE, else this GitHub repository)")
     p.set_defaults(fn=cmd_gitops_publish)
+    sub.add_parser("gitops-wait").set_defaults(fn=cmd_gitops_wait)
     p = sub.add_parser("render-k8s")
     p.add_argument("--image", required=True)
     p.add_argument("--out", required=True)
