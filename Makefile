@@ -154,12 +154,15 @@ SERVE_PORT ?= 3000
 # Packages the service does not need, left out of the bento's requirements (exported from uv.lock).
 BENTO_PRUNE := --prune mlflow --prune dvc --prune s3fs --prune matplotlib
 
-.PHONY: bento serve bench-serving bench-soak
+.PHONY: bento serve serve-check bench-serving bench-soak
 
 bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento
 	@mkdir -p build/bento
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet $(BENTO_PRUNE) -o build/bento/requirements.txt
 	$(RUN) python -m mlops_template.serving.store
+
+serve-check: $(SETUP) bento ## build the bento from the workspace model, load it in-process: test rows answered as in-process, a bad field -> 4xx naming it
+	$(RUN) python -m mlops_template.serving.check --report "$(PR_OUT)/report.md"
 
 serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /)
 	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
@@ -182,7 +185,7 @@ VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
 .PHONY: container-tools container smoke-container test-container test-extended test-release-act release-materialize release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish release-guard bento-tag workflow-check act-release
+	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash .ci/emulation/container/install.sh
@@ -212,9 +215,9 @@ release-materialize: $(SETUP) ## get exactly the outputs main's dvc.lock pins (d
 release-register: $(SETUP) ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
 	$(RELEASE) register
 
-release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered version (and record IMAGE on it)
+release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered version (and record the pushed image on it)
 	$(RELEASE) promote $(if $(VERSION),--version $(VERSION))
-	$(if $(IMAGE),$(RELEASE) tag-version --image "$(IMAGE)" --bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)")
+	$(RELEASE) tag-version --bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)"
 
 dvc-push: $(SETUP) ## push DVC-tracked data and models (skipped unless DVC_REMOTE_URL is set)
 	bash scripts/release/dvc-push.sh
@@ -225,8 +228,10 @@ release-artifacts: $(SETUP) ## export the bento into .cache/release next to the 
 image-push: $(SETUP) ## push the image as :<git sha> (+ :model-<N>) to IMAGE_REGISTRY; prints REPO@sha256:<digest>
 	bash scripts/release/push.sh "$(LOCAL_IMAGE)"
 
-deploy: $(SETUP) ## deploy IMAGE to the configured target (Kubernetes / BentoCloud), or skip cleanly
-	$(RELEASE) deploy --image "$${IMAGE:?set IMAGE=registry/repo:tag}" \
+# IMAGE (env) or the image `make image-push` recorded in $(RELEASE_DIR) (the deploy job's `release` artifact);
+# Python reads it, so it never goes through Make's text expansion.
+deploy: $(SETUP) ## deploy the pushed image (or IMAGE=...) to the configured target (Kubernetes / BentoCloud), or skip cleanly
+	$(RELEASE) deploy \
 		--bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)" --bento-archive "$(RELEASE_DIR)/bento.bento"
 
 ROLLBACK_VERSION = $(filter-out previous,$(or $(VERSION),$(ROLLBACK_TO)))
@@ -247,8 +252,11 @@ workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
 	$(RUN) kubernetes-validate --strict $(filter-out k8s/kustomization.yaml,$(wildcard k8s/*.yaml))
 
-gitops-publish: $(SETUP) ## IMAGE=repo@sha256:...: pin it (+ model version) in k8s/overlays/production on the deploy branch
-	$(RELEASE) gitops-publish --image "$${IMAGE:?set IMAGE=registry/repo@sha256:...}" $(if $(VERSION),--version "$(VERSION)")
+gitops-publish: $(SETUP) ## pin the pushed image (or IMAGE=repo@sha256:...) + model version in k8s/overlays/production on the deploy branch
+	$(RELEASE) gitops-publish $(if $(VERSION),--version "$(VERSION)")
+
+gitops-wait: $(SETUP) ## before release-promote: wait for the Argo CD app (ARGOCD_APP, KUBE_CONFIG) to sync the deploy commit + be Healthy, or skip
+	$(RELEASE) gitops-wait
 
 release-guard: ## refuse to release from any ref but the default branch (REF, DEFAULT_BRANCH from the workflow)
 	@ref="$${REF:?set REF (github.ref)}"; default="$${DEFAULT_BRANCH:?set DEFAULT_BRANCH (the repository default branch)}"; \

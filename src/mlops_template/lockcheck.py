@@ -34,6 +34,13 @@ from typing import Any
 import yaml
 
 FIX = "make repro, then commit dvc.lock (git add dvc.lock && git commit), and `dvc push` if you use a DVC remote"
+LIBRARY_LOCK = "uv.lock"  # a dependency of `train` (dvc.yaml): library versions change the model
+DEPENDENCY_BUMP = "dependency bump: run make repro and commit dvc.lock"
+
+
+def dependency_bump(findings: Iterable[Finding]) -> bool:
+    """Whether the library versions changed (a Dependabot / `uv lock --upgrade` PR), so the model was re-trained."""
+    return any(f.blocking and f.what == LIBRARY_LOCK for f in findings)
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,11 @@ def markdown(findings: list[Finding]) -> str:
             "",
             *[f"- `{f.stage}`: `{f.what}`: {f.detail}" for f in blocking],
             "",
+            *(
+                [f"**{DEPENDENCY_BUMP}**: `{LIBRARY_LOCK}` changed, so `train` ran with other library versions.", ""]
+                if dependency_bump(blocking)
+                else []
+            ),
             f"Fix: `{FIX}`.",
         ]
     else:
@@ -196,6 +208,12 @@ def main(argv: list[str] | None = None) -> int:
         with report.open("a", encoding="utf-8") as handle:
             handle.write(markdown(findings))
     if blocking:
+        if dependency_bump(blocking):
+            print(
+                f"\nlock-check: {DEPENDENCY_BUMP} ({LIBRARY_LOCK} changed: library versions are a dependency of "
+                "the train stage, and the model built with them is what merges)",
+                file=sys.stderr,
+            )
         print(
             f"\nlock-check failed: the committed dvc.lock ({args.rev}) does not match what this commit's code, "
             f"params and data produce ({len(blocking)} difference(s) above).\nFix: {FIX}.",

@@ -181,7 +181,15 @@ def test_every_job_and_make_target_ran_and_passed(good_run: ActRun) -> None:
     expected = {
         "lint-unit": ["make setup", "make lint", "make test-unit"],
         "data": ["make setup", "make check-params", "make test-data"],
-        "experiment": ["make setup", "make dvc-pull", PR_REPORT, "make lock-check", "make pr-summary", "make gate"],
+        "experiment": [
+            "make setup",
+            "make dvc-pull",
+            PR_REPORT,
+            "make lock-check",
+            "make serve-check",
+            "make pr-summary",
+            "make gate",
+        ],
     }
     for job, names in expected.items():
         for name in names:
@@ -193,6 +201,7 @@ def test_every_job_and_make_target_ran_and_passed(good_run: ActRun) -> None:
     assert "reproducing" in log  # main's model was rebuilt (no DVC remote, empty cache: the fork case)
     assert "dvc-pull: skipped (remote 'local' is the folder" in log
     assert "lock-check passed" in log
+    assert "`make serve-check` passed" in log  # the candidate's bento answered the test rows and rejected a bad field
     assert "gate passed" in log
 
 
@@ -208,6 +217,7 @@ def test_the_job_summary_and_the_artifact_have_the_report(good_run: ActRun) -> N
     assert "| metric | baseline | candidate |" in summary
     assert "![" in report and not LOCAL_IMAGE.search(summary), "the summary must not have broken image links"
     assert "in the run's artifact `pr-report`" in summary
+    assert "### Serving check (the candidate's bento, in-process)" in summary
     uploads = good_run.calls_of("actions/upload-artifact")
     assert [u["inputs"]["path"] for u in uploads] == ["reports/pr/"]
 
@@ -252,6 +262,7 @@ def test_a_stale_dvc_lock_fails_with_the_command_that_fixes_it(bad_run: ActRun) 
     report = artifact_report(bad_run)
     assert "The committed `dvc.lock` is stale" in report
     assert "The committed `dvc.lock` is stale" in bad_run.summary()
+    assert steps[(job, "make serve-check")] == "Success", steps  # a stale lock does not hide the serving check
     # The report still reached the summary, the artifact, and the gate still ran.
     assert steps[(job, "make pr-summary")] == "Success" and (job, "make gate") in steps
 

@@ -107,5 +107,10 @@ def test_data_paths_of_dvc_yaml_are_the_ones_in_paths_py() -> None:
     data_deps = {
         str(d) for spec in dvc_stages().values() for d in spec.get("deps", []) if not str(d).startswith("src/")
     }
-    unknown = {d for d in data_deps if d not in declared and not d.endswith((".yaml", ".yml"))}
+    unknown = {d for d in data_deps if d not in declared and not d.endswith((".yaml", ".yml")) and d != "uv.lock"}
     assert not unknown, f"deps of dvc.yaml that are not paths.py constants: {sorted(unknown)}"
+
+
+def test_library_versions_are_a_dependency_of_train() -> None:
+    """A scikit-learn bump changes the model: it must re-run `train`, so the PR's lock check asks for a new dvc.lock."""
+    assert "uv.lock" in dvc_stages()["train"]["deps"]

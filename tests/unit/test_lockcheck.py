@@ -123,3 +123,27 @@ def test_outputs_of_a_stale_stage_and_its_downstream_are_not_listed_as_notes() -
     new["stages"]["train"]["outs"][0]["md5"] = "w2"
     findings = lockcheck.compare(lock(), new)
     assert [f.line() for f in findings] == ["prepare: params.yaml:seed: committed 1, now 2"]
+
+
+def test_a_library_bump_says_dependency_bump(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Dependabot PR changes only uv.lock (a dependency of train): the failure says what it is and what to do."""
+    monkeypatch.chdir(repo)
+    committed = lock()
+    committed["stages"]["train"]["deps"].append({"path": "uv.lock", "md5": "u1"})
+    (repo / "dvc.lock").write_text(yaml.safe_dump(committed), encoding="utf-8")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    subprocess.run([*git, "commit", "-qam", "uv.lock dep"], check=True)
+    assert lockcheck.main([]) == 0
+    assert "dependency bump" not in capsys.readouterr().err
+    bumped = copy.deepcopy(committed)
+    bumped["stages"]["train"]["deps"][-1]["md5"] = "u2"
+    (repo / "dvc.lock").write_text(yaml.safe_dump(bumped), encoding="utf-8")
+    report = repo / "report.md"
+    report.write_text("# report\n", encoding="utf-8")
+    assert lockcheck.main(["--report", str(report)]) == 1
+    out = capsys.readouterr()
+    assert "STALE train: uv.lock: md5 committed u1, now u2" in out.out
+    assert "dependency bump: run make repro and commit dvc.lock" in out.err
+    assert "dependency bump: run make repro and commit dvc.lock" in report.read_text(encoding="utf-8")

@@ -86,7 +86,7 @@ def test_the_commenter_is_trusted_and_touches_no_pr_code() -> None:
 
 def test_main_saves_the_dvc_cache_that_prs_restore(workflow: dict[str, Any]) -> None:
     main_cache = load(MAIN_CACHE)
-    assert trigger(main_cache)["push"] == {"branches": ["main"]}
+    assert trigger(main_cache)["push"]["branches"] == ["main"]
     assert main_cache["permissions"] == {"contents": "read"}
     steps = main_cache["jobs"]["dvc-cache"]["steps"]
     restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore@"))
@@ -151,6 +151,9 @@ def test_report_reaches_summary_and_artifact_and_the_gate_always_runs(workflow: 
     assert "!cancelled()" in steps[index["make gate"]]["if"]
     assert artifact["with"]["name"] == "pr-report"  # what pr-comment.yml downloads
     assert index["make dvc-pull"] < index["make pr-report"] < index["make lock-check"] < index["make pr-summary"]
+    # the candidate's bento is built and exercised once the pipeline ran, and its verdict reaches the summary
+    assert index["make lock-check"] < index["make serve-check"] < index["make pr-summary"]
+    assert steps[index["make serve-check"]]["if"] == "${{ !cancelled() && steps.report.outcome == 'success' }}"
     assert index["make pr-summary"] < index["actions/upload-artifact"] < index["make gate"]
     assert steps[index["make lock-check"]]["if"] == "${{ steps.report.outcome == 'success' }}"
 
@@ -175,3 +178,48 @@ def test_every_action_has_a_local_stand_in_for_act(path: Path) -> None:
 def test_a_missing_stand_in_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no stand-in for acme/thing@"):
         local_repository_args("    - uses: acme/thing@" + "0" * 40 + " # v1\n", standins=tmp_path)
+
+
+ALL_WORKFLOWS = sorted((REPO_ROOT / ".github/workflows").glob("*.yml"))
+
+
+@pytest.mark.parametrize("path", ALL_WORKFLOWS, ids=lambda p: p.name)
+def test_every_artifact_upload_can_be_re_run(path: Path) -> None:
+    """`upload-artifact` v4+ answers 409 to a second upload of a name in the same run ("re-run failed jobs")."""
+    uploads = [s for _, s in steps_of(load(path)) if s.get("uses", "").startswith("actions/upload-artifact@")]
+    for step in uploads:
+        assert step["with"].get("overwrite") is True, f"{path.name}: upload {step['with'].get('name')!r}"
+
+
+def github_glob(pattern: str) -> re.Pattern[str]:
+    """GitHub's path filter syntax: `*` stays within one directory, `**` crosses directories."""
+    regex = ""
+    for part in re.split(r"(\*\*|\*)", pattern):
+        regex += {"**": ".*", "*": "[^/]*"}.get(part, re.escape(part))
+    return re.compile(regex)
+
+
+def skipped_by(workflow: dict[str, Any], changed: list[str]) -> bool:
+    """Whether a push to main that changes exactly these files is ignored (every file matches paths-ignore)."""
+    ignore = [github_glob(p) for p in trigger(workflow)["push"].get("paths-ignore", [])]
+    return all(any(p.fullmatch(file) for p in ignore) for file in changed)
+
+
+RELEASE = REPO_ROOT / ".github/workflows/release.yml"
+
+
+@pytest.mark.parametrize("path", [RELEASE, MAIN_CACHE], ids=lambda p: p.name)
+def test_a_docs_only_merge_neither_releases_nor_rebuilds_the_cache(path: Path) -> None:
+    flow = load(path)
+    assert skipped_by(flow, ["docs/release.md"])
+    assert skipped_by(flow, ["README.md", "docs/img/flow.png", "LICENSE"])
+    assert not skipped_by(flow, ["docs/release.md", "src/mlops_template/model.py"])  # a mixed push still ships
+    for changed in ("dvc.lock", "params.yaml", "uv.lock", "Makefile", "data/schema.yaml", ".github/workflows/x.yml"):
+        assert not skipped_by(flow, [changed]), changed
+    # nothing a stage or the bento reads is ignored
+    stages = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
+    deps = [d if isinstance(d, str) else next(iter(d)) for s in stages.values() for d in s.get("deps", [])]
+    included = [i.lstrip("/") for i in yaml.safe_load((REPO_ROOT / "bentofile.yaml").read_text())["include"]]
+    for dep in deps + [i.replace("**/*", "pkg/mod") for i in included]:
+        assert not skipped_by(flow, [dep]), dep
+    assert trigger(flow)["push"]["paths-ignore"] == trigger(load(RELEASE))["push"]["paths-ignore"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -101,6 +102,16 @@ def test_champion_moves_only_after_the_deploy(workflow: dict[str, Any]) -> None:
     assert (
         deploy.index("make deploy") < deploy.index("make setup gitops-publish") < deploy.index("make release-promote")
     )
+    # GitOps: champion waits for the Argo CD application to be synced + Healthy (skips without ARGOCD_APP)
+    assert (
+        deploy.index("make setup gitops-publish")
+        < deploy.index("make gitops-wait")
+        < deploy.index("make release-promote")
+    )
+    wait = next(s for s in workflow["jobs"]["deploy"]["steps"] if s.get("run") == "make gitops-wait")
+    assert wait["env"]["ARGOCD_APP"] == "${{ vars.ARGOCD_APP }}"
+    assert wait["env"]["KUBE_CONFIG"] == "${{ secrets.KUBE_CONFIG }}"
+
     assert "image.tar" not in WORKFLOW.read_text()
 
 
@@ -122,3 +133,46 @@ def test_steps_are_pinned_make_targets(workflow: dict[str, Any]) -> None:
     for line in WORKFLOW.read_text().splitlines():
         if "uses:" in line:
             assert re.search(r"@[0-9a-f]{40} # v\d", line), line
+
+
+def test_the_image_travels_in_the_release_artifact_not_a_job_output(workflow: dict[str, Any]) -> None:
+    """GitHub drops a job output containing a secret's value (e.g. the registry user in `docker.io/<user>/app`):
+    the deploy job reads the image and the model version from the release record in the `release` artifact."""
+    text = WORKFLOW.read_text()
+    assert "outputs" not in workflow["jobs"]["build"]
+    assert "needs.build.outputs" not in text
+    steps = workflow["jobs"]["deploy"]["steps"]
+    download = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert steps[download]["with"] == {"name": "release", "path": ".cache/release/"}
+    uses_image = [i for i, s in enumerate(steps) if "run" in s and ("deploy" in s["run"] or "promote" in s["run"])]
+    assert uses_image and min(uses_image) > download
+    for step in steps:
+        assert "IMAGE" not in step.get("env", {}) and "VERSION" not in step.get("env", {}), step.get("name")
+
+
+def test_the_deploy_targets_read_the_image_from_the_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops_template.release.__main__ import main, release_image
+    from mlops_template.release.plan import ReleaseError
+    from mlops_template.release.record import ReleaseRecord
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("IMAGE", raising=False)
+    for name in ("DEPLOY_TARGET", "KUBE_CONFIG", "BENTOCLOUD_API_TOKEN", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ReleaseError, match=r"no image to deploy: set IMAGE=.*make image-push"):
+        release_image()
+    assert main(["deploy"]) == 1  # a clear error, no traceback
+    assert "no image to deploy" in capsys.readouterr().err
+    assert release_image(required=False) == ""
+    assert main(["tag-version"]) == 0  # nothing pushed (and no registry): skips
+    # what `make image-push` records; a value that would run something if a shell or Make expanded it
+    pushed = "ghcr.io/o/r@sha256:" + "a" * 64
+    ReleaseRecord(image=pushed, version="3").save()
+    assert release_image() == pushed
+    monkeypatch.setenv("IMAGE", "ghcr.io/o/r:$(touch PWNED)")
+    assert release_image() == "ghcr.io/o/r:$(touch PWNED)"  # the environment wins (a manual deploy)
+    assert release_image("ghcr.io/o/r:explicit") == "ghcr.io/o/r:explicit"
+    assert main(["deploy"]) == 0 and "deploy: skipped" in capsys.readouterr().out
+    assert not (tmp_path / "PWNED").exists()

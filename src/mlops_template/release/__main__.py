@@ -9,6 +9,7 @@ image-refs      the references an image is pushed under (git SHA, model-<N>)
 tag-version     record the pushed image references (and bento tag) on the model version
 deploy          deploy --image (Kubernetes) / the bento (BentoCloud) to the configured target, or skip
 gitops-publish  commit the image digest + model version to k8s/overlays/production on the deploy branch
+gitops-wait     wait for the Argo CD application (ARGOCD_APP) to sync that commit and be Healthy, or skip
 render-k8s      write k8s/*.yaml with the image filled in (to inspect or validate)
 """
 
@@ -23,8 +24,8 @@ from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
 from mlops_template.lineage import file_md5, git_sha, locked_outs
 from mlops_template.model_card import load_card
+from mlops_template.release import argocd, gitops, registry
 from mlops_template.release import deploy as deploy_mod
-from mlops_template.release import gitops, registry
 from mlops_template.release.materialize import materialize
 from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
 from mlops_template.release.record import ReleaseRecord
@@ -47,6 +48,24 @@ def _github_output(**values: str) -> None:
 
 def _release_record() -> dict[str, str]:
     return {k: v for k, v in ReleaseRecord.load(RELEASE_FILE).model_dump().items() if isinstance(v, str)}
+
+
+def release_image(explicit: str | None = None, *, required: bool = True) -> str:
+    """The image to deploy: --image, else $IMAGE, else the one `make image-push` recorded in the release record.
+
+    The release workflow hands it from the build job to the deploy job in the `release` artifact (the record,
+    .cache/release/release.json), never as a job output: GitHub drops a job output that contains any secret's
+    value, e.g. ``docker.io/<user>/app@sha256:...`` when the registry user name is also a secret. The record is
+    started afresh by `make release-materialize`, so an image pushed by an earlier release is never picked up.
+    """
+    image = (explicit or os.environ.get("IMAGE", "")).strip() or (ReleaseRecord.load(RELEASE_FILE).image or "")
+    if not image and required:
+        raise ReleaseError(
+            f"no image to deploy: set IMAGE=registry/repo@sha256:..., or run `make image-push` (it records the "
+            f"pushed image in {RELEASE_FILE}; the release workflow's deploy job downloads that file in the "
+            "`release` artifact)"
+        )
+    return image.strip()
 
 
 def _static_lineage() -> dict[str, object]:
@@ -168,10 +187,14 @@ def cmd_image_refs(args: argparse.Namespace) -> int:
 
 def cmd_tag_version(args: argparse.Namespace) -> int:
     version = str(args.version or _release_record().get("version") or "")
+    image = release_image(args.image, required=False)
     if not _mlflow_configured() or not version:
         print("tag-version: skipped (no registered model version)")
         return 0
-    tags = {"image": args.image}
+    if not image:
+        print("tag-version: skipped (no pushed image recorded: IMAGE unset and no make image-push)")
+        return 0
+    tags = {"image": image}
     if args.bento:
         tags["bento"] = args.bento
     registry.set_version_tags(load_params().mlflow, version, tags)
@@ -181,12 +204,13 @@ def cmd_tag_version(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     archive = Path(args.bento_archive) if args.bento_archive else None
-    deploy_mod.deploy(args.image, args.bento, os.environ, dry_run=args.dry_run, bento_archive=archive)
+    deploy_mod.deploy(release_image(args.image), args.bento, os.environ, dry_run=args.dry_run, bento_archive=archive)
     return 0
 
 
 def cmd_gitops_publish(args: argparse.Namespace) -> int:
     record = ReleaseRecord.load(RELEASE_FILE)
+    image = release_image(args.image)
     version = args.version if args.version is not None else record.version
     remote = args.remote or os.environ.get("GITOPS_REMOTE", "").strip()
     if not remote:
@@ -197,15 +221,21 @@ def cmd_gitops_publish(args: argparse.Namespace) -> int:
         remote = f"{server}/{repo}.git"
     sha = os.environ.get("GITHUB_SHA") or git_sha()
     commit = gitops.publish(
-        Path("."), args.image, version, sha, remote, args.branch, token=os.environ.get("GITOPS_TOKEN") or None
+        Path("."), image, version, sha, remote, args.branch, token=os.environ.get("GITOPS_TOKEN") or None
     )
-    _, digest = gitops.split_digest_ref(args.image)
-    ReleaseRecord.merge(RELEASE_FILE, image=args.image, image_digest=digest)
+    _, digest = gitops.split_digest_ref(image)
+    ReleaseRecord.merge(RELEASE_FILE, image=image, image_digest=digest, deploy_commit=commit)
     if commit is None:
-        print(f"gitops: {args.branch} already pins {args.image} (nothing to commit)")
+        print(f"gitops: {args.branch} already pins {image} (nothing to commit)")
     else:
-        print(f"gitops: {args.branch} @ {commit[:12]}: {gitops.OVERLAY_DIR}/kustomization.yaml pins {args.image}")
+        print(f"gitops: {args.branch} @ {commit[:12]}: {gitops.OVERLAY_DIR}/kustomization.yaml pins {image}")
     _github_output(deploy_commit=commit or "")
+    return 0
+
+
+def cmd_gitops_wait(_: argparse.Namespace) -> int:
+    """Before `champion` moves: wait for the Argo CD application to sync the deploy commit and be Healthy."""
+    argocd.gitops_wait(os.environ, ReleaseRecord.load(RELEASE_FILE).deploy_commit)
     return 0
 
 
@@ -241,22 +271,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version", help="model version (default: the one `register` recorded)")
     p.set_defaults(fn=cmd_image_refs)
     p = sub.add_parser("tag-version")
-    p.add_argument("--image", required=True)
+    p.add_argument("--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record")
     p.add_argument("--bento", default="")
     p.add_argument("--version")
     p.set_defaults(fn=cmd_tag_version)
     p = sub.add_parser("deploy")
-    p.add_argument("--image", required=True)
+    p.add_argument("--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record")
     p.add_argument("--bento", default="")
     p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(fn=cmd_deploy)
     p = sub.add_parser("gitops-publish")
-    p.add_argument("--image", required=True, help="REPO@sha256:... (production pins digests)")
+    p.add_argument(
+        "--image",
+        help="REPO@sha256:... (production pins digests); "
+        + "default: $IMAGE, else the image `make image-push` recorded in the release record",
+    )
     p.add_argument("--version", help="model version (default: the one `register` recorded)")
     p.add_argument("--branch", default=os.environ.get("GITOPS_BRANCH") or gitops.DEFAULT_BRANCH)
     p.add_argument("--remote", help="git remote URL or path (default: $GITOPS_REMOTE, else this GitHub repository)")
     p.set_defaults(fn=cmd_gitops_publish)
+    sub.add_parser("gitops-wait").set_defaults(fn=cmd_gitops_wait)
     p = sub.add_parser("render-k8s")
     p.add_argument("--image", required=True)
     p.add_argument("--out", required=True)

@@ -34,6 +34,7 @@ class ReleaseRecord(BaseModel):
     image: str | None = Field(None, description="image reference by digest: REPO@sha256:...")
     image_digest: str | None = None
     previous_champion: str | None = Field(None, description="the version `champion` pointed at before")
+    deploy_commit: str | None = Field(None, description="the desired-state commit on the deploy branch (GitOps)")
 
     @classmethod
     def load(cls, path: Path = paths.RELEASE_RECORD) -> ReleaseRecord:
