@@ -205,6 +205,9 @@ def cml_comment(number: int, body: str, env: dict[str, str], cml: str) -> int:
         except FileNotFoundError:
             print(f"pr-comment: {cml!r} not found: the workflow installs CML with iterative/setup-cml", file=sys.stderr)
             return 1
+        except subprocess.TimeoutExpired:
+            print("pr-comment: cml comment update did not answer within 300 s (GitHub API down?)", file=sys.stderr)
+            return 1
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()[-1000:]
         print(f"pr-comment: cml comment update failed (exit {result.returncode}): {detail}", file=sys.stderr)
