@@ -8,7 +8,7 @@ into $ACT_RECORD_DIR/calls.jsonl. Behaves like the real CLI where it matters to 
 - $CML_STANDIN_DENY=1: the answer GitHub gives a fork PR's read-only token, exit 1;
 - $CML_STANDIN_DENY=publish: image upload fails unless --no-publish is given, exit 1;
 - `cml asset publish FILE` prints a (fake) public URL of the file on CML's asset host;
-- with $GITHUB_API_URL set (the recording GitHub API stand-in, .ci/emulation/github_api.py) and
+- with $GITHUB_API_URL on 127.0.0.1 (the recording GitHub API stand-in, .ci/emulation/github_api.py) and
   `--target=pr/N`, `comment create|update` talks to it as CML's GitHub driver does: the report gets CML's
   watermark (`![](https://cml.dev/watermark.png#<sha> "CML watermark <title>")`); `update` lists the PR's
   comments (first page only, GitHub's default 30, as CML does), edits the last one that carries the
@@ -25,6 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.environ["ACT_STANDINS"])
 from record import record
+
+# Only the API stand-in on this machine is ever called: never the real GitHub (act sets https://api.github.com)
+LOOPBACK = re.compile(r"http://(127\.0\.0\.1|localhost)(:\d+)?(/|$)")
 
 
 def option(options: list[str], name: str) -> str | None:
@@ -113,7 +116,7 @@ def main(argv: list[str]) -> int:
     else:
         error = ""
     url = "https://github.com/" + os.environ.get("GITHUB_REPOSITORY", "owner/repo") + "/pull/0#issuecomment-1"
-    if not error and "report" in entry and os.environ.get("GITHUB_API_URL"):
+    if not error and "report" in entry and LOOPBACK.match(os.environ.get("GITHUB_API_URL", "")):
         token = option(options, "token") or os.environ.get("REPO_TOKEN") or os.environ.get("GITHUB_TOKEN") or ""
         error, url = api_comment(args, options, str(entry["report"]), token)
         entry["posted"] = url
