@@ -113,7 +113,7 @@ PR_REPORT ?= $(PR_OUT)/report.md
 PR_ARTIFACT ?= .cache/pr-artifact
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post dvc-pull act-pr bench-pr
+.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post protect dvc-pull act-pr bench-pr
 
 lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -134,6 +134,9 @@ pr-summary: ## append the PR report to the GitHub job summary (plots as links to
 
 pr-comment-post: ## (workflow_run commenter) upsert the one sticky PR comment from the downloaded pr-report artifact
 	PYTHONPATH=src python3 -m mlops_template.pr_comment post --artifact "$(PR_ARTIFACT)" --publish-images "$${PUBLISH_IMAGES:-false}"
+
+protect: ## (repository admin, once) apply .github/rulesets/main.json: PRs, the gate's check, code-owner review (docs/credentials.md)
+	PYTHONPATH=src python3 -m mlops_template.protect --ruleset .github/rulesets/main.json --codeowners .github/CODEOWNERS
 
 dvc-pull: $(SETUP) ## pull .dvc-tracked data and dvc.lock's outputs from the DVC remote; skips cleanly without one
 	bash scripts/pr/dvc-pull.sh

@@ -10,7 +10,9 @@ a workflow depends on it:
 - issues and pull requests share one number sequence; ``GET .../issues`` lists both, pull requests carrying
   a ``pull_request`` key, as GitHub does;
 - comments, issues and pull requests can be listed, created and edited; workflow and repository dispatches
-  answer 204 and are only recorded.
+  answer 204 and are only recorded;
+- repository rulesets (``make protect``): listed, created (a name is unique: 422 otherwise, as GitHub), read
+  and replaced by id; the rule types and enforcement values are checked against GitHub's.
 
 Use it in-process (``with GitHubStandIn() as gh: gh.url``) or as a process:
 ``python -m emulation.github_api --port P --record FILE``.
@@ -30,6 +32,30 @@ from urllib.parse import parse_qs, urlsplit
 
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 READ_ONLY = {"message": "Resource not accessible by integration"}
+RULE_TYPES = {  # GitHub's repository ruleset rule types (REST API "Repository rules")
+    "creation",
+    "update",
+    "deletion",
+    "required_linear_history",
+    "merge_queue",
+    "required_deployments",
+    "required_signatures",
+    "pull_request",
+    "required_status_checks",
+    "non_fast_forward",
+    "commit_message_pattern",
+    "commit_author_email_pattern",
+    "committer_email_pattern",
+    "branch_name_pattern",
+    "tag_name_pattern",
+    "file_path_restriction",
+    "max_file_path_length",
+    "file_extension_restriction",
+    "max_file_size",
+    "workflows",
+    "code_scanning",
+    "copilot_code_review",
+}
 
 
 class GitHubStandIn:
@@ -39,6 +65,7 @@ class GitHubStandIn:
         self.requests: list[dict[str, Any]] = []
         self.issues: dict[int, dict[str, Any]] = {}  # issues and pull requests, by number
         self.comments: dict[int, dict[str, Any]] = {}  # by id
+        self.rulesets: dict[int, dict[str, Any]] = {}  # by id
         self.record = record
         self.readonly_tokens = set(readonly_tokens)
         self.owner_repo = owner_repo
@@ -171,11 +198,44 @@ class GitHubStandIn:
             if method == "PATCH":
                 comment["body"] = body.get("body", comment["body"])
             return 200, comment
+        if rest == "/rulesets" or rest.startswith("/rulesets/"):
+            return self._rulesets(method, rest, body)
         if re.fullmatch(r"/actions/workflows/[^/]+/dispatches", rest) and method == "POST":
             return (204, None) if body.get("ref") else (422, {"message": "Validation Failed: ref"})
         if rest == "/dispatches" and method == "POST":
             return (204, None) if body.get("event_type") else (422, {"message": "Validation Failed: event_type"})
         return 404, NOT_FOUND
+
+    def _rulesets(self, method: str, rest: str, body: dict[str, Any]) -> tuple[int, Any]:
+        if rest == "/rulesets" and method == "GET":
+            return 200, [
+                {k: r[k] for k in ("id", "name", "target", "source_type", "enforcement")}
+                for r in self.rulesets.values()
+            ]
+        route = re.fullmatch(r"/rulesets/(\d+)", rest)
+        current = self.rulesets.get(int(route.group(1))) if route else None
+        if route and current is None:
+            return 404, NOT_FOUND
+        if method == "GET" and current is not None:
+            return 200, current
+        if not ((method == "POST" and rest == "/rulesets") or (method == "PUT" and current is not None)):
+            return 404, NOT_FOUND
+        problem = self._ruleset_problem(body, current)
+        if problem:
+            return 422, {"message": f"Invalid request.\n\n{problem}"}
+        ruleset = {**body, "id": current["id"] if current else 42 + len(self.rulesets), "source_type": "Repository"}
+        self.rulesets[ruleset["id"]] = ruleset
+        return (200 if current else 201), ruleset
+
+    def _ruleset_problem(self, body: dict[str, Any], current: dict[str, Any] | None) -> str:
+        if not body.get("name"):
+            return "name is missing"
+        if any(r["name"] == body["name"] and r is not current for r in self.rulesets.values()):
+            return "Name must be unique"
+        if body.get("enforcement") not in ("active", "evaluate", "disabled"):
+            return f"enforcement {body.get('enforcement')!r} is not one of active, evaluate, disabled"
+        unknown = [r.get("type") for r in body.get("rules", []) if r.get("type") not in RULE_TYPES]
+        return f"unknown rule type(s): {unknown}" if unknown else ""
 
     def _take_number(self) -> int:
         number = self._next_number

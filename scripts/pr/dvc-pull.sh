@@ -48,5 +48,5 @@ if "${DVC[@]}" pull --remote "$remote" --allow-missing; then
 elif [[ "${PR_FROM_FORK:-false}" == "true" ]]; then
   echo "dvc-pull: could not read remote '$remote': $fork_note"
 else
-  echo "::warning::dvc-pull: could not read remote '$remote' ($url): main's model will be rebuilt. Check the remote's credentials (repository secrets, e.g. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)."
+  echo "::warning::dvc-pull: could not read remote '$remote' ($url): main's model will be rebuilt. Check the remote's credentials (in PR and main-cache jobs the repository secrets AWS_CI_ACCESS_KEY_ID / AWS_CI_SECRET_ACCESS_KEY: docs/credentials.md)."
 fi

@@ -1,4 +1,5 @@
-"""A small GitHub REST client for the workflows: one sticky comment, one issue, one pull request, dispatches.
+"""A small GitHub REST client for the workflows: one sticky comment, one issue, one pull request, dispatches,
+and the repository ruleset of ``make protect``.
 
 Standard library only (it runs in trusted jobs that install nothing else). Configured from the variables
 GitHub Actions sets: ``GITHUB_API_URL`` (default https://api.github.com), ``GITHUB_REPOSITORY`` and a token in
@@ -125,6 +126,15 @@ class GitHub:
                 return "updated", int(pull["number"])
         created = self.request("POST", "/pulls", {"title": title, "head": head, "base": base, "body": body[:MAX_BODY]})
         return "created", int(created["number"])
+
+    def upsert_ruleset(self, ruleset: dict[str, Any]) -> tuple[str, int]:
+        """Update the repository's ruleset named ``ruleset["name"]``, or create it. -> (action, id)."""
+        for existing in self._pages("/rulesets", "includes_parents=false"):
+            if existing.get("name") == ruleset["name"] and existing.get("source_type", "Repository") == "Repository":
+                self.request("PUT", f"/rulesets/{existing['id']}", ruleset)
+                return "updated", int(existing["id"])
+        created = self.request("POST", "/rulesets", ruleset)
+        return "created", int(created["id"])
 
     def dispatch_workflow(self, workflow: str, ref: str, inputs: dict[str, str] | None = None) -> None:
         self.request("POST", f"/actions/workflows/{workflow}/dispatches", {"ref": ref, "inputs": inputs or {}})

@@ -9,8 +9,15 @@ Standard library only, so it runs before (or without) ``make setup``:
 token). Everything in the artifact was made by the pull request's code, so it is untrusted text: read
 with a size limit, never executed, never put into a shell command; image references are replaced (by
 links, or by URLs of images uploaded to CML's public asset host when the repository is public or opted in),
-and any copy of the sticky marker is removed. The pull request is taken from the ``workflow_run`` event
-(``pull_requests``, or for a fork the open pull request whose head is ``head_sha``), never from the artifact.
+and any copy of the sticky marker or of CML's watermark is removed. The pull request is taken from the
+``workflow_run`` event (``pull_requests``, or for a fork the open pull request whose head is ``head_sha``),
+never from the artifact.
+
+The comment starts with the one trusted line: the PR run's conclusion as GitHub recorded it (the
+``workflow_run`` event, passed as ``PR_RUN_CONCLUSION``), and says that the text below it comes from the PR's
+run. The sanitized markdown goes to a private temporary file, and CML posts it:
+``cml comment update --target=pr/N --watermark-title=pr-experiment --no-publish FILE`` (CML finds its earlier
+comment by the watermark, in the first page of comments, and edits it).
 """
 
 from __future__ import annotations
@@ -21,15 +28,30 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from mlops_template.github import GitHub, GitHubError, marker_line
+from mlops_template.github import GitHub, GitHubError, marker_line, with_marker
 
-MARKER = "pr-experiment"  # the one sticky comment of the PR workflow
+MARKER = "pr-experiment"  # the one sticky comment of the PR workflow (also CML's --watermark-title)
 MAX_REPORT_BYTES = 60_000  # GitHub's comment limit is 65,536 characters
 IMAGE = re.compile(r"!\[(?P<alt>[^\]\n]*)\]\((?P<src>[^)\s]+)(?:\s+\"[^\"\n]*\")?\)")
 SAFE_IMAGE = re.compile(r"[\w.-]+\.png")  # what the report's own plots look like: a PNG next to report.md
+# CML's watermark, which `cml comment update` looks for: a copy in the PR's text could hijack another comment
+CML_WATERMARK = re.compile(r"!?\[[^\]\n]*\]\(https?://cml\.dev/watermark\.png[^)\n]*\)")
+# The values GitHub gives a completed run's `conclusion`; anything else is shown as "unknown"
+CONCLUSIONS = {
+    "success": "✅",
+    "failure": "❌",
+    "timed_out": "⌛",
+    "cancelled": "⏹️",
+    "skipped": "⏭️",
+    "action_required": "⚠️",
+    "neutral": "➖",
+    "stale": "⚠️",
+    "startup_failure": "❌",
+}
 
 
 def run_url(env: dict[str, str], run_id: str | None = None) -> str:
@@ -101,6 +123,8 @@ def pull_request_number(event: dict[str, Any], gh: GitHub | None) -> int | None:
     branch = run.get("head_branch")
     if gh is None or not head_repo or not branch:
         return None
+    # Hand-written call: CML has no PR lookup, and `gh pr list --head` matches the branch name without the
+    # fork's owner; GET /pulls?head=owner:branch is exact, and the head SHA check below pins the run's commit.
     for pull in gh.request("GET", f"/pulls?state=open&head={head_repo}:{branch}&per_page=100") or []:
         if (pull.get("head") or {}).get("sha") == head_sha:
             return int(pull["number"])
@@ -124,20 +148,72 @@ def publish_images(report_dir: Path, markdown: str, cml: str) -> dict[str, str]:
     return published
 
 
+def conclusion_of(run: dict[str, Any], env: dict[str, str]) -> str:
+    """The PR run's conclusion from the trusted side: ``PR_RUN_CONCLUSION`` (the workflow passes
+    ``github.event.workflow_run.conclusion``), else the event file; only GitHub's known values."""
+    value = (env.get("PR_RUN_CONCLUSION") or str(run.get("conclusion") or "")).strip().lower()
+    return value if value in CONCLUSIONS else "unknown"
+
+
+def trusted_header(run: dict[str, Any], env: dict[str, str], link: str) -> str:
+    conclusion = conclusion_of(run, env)
+    icon = CONCLUSIONS.get(conclusion, "❔")
+    return (
+        f"### {icon} pr-experiment: **{conclusion}**\n\n"
+        f"<sub>This line is GitHub's record of [run {run.get('id', '')}]({link}) (the `workflow_run` event, "
+        "trusted). Everything below the rule was written by the pull request's own code in that run: it is "
+        "the PR's report, not a verdict GitHub vouches for.</sub>\n\n---\n\n"
+    )
+
+
+def sanitize(text: str) -> str:
+    """Untrusted report text without anything that would let it pose as this job's comment."""
+    return CML_WATERMARK.sub("", text.replace(marker_line(MARKER), ""))
+
+
 def comment_body(report_dir: Path, run: dict[str, Any], env: dict[str, str], publish: bool, cml: str) -> str:
     link = run.get("html_url") or run_url(env, str(run.get("id", "")))
+    header = trusted_header(run, env, link)
     report = report_dir / "report.md"
     if not report.is_file() or report.is_symlink():
-        conclusion = run.get("conclusion", "unknown")
         return (
-            f"## PR experiment: no report\n\nThe [pr-experiment run]({link}) ended with **{conclusion}** and "
-            "uploaded no report: see its log.\n"
+            f"{header}## PR experiment: no report\n\nThe [pr-experiment run]({link}) ended with "
+            f"**{conclusion_of(run, env)}** and uploaded no report: see its log.\n"
         )
-    text = read_untrusted(report).replace(marker_line(MARKER), "")
+    text = sanitize(read_untrusted(report))
     published = publish_images(report_dir, text, cml) if publish else {}
     body = replace_images(text, link + "#artifacts", published)
     where = "images on CML's public asset host" if published else "plots in the run's artifact `pr-report`"
-    return f"{body}\n\n<sub>From [pr-experiment run {run.get('id', '')}]({link}) ({where}).</sub>\n"
+    return f"{header}{body}\n\n<sub>From [pr-experiment run {run.get('id', '')}]({link}) ({where}).</sub>\n"
+
+
+def cml_comment(number: int, body: str, env: dict[str, str], cml: str) -> int:
+    """Post ``body`` as the sticky comment on PR ``number`` with ``cml comment update``; returns its exit code.
+
+    The file lives in a fresh private directory (never the artifact's folder, where the PR could have planted a
+    symlink). ``--no-publish``: the images that may be shown were uploaded already, one by one, by
+    publish_images; everything else is a link. The token reaches cml through the environment (GITHUB_TOKEN).
+    """
+    repo = f"{env.get('GITHUB_SERVER_URL', 'https://github.com').rstrip('/')}/{env.get('GITHUB_REPOSITORY', '')}"
+    with tempfile.TemporaryDirectory(prefix="pr-comment-") as folder:
+        path = Path(folder) / "comment.md"
+        path.write_text(with_marker(body, MARKER), encoding="utf-8")
+        command = [cml, "comment", "update", f"--target=pr/{number}", f"--watermark-title={MARKER}"]
+        command += ["--no-publish", f"--repo={repo}", str(path)]
+        try:
+            result = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=300)
+        except FileNotFoundError:
+            print(f"pr-comment: {cml!r} not found: the workflow installs CML with iterative/setup-cml", file=sys.stderr)
+            return 1
+        except subprocess.TimeoutExpired:
+            print("pr-comment: cml comment update did not answer within 300 s (GitHub API down?)", file=sys.stderr)
+            return 1
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip()[-1000:]
+        print(f"pr-comment: cml comment update failed (exit {result.returncode}): {detail}", file=sys.stderr)
+        return 1
+    print(f"pr-comment: comment on #{number} posted by cml: {result.stdout.strip()[-300:]}")
+    return 0
 
 
 def post(artifact: Path, publish: bool, env: dict[str, str]) -> int:
@@ -158,10 +234,8 @@ def post(artifact: Path, publish: bool, env: dict[str, str]) -> int:
             "(closed, or pushed again since: that newer run will comment)"
         )
         return 0
-    body = comment_body(artifact, run, env, publish, env.get("CML", "cml"))
-    action, ident = gh.upsert_comment(number, MARKER, body)
-    print(f"pr-comment: comment {action} on #{number} (id {ident})")
-    return 0
+    cml = env.get("CML", "cml")
+    return cml_comment(number, comment_body(artifact, run, env, publish, cml), env, cml)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -38,6 +38,9 @@ CHECKLIST = """\
 Optional cloud parts: each switches on when its repository variable (vars.*) or secret (secrets.*) is set
 (Settings > Secrets and variables > Actions). With none set, pull requests still get a report comment and
 merges still build and smoke-test the service; everything also runs offline on a laptop.
+  [ ] Where each secret goes, CODEOWNERS + make protect: docs/credentials.md. PR jobs read the repository secrets
+      MLFLOW_CI_USERNAME/MLFLOW_CI_PASSWORD/MLFLOW_CI_TOKEN, AWS_CI_ACCESS_KEY_ID/AWS_CI_SECRET_ACCESS_KEY
+      (log runs only); the secrets below are environment secrets of release/production/retrain.
   [ ] MLflow server: variable MLFLOW_TRACKING_URI; secrets MLFLOW_TRACKING_USERNAME + MLFLOW_TRACKING_PASSWORD
       or MLFLOW_TRACKING_TOKEN. Runs are logged there and merges register the model (alias `champion`).
   [ ] DVC remote: variables DVC_REMOTE_URL (s3://bucket/path), DVC_REMOTE_ENDPOINT_URL (S3-compatible servers),

@@ -9,7 +9,9 @@ Actions-cache store, and each is followed by the ``workflow_run`` commenter, as 
 
 1. a harmless change whose author re-ran the pipeline (its dvc.lock is up to date): all three jobs pass,
    the report reaches the job summary and the artifact; the commenter, run twice (two pushes), leaves ONE
-   comment on the PR (private repository: plots are links, not uploads); the DVC cache is saved.
+   comment on the PR, posted by `cml comment update` (the stand-in CLI talks to the stand-in API) and
+   starting with the trusted conclusion (private repository: plots are links, not uploads); the DVC cache is
+   saved.
 2. a crippled model from a FORK that also loosens ``compare:`` and did not re-run the pipeline: only the
    experiment job; it restores the DVC cache main-cache.yml saved on main (seeded from ``trained_repo``; that
    workflow runs in test_main_cache_act.py), never run 1's (GitHub's cache scoping: another PR's cache is out of
@@ -239,7 +241,15 @@ def test_a_harmless_pr_gets_one_sticky_comment(
     assert len(github.calls("PATCH", r"/issues/comments/")) == 1  # the second push edited it
     downloads = good_comments[0].calls_of("actions/download-artifact")
     assert [(d["name"], d["run-id"]) for d in downloads] == [("pr-report", "1007")]
-    assert good_comments[0].calls_of("iterative/setup-cml") == []  # not installed when nothing is published
+    # CML posted it (trusted job), GitHub's conclusion of the PR run first, then the PR's own report
+    assert body.startswith("### ✅ pr-experiment: **success**\n"), body[:200]
+    assert body.index("written by the pull request's own code") < body.index(report.strip().splitlines()[0])
+    assert body.rstrip().endswith('"CML watermark pr-experiment")')
+    for run in good_comments:
+        (cml,) = [c for c in run.calls_of("cml") if c["argv"][:2] == ["comment", "update"]]
+        assert cml["argv"][2:5] == ["--target=pr/7", "--watermark-title=pr-experiment", "--no-publish"], cml
+        assert cml["posted"].startswith("https://github.com/acme/mlops-template/pull/7#issuecomment-"), cml
+    assert good_comments[0].calls_of("iterative/setup-cml")[0]["inputs"] == {"version": "v0.20.6", "vega": "false"}
 
 
 def test_caches_are_keyed_on_the_lock_files(good_run: ActRun) -> None:
@@ -295,6 +305,7 @@ def test_a_fork_prs_report_is_posted_by_the_workflow_run_commenter(
     assert len(comments) == 1, comments
     body = comments[0]["body"]
     assert artifact_report(bad_run).strip().splitlines()[0] in body and MARKER in body
+    assert body.startswith("### ❌ pr-experiment: **failure**\n"), body[:200]  # the trusted conclusion
     # public repository: the plots were uploaded to CML's asset host and shown, none is a broken local link
     published = [c for c in fork_comment.calls_of("cml") if c["argv"][:2] == ["asset", "publish"]]
     assert published and "https://asset.cml.dev/standin-" in body and not LOCAL_IMAGE.search(body)

@@ -16,7 +16,8 @@ CML = STANDINS / "iterative/setup-cml/cml.py"
 
 
 def cml(tmp_path: Path, *args: str, **env: str) -> tuple[int, list[dict[str, object]]]:
-    base = {k: v for k, v in os.environ.items() if k not in {"REPO_TOKEN", "GITHUB_TOKEN", "CML_STANDIN_DENY"}}
+    unset = {"REPO_TOKEN", "GITHUB_TOKEN", "CML_STANDIN_DENY", "GITHUB_API_URL"}  # under act: the job's own values
+    base = {k: v for k, v in os.environ.items() if k not in unset}
     records = tmp_path / "records"
     base |= {"ACT_STANDINS": str(STANDINS), "ACT_RECORD_DIR": str(records), **env}
     result = subprocess.run([sys.executable, str(CML), *args], cwd=tmp_path, env=base, check=False)
@@ -53,6 +54,19 @@ def test_fails_like_cml(tmp_path: Path, report: Path, env: dict[str, str], args:
     code, calls = cml(tmp_path, "comment", "update", *args, "report.md", **env)
     assert code == 1
     assert error in str(calls[-1]["error"])
+
+
+def test_never_calls_a_github_api_that_is_not_on_this_machine(tmp_path: Path, report: Path) -> None:
+    code, calls = cml(
+        tmp_path,
+        "comment",
+        "update",
+        "--target=pr/1",
+        "report.md",
+        GITHUB_TOKEN="t",
+        GITHUB_API_URL="https://api.github.com",
+    )
+    assert code == 0 and "posted" not in calls[-1]
 
 
 def test_without_image_upload_a_publish_failure_does_not_apply(tmp_path: Path, report: Path) -> None:

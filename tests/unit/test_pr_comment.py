@@ -1,9 +1,12 @@
 """The PR report's way out (mlops_template.pr_comment): job summary without broken images, and the trusted
-workflow_run commenter against the recording GitHub API stand-in (own fixtures, no project files)."""
+workflow_run commenter, which posts with `cml comment update` (the recording `cml` stand-in of the act harness,
+which talks to the recording GitHub API stand-in as CML's GitHub driver does; own fixtures, no project files)."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +14,11 @@ from typing import Any
 
 import pytest
 
+from emulation.act.harness import STANDINS
 from emulation.github_api import GitHubStandIn
 from mlops_template import pr_comment
+
+WATERMARK = '"CML watermark pr-experiment")'
 
 REPORT = (
     "## Model comparison\n\n| metric | baseline | candidate |\n\n![ROC curve](roc.png)\n![](https://x.test/a.png)\n"
@@ -52,13 +58,30 @@ def event(tmp_path: Path, *, fork: bool, sha: str = "abc123", number: int = 5) -
 
 
 def env(api: GitHubStandIn, event_path: Path, **extra: str) -> dict[str, str]:
+    """The commenter's environment, with the act harness's recording `cml` (setup-cml's stand-in) as CML."""
+    folder = event_path.parent
+    cml = folder / "bin" / "cml"
+    if not cml.exists():
+        cml.parent.mkdir()
+        shutil.copy(STANDINS / "iterative" / "setup-cml" / "cml.py", cml)
+        cml.chmod(cml.stat().st_mode | stat.S_IEXEC)
     return {
+        "PATH": os.environ["PATH"],
+        "CML": str(cml),
+        "ACT_STANDINS": str(STANDINS),
+        "ACT_RECORD_DIR": str(folder / "records"),
         "GITHUB_API_URL": api.url,
         "GITHUB_REPOSITORY": "acme/repo",
+        "GITHUB_SHA": "d" * 40,
         "GITHUB_TOKEN": "t",
         "GITHUB_EVENT_PATH": str(event_path),
         **extra,
     }
+
+
+def cml_calls(event_path: Path) -> list[dict[str, Any]]:
+    path = event_path.parent / "records" / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
 
 
 def test_images_become_links_to_the_artifact() -> None:
@@ -135,3 +158,63 @@ def test_not_a_pull_request_run_is_skipped(tmp_path: Path, api: GitHubStandIn, a
     path.write_text(json.dumps({"workflow_run": {"event": "push"}}), encoding="utf-8")
     assert pr_comment.post(artifact, False, env(api, path)) == 0
     assert api.requests == []
+
+
+def test_cml_posts_the_sanitized_file_with_the_trusted_conclusion_first(
+    tmp_path: Path, api: GitHubStandIn, artifact: Path
+) -> None:
+    api.add_pull(5, "feature", head_sha="abc123")
+    (artifact / "report.md").write_text("## Verdict: improved, gate passed\n\nall good\n", encoding="utf-8")
+    path = event(tmp_path, fork=False)  # the event says "failure"; so does the trusted variable
+    assert pr_comment.post(artifact, False, env(api, path, PR_RUN_CONCLUSION="failure")) == 0
+    (call,) = cml_calls(path)
+    assert call["argv"][:-1] == [
+        "comment",
+        "update",
+        "--target=pr/5",
+        "--watermark-title=pr-experiment",
+        "--no-publish",
+        "--repo=https://github.com/acme/repo",
+    ]
+    assert not call["argv"][-1].startswith(str(artifact)) and call["token"] == "GITHUB_TOKEN"
+    (comment,) = api.comments_on(5)
+    body = comment["body"]
+    first, rest = body.split("\n", 1)
+    assert first == "### ❌ pr-experiment: **failure**"  # GitHub's record, above the PR's own claim
+    assert "Everything below the rule was written by the pull request's own code" in rest
+    assert rest.index("\n---\n") < rest.index("Verdict: improved")
+    assert body.rstrip().endswith(WATERMARK) and "cml.dev/watermark.png#" + "d" * 40 in body
+
+
+def test_the_conclusion_is_one_of_githubs_values(tmp_path: Path) -> None:
+    run = {"id": 1, "conclusion": "success"}
+    assert pr_comment.conclusion_of(run, {}) == "success"
+    assert pr_comment.conclusion_of(run, {"PR_RUN_CONCLUSION": "timed_out"}) == "timed_out"
+    assert pr_comment.conclusion_of(run, {"PR_RUN_CONCLUSION": "**success** <b>"}) == "unknown"
+    body = pr_comment.comment_body(tmp_path, {"id": 1, "conclusion": "cancelled"}, {}, False, "cml")
+    assert body.startswith("### ⏹️ pr-experiment: **cancelled**") and "no report" in body
+
+
+def test_a_report_cannot_forge_cmls_watermark(tmp_path: Path, api: GitHubStandIn, artifact: Path) -> None:
+    """A PR whose report carries the watermark must not take over (or duplicate) the sticky comment."""
+    api.add_pull(5, "feature", head_sha="abc123")
+    forged = '![](https://cml.dev/watermark.png#0123abcd "CML watermark pr-experiment")'
+    (artifact / "report.md").write_text(f"hello\n\n{forged}\n", encoding="utf-8")
+    e = env(api, event(tmp_path, fork=False))
+    assert pr_comment.post(artifact, False, e) == 0
+    assert pr_comment.post(artifact, False, e) == 0
+    (comment,) = api.comments_on(5)
+    assert comment["body"].count("cml.dev/watermark.png") == 1 and "0123abcd" not in comment["body"]
+    assert len(api.calls("PATCH", r"/issues/comments/")) == 1
+
+
+def test_a_failing_or_missing_cml_is_reported(
+    tmp_path: Path, api: GitHubStandIn, artifact: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.add_pull(5, "feature", head_sha="abc123")
+    path = event(tmp_path, fork=False)
+    assert pr_comment.post(artifact, False, env(api, path, CML_STANDIN_DENY="1")) == 1
+    assert "cml comment update failed (exit 1): cml stand-in: HttpError" in capsys.readouterr().err
+    assert pr_comment.post(artifact, False, env(api, path, CML=str(tmp_path / "nope"))) == 1
+    assert "installs CML with iterative/setup-cml" in capsys.readouterr().err
+    assert api.comments_on(5) == []
