@@ -178,8 +178,8 @@ def github_rules_workflow(
             step_env |= {f"ACT_OUTPUT_{k}": _text(value) for k, value in enumerate(outputs.values())}
             step_env |= {f"ACT_SECRET_{k}": f"${{{{ secrets.{name} }}}}" for k, name in enumerate(secret_names)}
             step_env["ACT_SECRET_TOKEN"] = f"${{{{ secrets.{secret} }}}}"
-            mask: dict[str, Any] = {"name": MASK_STEP, "id": "act_job_outputs", "if": "${{ always() }}", "shell": "bash"}
-            mask |= {"env": step_env, "run": 'python3 "$ACT_STANDINS/job_outputs.py"'}
+            mask: dict[str, Any] = {"name": MASK_STEP, "id": "act_job_outputs", "if": "${{ always() }}"}
+            mask |= {"shell": "bash", "env": step_env, "run": 'python3 "$ACT_STANDINS/job_outputs.py"'}
             job["steps"] = [*job["steps"], mask]
             job["outputs"] = {name: f"${{{{ steps.act_job_outputs.outputs['{name}'] }}}}" for name in names}
         jobs[job_id] = job
