@@ -13,6 +13,7 @@ harness's default mode, a PRIVATE repository, and where the rule depends on it i
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +61,7 @@ def api() -> Iterator[GitHubStandIn]:
 
 def act(repo: Path, name: str, event: dict[str, object], event_name: str, work: Path, **kwargs: object) -> ActRun:
     env = {"ACT_FIXTURES": str(FIXTURES), **kwargs.pop("env", {})}  # type: ignore[dict-item]
-    workflow = Path(".github/workflows") / name
+    workflow = Path(".github/workflows") / name  # an absolute name: a workflow outside the repository
     return run_workflow(repo, event, work, workflow=workflow, event_name=event_name, env=env, timeout=300, **kwargs)  # type: ignore[arg-type]
 
 
@@ -161,3 +162,19 @@ def test_a_job_output_that_contains_a_secret_is_dropped_with_the_runners_warning
     assert "Skip output 'image' since it may contain secret." in run.log
     assert "Skip output 'plain'" not in run.log
     assert "image=[] plain=[no secret here]" in run.log
+
+
+def test_the_pr_commenter_checks_out_a_private_repository_only_with_contents_read(repo: Path, tmp_path: Path) -> None:
+    """pr-comment.yml as it is, and with the permission set a unit test used to pin (no ``contents: read``): on a
+    private repository the latter never gets past its checkout, so the PR never got its comment."""
+    text = (REPO_ROOT / ".github" / "workflows" / "pr-comment.yml").read_text(encoding="utf-8")
+    before = tmp_path / "pr-comment-before.yml"
+    before.write_text(re.sub(r"\n +contents: read[^\n]*", "", text, count=1), encoding="utf-8")
+    assert "contents: read" in text and "contents: read" not in before.read_text(encoding="utf-8")
+    run = {"id": 7, "event": "pull_request", "conclusion": "success", "pull_requests": []}
+    event = {"action": "completed", "workflow_run": run, "repository": REPOSITORY_EVENT}
+    now = act(repo, str(REPO_ROOT / ".github" / "workflows" / "pr-comment.yml"), event, "workflow_run", tmp_path / "a")
+    assert step(now, "post the PR report", CHECKOUT) == "Success", now.describe()
+    old = act(repo, str(before), event, "workflow_run", tmp_path / "b")
+    assert step(old, "post the PR report", CHECKOUT) == "Failure", old.describe()
+    assert "remote: Repository not found." in old.log
