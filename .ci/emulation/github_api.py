@@ -7,6 +7,14 @@ a workflow depends on it:
 
 - no ``Authorization`` header: 401; a token in ``readonly_tokens`` (a fork PR's token): 403 "Resource not
   accessible by integration" on every write;
+- a job's GITHUB_TOKEN as the act harness hands it out (github_token.py: it carries the job's ``permissions:``):
+  403 "Resource not accessible by integration" when the call needs a permission the token lacks, as GitHub's
+  installation tokens get (issues, pull-requests, comments on either, actions: write for a workflow dispatch,
+  contents: write for a repository dispatch; reads are checked only on a private repository). Other tokens
+  (PATs, App tokens) are not checked;
+- the repository setting "Allow GitHub Actions to create and approve pull requests" (``allow_pull_requests``,
+  off by default as on a new repository): off, ``POST /pulls`` with a job's GITHUB_TOKEN gets GitHub's 403
+  "GitHub Actions is not permitted to create or approve pull requests.";
 - issues and pull requests share one number sequence; ``GET .../issues`` lists both, pull requests carrying
   a ``pull_request`` key, as GitHub does;
 - comments, issues and pull requests can be listed, created and edited; workflow and repository dispatches
@@ -30,8 +38,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from emulation.github_token import NOT_ACCESSIBLE, allows, decode
+
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
-READ_ONLY = {"message": "Resource not accessible by integration"}
+READ_ONLY = {"message": NOT_ACCESSIBLE}
+NOT_ACCESSIBLE_DOC = "https://docs.github.com/rest"
+ACTIONS_MAY_NOT_OPEN_PULLS = {
+    "message": "GitHub Actions is not permitted to create or approve pull requests.",
+    "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+    "status": "403",
+}
 RULE_TYPES = {  # GitHub's repository ruleset rule types (REST API "Repository rules")
     "creation",
     "update",
@@ -60,7 +76,13 @@ RULE_TYPES = {  # GitHub's repository ruleset rule types (REST API "Repository r
 
 class GitHubStandIn:
     def __init__(
-        self, port: int = 0, record: Path | None = None, readonly_tokens: Iterable[str] = (), owner_repo: str = ""
+        self,
+        port: int = 0,
+        record: Path | None = None,
+        readonly_tokens: Iterable[str] = (),
+        owner_repo: str = "",
+        *,
+        allow_pull_requests: bool = False,
     ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.issues: dict[int, dict[str, Any]] = {}  # issues and pull requests, by number
@@ -69,6 +91,7 @@ class GitHubStandIn:
         self.record = record
         self.readonly_tokens = set(readonly_tokens)
         self.owner_repo = owner_repo
+        self.allow_pull_requests = allow_pull_requests  # "Allow GitHub Actions to create and approve pull requests"
         self._lock = threading.Lock()
         self._next_number = 1
         self._next_comment = 1000
@@ -139,6 +162,9 @@ class GitHubStandIn:
             return 400, {"message": "Problems parsing JSON"}
         token = (auth or "").split(" ", 1)[-1] if auth else None
         entry = {"method": method, "path": parts.path, "query": query, "json": body, "token": bool(token)}
+        claims = decode(token)
+        if claims is not None:
+            entry["job"] = claims.get("job")
         with self._lock:
             self.requests.append(entry)
             if self.record is not None:
@@ -148,7 +174,44 @@ class GitHubStandIn:
                 return 401, {"message": "Requires authentication"}
             if method != "GET" and token in self.readonly_tokens:
                 return 403, READ_ONLY
+            needs = self._needs(method, parts.path)
+            if needs and not any(allows(token, scope, level) for scope, level in needs):
+                entry["denied"] = " or ".join(f"{scope}: {level}" for scope, level in needs)
+                return 403, {**READ_ONLY, "documentation_url": NOT_ACCESSIBLE_DOC}
+            opens_pull = method == "POST" and parts.path.endswith("/pulls")
+            if claims is not None and opens_pull and not self.allow_pull_requests:
+                entry["denied"] = "Allow GitHub Actions to create and approve pull requests: off"
+                return 403, ACTIONS_MAY_NOT_OPEN_PULLS
             return self._route(method, parts.path, query, body if isinstance(body, dict) else {})
+
+    def _needs(self, method: str, path: str) -> list[tuple[str, str]]:
+        """The permissions (any one of them) a job's GITHUB_TOKEN needs for this call, as GitHub documents them."""
+        level = "read" if method == "GET" else "write"
+        repo = re.fullmatch(r"/repos/[^/]+/[^/]+(/.*)?", path)
+        if repo is None:
+            return []
+        rest = repo.group(1) or ""
+        either = [("issues", level), ("pull-requests", level)]  # an issue comment on a pull request: either one
+
+        def on(number: int) -> list[tuple[str, str]]:
+            return either if "pull_request" in self.issues.get(number, {}) else [("issues", level)]
+
+        if rest == "/issues":
+            return [("issues", level)]
+        if rest == "/pulls" or re.fullmatch(r"/pulls/\d+", rest):
+            return [("pull-requests", level)]
+        if m := re.fullmatch(r"/issues/(\d+)(?:/comments)?", rest):
+            return on(int(m.group(1)))
+        if m := re.fullmatch(r"/issues/comments/(\d+)", rest):
+            comment = self.comments.get(int(m.group(1)))
+            return on(comment["issue_number"]) if comment else either
+        if re.fullmatch(r"/actions/workflows/[^/]+/dispatches", rest):
+            return [("actions", "write")]
+        if rest == "/dispatches":
+            return [("contents", "write")]
+        if rest == "/rulesets" or rest.startswith("/rulesets/"):
+            return [("administration", level)]  # no GITHUB_TOKEN has it: `make protect` needs an admin's token
+        return [("contents", level)]
 
     def _route(self, method: str, path: str, query: dict[str, str], body: dict[str, Any]) -> tuple[int, Any]:
         m = re.fullmatch(r"/repos/([^/]+/[^/]+)(/.*)?", path)
@@ -269,8 +332,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--record", type=Path, required=True, help="append every request to this JSONL file")
     parser.add_argument("--readonly-token", action="append", default=[], help="a token that may only read")
+    parser.add_argument(
+        "--allow-pull-requests", action="store_true", help='"Allow GitHub Actions to create and approve pull requests"'
+    )
     args = parser.parse_args()
-    stand_in = GitHubStandIn(args.port, args.record, args.readonly_token)
+    stand_in = GitHubStandIn(args.port, args.record, args.readonly_token, allow_pull_requests=args.allow_pull_requests)
     print(stand_in.url, flush=True)
     stand_in.server.serve_forever()
 

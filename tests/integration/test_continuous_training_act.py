@@ -42,7 +42,9 @@ def publish_origin(seed: Path, work: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def github() -> Iterator[GitHubStandIn]:
-    with GitHubStandIn() as api:
+    """The API of a private repository whose setting "Allow GitHub Actions to create and approve pull requests" is
+    on (the retraining PR is opened with GITHUB_TOKEN; off, GitHub answers 403: tests/unit/test_github_rules.py)."""
+    with GitHubStandIn(allow_pull_requests=True) as api:
         yield api
 
 

@@ -72,6 +72,10 @@ def crippled(repo: Path) -> None:
     set_param(repo, "model.hist_gradient_boosting.max_iter", "1")
     set_param(repo, "model.hist_gradient_boosting.min_samples_leaf", "400")
     set_param(repo, "compare.margins", "{roc_auc: 1.0}")  # would let any drop pass, were the PR's policy used
+    # A private S3 remote in the committed DVC config (a fork sees no `vars`, so DVC_REMOTE_URL could not name it)
+    config = repo / ".dvc" / "config"
+    text = config.read_text(encoding="utf-8").replace("remote = local", "remote = private")
+    config.write_text(text + "['remote \"private\"']\n    url = s3://private-bucket/project\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +107,9 @@ def good_run(good_repo: Path, tmp_path_factory: pytest.TempPathFactory, uv_cache
     return run_workflow(good_repo, event, work, uv_cache_dir=uv_cache, cache_store=cache_store)
 
 
-def comment_run(repo: Path, pr_run: ActRun, event: dict[str, object], work: Path, api: GitHubStandIn) -> ActRun:
+def comment_run(
+    repo: Path, pr_run: ActRun, event: dict[str, object], work: Path, api: GitHubStandIn, private: bool = True
+) -> ActRun:
     """pr-comment.yml for the completed ``pr_run``: GitHub's API is the recording stand-in."""
     return run_workflow(
         repo,
@@ -113,6 +119,7 @@ def comment_run(repo: Path, pr_run: ActRun, event: dict[str, object], work: Path
         event_name="workflow_run",
         env={"GITHUB_API_URL": api.url, "ACT_ARTIFACTS_FROM": str(pr_run.record_dir / "artifacts")},
         timeout=300,
+        private=private,
     )
 
 
@@ -154,7 +161,7 @@ def bad_run(
         jobs=["experiment"],
         uv_cache_dir=uv_cache,
         cache_store=cache_store,
-        variables={"DVC_REMOTE_URL": "s3://private-bucket/project"},  # a private remote; a fork has no secrets
+        variables={"DVC_REMOTE_URL": "s3://elsewhere/ignored"},  # GitHub passes a fork's PR no `vars`: dropped
     )
 
 
@@ -168,7 +175,7 @@ def fork_comment(
 ) -> ActRun:
     github.add_pull(8, "one-tree", head_sha=str(bad_event["pull_request"]["head"]["sha"]))  # type: ignore[index]
     event = workflow_run_event(bad_event, run_id=1008, conclusion="failure", fork_owner="contributor", private=False)
-    return comment_run(bad_repo, bad_run, event, tmp_path_factory.mktemp("fork-comment"), github)
+    return comment_run(bad_repo, bad_run, event, tmp_path_factory.mktemp("fork-comment"), github, private=False)
 
 
 def artifact_report(run: ActRun) -> str:
@@ -279,6 +286,7 @@ def test_a_stale_dvc_lock_fails_with_the_command_that_fixes_it(bad_run: ActRun) 
 
 def test_a_fork_pr_without_secrets_skips_the_private_remote_with_a_clear_message(bad_run: ActRun) -> None:
     assert "no credentials in a fork PR" in bad_run.log and "main's model will be rebuilt" in bad_run.log
+    assert "s3://private-bucket/project" in bad_run.log and "s3://elsewhere" not in bad_run.log  # no vars
     # main's DVC cache was restored through the restore-keys prefix, not PR #7's (cache scoping) ...
     restore = next(c for c in bad_run.calls_of("actions/cache") if c["phase"] == "restore")
     assert (restore["matched"], restore["matched_ref"]) == (MAIN_CACHE_KEY, "refs/heads/main"), restore

@@ -3,8 +3,15 @@
 Everything in the workflow runs as written: the Make targets, the pipeline, the tests. Only the
 marketplace actions are swapped for the small local stand-ins in ``standins/<owner>/<name>/`` (mapped
 with ``--local-repository owner/name@SHA=DIR``), which use tools already installed and record what they
-were asked into ``<record dir>/calls.jsonl``. ``actions/checkout`` needs none: act copies the working
-copy (HEAD = the commit under test) into the job's workspace itself.
+were asked into ``<record dir>/calls.jsonl``; ``actions/checkout`` too (act runs with ``--no-skip-checkout``):
+its stand-in copies the working copy (HEAD = the commit under test) into the job's workspace, as act would.
+
+GitHub's rules that act ignores are enforced (see .ci/emulation/README.md, "GitHub's rules"): by default the
+repository is PRIVATE; each job gets its own GITHUB_TOKEN carrying the job's ``permissions:`` (github_token.py),
+which the checkout, download-artifact and GitHub API stand-ins check; a fork PR gets no secrets, no ``vars``
+and a read-only token; a job output that contains a secret is dropped with the runner's warning. For that the
+workflow act runs is a rewritten copy of the file (``work/workflows/``): per-job tokens, and one extra step
+at the end of each job that has ``outputs:``.
 
 Used by tests/integration/test_pr_workflow_act.py (pr.yml, then pr-comment.yml as a ``workflow_run``),
 tests/integration/test_main_cache_act.py (main-cache.yml on a ``push``, then pr.yml's experiment job),
@@ -31,6 +38,7 @@ from urllib.parse import quote
 
 import yaml
 
+from emulation.github_token import encode, job_permissions
 from tests.support import NOT_INHERITED, REPO_ROOT, VENV_BIN, copy_repo, git
 
 STANDINS = Path(__file__).resolve().parent / "standins"
@@ -38,7 +46,9 @@ PR_WORKFLOW = Path(".github/workflows/pr.yml")
 REPOSITORY = "acme/mlops-template"  # the GITHUB_REPOSITORY the runs pretend to be
 # `uses: owner/name@<40-hex SHA>`; anything else is not allowed in this project's workflows.
 USES = re.compile(r"^[\s-]*uses:\s*([\w.-]+/[\w.-]+)(?:/[\w./-]+)?@(\S+)", re.M)  # owner/name[/path]@ref
-HANDLED_BY_ACT = {"actions/checkout"}  # act copies the working copy instead
+HANDLED_BY_ACT: set[str] = set()  # none: with --no-skip-checkout, actions/checkout is a stand-in too
+MASK_STEP = "act harness: drop job outputs that contain a secret (GitHub's runner does)"
+FORK_EVENTS = {"pull_request", "pull_request_review", "pull_request_review_comment"}
 SUMMARY_LINE = re.compile(r"^\[[^\]]+\]\s+⚙\s+Summary - (.*)$")
 JOB_PREFIX = re.compile(r"^\[(?P<label>[^\]]+)\] ⭐ Run ")
 STEP_RESULT = re.compile(
@@ -86,6 +96,94 @@ def local_repository_args(workflow_text: str, standins: Path = STANDINS) -> list
             raise FileNotFoundError(f"no stand-in for {name}@{ref}: add {standin}/action.yml")
         args += ["--local-repository", f"{name}@{ref}={standin}"]
     return args
+
+
+class _WorkflowLoader(yaml.SafeLoader):
+    """YAML as GitHub reads a workflow: ``on:`` is a key (YAML 1.1 would make it the boolean true)."""
+
+
+_WorkflowLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_WorkflowLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+class _WorkflowDumper(yaml.SafeDumper):
+    pass
+
+
+_WorkflowDumper.add_representer(
+    str,
+    lambda dumper, data: dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|" if "\n" in data else None),
+)
+TOKEN_EXPRESSION = re.compile(r"\b(?:github\.token|secrets\.GITHUB_TOKEN)\b", re.IGNORECASE)
+EXPRESSION = re.compile(r"\$\{\{.*?\}\}", re.DOTALL)
+
+
+def _with_job_token(value: Any, secret: str, condition: bool = False) -> Any:
+    """``value`` with every ``github.token`` / ``secrets.GITHUB_TOKEN`` in its expressions -> ``secrets.<secret>``."""
+    if isinstance(value, str):
+        swap = lambda text: TOKEN_EXPRESSION.sub(f"secrets.{secret}", text)  # noqa: E731
+        return swap(value) if condition else EXPRESSION.sub(lambda m: swap(m.group(0)), value)
+    if isinstance(value, dict):
+        return {k: _with_job_token(v, secret, condition=k == "if") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_with_job_token(v, secret) for v in value]
+    return value
+
+
+def _text(value: object) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def is_fork_pull_request(event: dict[str, Any], event_name: str) -> bool:
+    """A ``pull_request`` event whose head lives in another repository than its base."""
+    pull = event.get("pull_request")
+    if event_name not in FORK_EVENTS or not isinstance(pull, dict):
+        return False
+    head, base = (((pull.get(side) or {}).get("repo") or {}).get("full_name") for side in ("head", "base"))
+    return bool(head and base and head != base)
+
+
+def github_rules_workflow(
+    text: str, *, private: bool, fork: bool, secret_names: Sequence[str] = ()
+) -> tuple[str, dict[str, str]]:
+    """The workflow as act must run it for GitHub's rules to hold, and the secrets it adds (the jobs' tokens).
+
+    Each job's ``github.token`` / ``secrets.GITHUB_TOKEN`` becomes its own token (``secrets.ACT_GITHUB_TOKEN_<i>``,
+    also in the job's env as ``ACT_JOB_TOKEN``, the default token of the checkout stand-in), encoding the job's
+    permissions (github_token.py). A job with ``outputs:`` gets a last step (``if: always()``) that passes on
+    only the outputs that contain no secret of ``secret_names`` and no token, warning like GitHub's runner.
+    """
+    workflow = yaml.load(text, Loader=_WorkflowLoader)  # a SafeLoader subclass
+    jobs = workflow.get("jobs") or {}
+    tokens: dict[str, str] = {}
+    for i, (job_id, job) in enumerate(list(jobs.items())):
+        secret = f"ACT_GITHUB_TOKEN_{i}"
+        tokens[secret] = encode(job_id, job_permissions(workflow, job_id, fork=fork), private=private, fork=fork)
+        if "steps" not in job:  # a reusable workflow call: not emulated
+            continue
+        job = _with_job_token(job, secret)
+        env = job.get("env") or {}
+        if not isinstance(env, dict):
+            raise ValueError(f"jobs.{job_id}.env: the act harness needs a mapping here")
+        job["env"] = {**env, "ACT_JOB_TOKEN": f"${{{{ secrets.{secret} }}}}"}
+        outputs = job.get("outputs") or {}
+        if outputs:
+            names = [str(name) for name in outputs]
+            step_env = {"ACT_OUTPUT_NAMES": json.dumps(names)}
+            step_env |= {f"ACT_OUTPUT_{k}": _text(value) for k, value in enumerate(outputs.values())}
+            step_env |= {f"ACT_SECRET_{k}": f"${{{{ secrets.{name} }}}}" for k, name in enumerate(secret_names)}
+            step_env["ACT_SECRET_TOKEN"] = f"${{{{ secrets.{secret} }}}}"
+            mask: dict[str, Any] = {"name": MASK_STEP, "id": "act_job_outputs", "if": "${{ always() }}"}
+            mask |= {"shell": "bash", "env": step_env, "run": 'python3 "$ACT_STANDINS/job_outputs.py"'}
+            job["steps"] = [*job["steps"], mask]
+            job["outputs"] = {name: f"${{{{ steps.act_job_outputs.outputs['{name}'] }}}}" for name in names}
+        jobs[job_id] = job
+    return yaml.dump(workflow, Dumper=_WorkflowDumper, sort_keys=False, width=1 << 16), tokens
 
 
 @dataclass(frozen=True)
@@ -249,6 +347,7 @@ def run_workflow(
     secrets: dict[str, str] | None = None,
     variables: dict[str, str] | None = None,
     path: Sequence[Path] = (),
+    private: bool = True,
 ) -> ActRun:
     """Run ``workflow`` of ``repo`` (its HEAD is the commit under test) for ``event`` under act.
 
@@ -257,6 +356,11 @@ def run_workflow(
     (None: uv's default cache under ``work``, i.e. cold). ``env`` adds variables for the steps;
     ``variables`` / ``secrets`` are the repository's ``vars.*`` / ``secrets.*``; ``path``: folders put first on
     the steps' PATH (CLI stand-ins).
+
+    GitHub's rules (module docstring): ``private`` (default) is the repository's visibility, also written into
+    the event's ``repository.private`` (an event that says otherwise is an error); a pull request from a fork
+    (:func:`pull_request_event` with ``fork_owner``) gets no ``secrets`` and no ``variables``, and read-only
+    tokens. The API stand-in enforces the tokens: pass its URL as ``env={"GITHUB_API_URL": ...}``.
     """
     if not shutil.which("node"):
         raise FileNotFoundError(
@@ -266,6 +370,19 @@ def run_workflow(
     record_dir = work / "records"
     shutil.rmtree(record_dir, ignore_errors=True)
     record_dir.mkdir()
+    event = json.loads(json.dumps(event))  # a copy: the visibility is written into it
+    repository = event.get("repository")
+    if isinstance(repository, dict) and repository.setdefault("private", private) != private:
+        raise ValueError(f"the event says repository.private={repository['private']}, the run private={private}")
+    fork = is_fork_pull_request(event, event_name)
+    if fork:  # GitHub passes a fork's pull request no secrets (GITHUB_TOKEN aside) and no configuration variables
+        secrets, variables = {}, {}
+    rules_text, job_tokens = github_rules_workflow(
+        (repo / workflow).read_text(encoding="utf-8"), private=private, fork=fork, secret_names=sorted(secrets or {})
+    )
+    rules_workflow = work / "workflows" / workflow.name
+    rules_workflow.parent.mkdir(parents=True, exist_ok=True)
+    rules_workflow.write_text(rules_text, encoding="utf-8")
     event_path = work / "event.json"
     event_path.write_text(json.dumps(event, indent=2), encoding="utf-8")
     step_env = {
@@ -273,6 +390,7 @@ def run_workflow(
         "ACT_STANDINS": str(STANDINS),
         "ACT_RECORD_DIR": str(record_dir),
         "ACT_CACHE_STORE": str(cache_store or work / "actions-cache"),
+        "ACT_CHECKOUT_SOURCE": str(repo),
         "PIP_REQUIRE_VIRTUALENV": "1",
         **({"ACT_UV_CACHE_DIR": str(uv_cache_dir)} if uv_cache_dir else {}),
         **(env or {}),
@@ -283,16 +401,18 @@ def run_workflow(
         "-C",
         str(repo),
         "-W",
-        str(workflow),
+        str(rules_workflow),
         "-e",
         str(event_path),
         "-P",
         "ubuntu-latest=-self-hosted",
         "--action-offline-mode",
+        "--no-skip-checkout",
         "--cache-server-addr",
         "127.0.0.1",
-        "-s",
-        "GITHUB_TOKEN=dummy-token",
+        "-s",  # only what no job's expressions reach (they use their own token): a token that may do nothing
+        f"GITHUB_TOKEN={encode('', {}, private=private, fork=fork)}",
+        *[arg for key, value in job_tokens.items() for arg in ("-s", f"{key}={value}")],
         *[arg for key, value in (secrets or {}).items() for arg in ("-s", f"{key}={value}")],
         *[arg for key, value in (variables or {}).items() for arg in ("--var", f"{key}={value}")],
         *local_repository_args((repo / workflow).read_text(encoding="utf-8")),
