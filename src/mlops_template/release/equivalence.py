@@ -71,10 +71,8 @@ def compare_predictions(pinned: Path | str, rebuilt: Path | str) -> Comparison:
             if differ.any():
                 row = int(differ.argmax())
                 what = "predicted class" if column == "prediction" else column
-                return Comparison(
-                    False,
-                    f"{what} differs on test row {row} (id {a.iloc[row].get('id', row)}): {x[row]!r} vs {y[row]!r}",
-                )
+                ident = a["id"].iloc[row] if "id" in a.columns else row
+                return Comparison(False, f"{what} differs on test row {row} (id {ident}): {x[row]} vs {y[row]}")
             continue
         diff = (x - y).abs()
         allowed = SCORE_ATOL + SCORE_RTOL * x.abs()
@@ -84,7 +82,7 @@ def compare_predictions(pinned: Path | str, rebuilt: Path | str) -> Comparison:
             row = int(beyond.to_numpy().argmax())
             return Comparison(
                 False,
-                f"{column} differs beyond the tolerance on test row {row}: pinned {x[row]!r}, rebuilt {y[row]!r} "
+                f"{column} differs beyond the tolerance on test row {row}: pinned {x[row]}, rebuilt {y[row]} "
                 f"(|diff| {diff[row]:.3g} > {allowed[row]:.3g})",
             )
         column_worst = float(diff.max()) if len(diff) else 0.0
