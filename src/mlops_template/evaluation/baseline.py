@@ -159,9 +159,12 @@ def _cache_dir(repo: Path) -> Path:
 def dvc_cache_object(repo: Path, md5: str) -> Path | None:
     """The file with this md5 in the repository's DVC cache (DVC 3 layout ``files/md5/ab/cdef...``, or DVC 2's
     ``ab/cdef...``); None when absent (or for a directory's ``.dir`` hash)."""
+    return _object_in(_cache_dir(repo), md5)
+
+
+def _object_in(cache: Path, md5: str) -> Path | None:
     if not md5 or md5.endswith(".dir") or len(md5) != 32:
         return None
-    cache = _cache_dir(repo)
     for candidate in (cache / "files" / "md5" / md5[:2] / md5[2:], cache / md5[:2] / md5[2:]):
         if candidate.is_file():
             return candidate
@@ -172,17 +175,20 @@ def dvc_cache_object(repo: Path, md5: str) -> Path | None:
 PIN_MAP = "pin-map"
 
 
-def record_pin_map(committed_lock: str, produced_lock: str, repo: Path = Path(".")) -> dict[str, tuple[str, str]]:
+def record_pin_map(
+    committed_lock: str, produced_lock: str, repo: Path = Path("."), cache: Path | None = None
+) -> dict[str, tuple[str, str]]:
     """After ``make repro`` on main (main-cache.yml): for every output whose md5 differs from the committed pin
     (another machine wrote the pins; floating-point results differ in their last digits), write
-    ``<cache>/pin-map/<pinned md5>`` = the md5 produced here, when that object is in the cache. Returns
-    ``{path: (pinned, produced)}`` of what was mapped."""
+    ``<cache>/pin-map/<pinned md5>`` = the md5 produced here, when that object is in the cache (``cache``:
+    the repository's DVC cache by default). Returns ``{path: (pinned, produced)}`` of what was mapped."""
     committed, produced = lock_md5s(committed_lock), lock_md5s(produced_lock)
-    folder = _cache_dir(repo) / PIN_MAP
+    cache = cache or _cache_dir(repo)
+    folder = cache / PIN_MAP
     mapped: dict[str, tuple[str, str]] = {}
     for rel, pinned in sorted(committed.items()):
         actual = produced.get(rel)
-        if not actual or actual == pinned or dvc_cache_object(repo, actual) is None or "/" in pinned:
+        if not actual or actual == pinned or _object_in(cache, actual) is None or "/" in pinned:
             continue
         folder.mkdir(parents=True, exist_ok=True)
         (folder / pinned).write_text(json.dumps({"path": rel, "pinned": pinned, "md5": actual}) + "\n", "utf-8")
