@@ -133,10 +133,11 @@ def _fetch_with_dvc(sha: str, folder: Path, repo: Path, expected: dict[str, str]
         try:
             fs.get_file(rel.as_posix(), str(folder / name))
         except Exception as err:
-            mapped = _from_pin_map(repo, (expected or {}).get(rel.as_posix()), folder / name)
+            pin = (expected or {}).get(rel.as_posix())
+            mapped = _from_pin_map(repo, pin, folder / name)
             if mapped is not None:
-                progress(f"{rel} of {sha[:12]}: dvc.lock pins {expected[rel.as_posix()]}, not in the DVC cache; "  # type: ignore[index]
-                         f"using {mapped}, what main-cache's runner produced for that pin (pin map)")  # fmt: skip
+                progress(f"{rel} of {sha[:12]}: dvc.lock pins {pin}, not in the DVC cache; using {mapped}, what "
+                         "main-cache's runner produced for that pin (pin map)")  # fmt: skip
                 source = SOURCE_MAPPED
                 continue
             progress(
@@ -196,16 +197,17 @@ def record_pin_map(
     return mapped
 
 
-def _from_pin_map(repo: Path, pinned: str | None, dest: Path) -> str | None:
+def _from_pin_map(repo: Path, pinned: str | None, dest: Path, cache: Path | None = None) -> str | None:
     """Copy the object the pin map names for ``pinned`` to ``dest``; its md5, or None when not mapped/cached."""
     if not pinned or "/" in pinned:
         return None
-    entry = _cache_dir(repo) / PIN_MAP / pinned
+    cache = cache or _cache_dir(repo)
+    entry = cache / PIN_MAP / pinned
     try:
         actual = str(json.loads(entry.read_text(encoding="utf-8"))["md5"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    obj = dvc_cache_object(repo, actual)
+    obj = _object_in(cache, actual)
     if obj is None or file_md5(obj) != actual:
         return None
     shutil.copyfile(obj, dest)
