@@ -113,7 +113,7 @@ PR_REPORT ?= $(PR_OUT)/report.md
 PR_ARTIFACT ?= .cache/pr-artifact
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post protect dvc-pull act-pr bench-pr
+.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post protect dvc-pull dvc-pin-map act-pr bench-pr
 
 lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -137,6 +137,9 @@ pr-comment-post: ## (workflow_run commenter) upsert the one sticky PR comment fr
 
 protect: ## (repository admin, once) apply .github/rulesets/main.json: PRs, the gate's check, code-owner review (docs/credentials.md)
 	PYTHONPATH=src python3 -m mlops_template.protect --ruleset .github/rulesets/main.json --codeowners .github/CODEOWNERS
+
+dvc-pin-map: $(SETUP) ## after make repro (main-cache.yml): map dvc.lock's committed pins to the md5s produced here
+	$(RUN) python -m mlops_template.cli pin-map
 
 dvc-pull: $(SETUP) ## pull .dvc-tracked data and dvc.lock's outputs from the DVC remote; skips cleanly without one
 	bash scripts/pr/dvc-pull.sh
@@ -212,7 +215,7 @@ bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Acti
 	@tag="$$(cat build/bento/tag.txt)"; echo "$$tag"; \
 	if [[ -n "$${GITHUB_OUTPUT:-}" ]]; then echo "bento_tag=$$tag" >> "$$GITHUB_OUTPUT"; fi
 
-release-materialize: $(SETUP) ## get exactly the outputs main's dvc.lock pins (dvc pull, else dvc repro) and verify their md5s
+release-materialize: $(SETUP) ## the outputs main's dvc.lock pins (dvc pull; on a miss dvc repro) verified: identical or equivalent
 	$(RELEASE) materialize
 
 release-register: $(SETUP) ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)

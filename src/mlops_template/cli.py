@@ -207,6 +207,13 @@ def cmd_cv_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pin_map(_: argparse.Namespace) -> int:
+    """main-cache.yml, after ``make repro``: let PRs find main's model by its committed pins (see baseline.py)."""
+    from mlops_template.evaluation.baseline import pin_map_main
+
+    return pin_map_main()
+
+
 def cmd_gate(args: argparse.Namespace) -> int:
     from mlops_template.evaluation.experiment import gate_from_file
 
@@ -258,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=42, help="seed of the fold assignment")
     p.set_defaults(fn=cmd_cv_predict)
+    p = sub.add_parser("pin-map", help="map dvc.lock's committed pins to the md5s `make repro` produced here")
+    p.set_defaults(fn=cmd_pin_map)
     p = sub.add_parser("gate", help="exit 1 when the last pr-report failed the gate (and say why)")
     p.add_argument("--comparison", default="reports/pr/comparison.json")
     p.set_defaults(fn=cmd_gate)

@@ -6,11 +6,12 @@ store:
 1. a ``push`` to main runs main-cache.yml: it restores the cache an earlier main run saved (an older key, through
    the restore-keys prefix; seeded from the session's ``trained_repo``, as on GitHub after the first run: DVC's
    run cache skips extract and split; train and evaluate, whose ``cache: false`` outputs keep them out of the run
-   cache, run again), runs ``make repro`` and saves ``.dvc/cache`` under
+   cache, run again), runs ``make repro``; main's dvc.lock was written on a laptop, so ``make dvc-pin-map`` maps its
+   model and predictions pins to the md5s this runner produced; it saves ``.dvc/cache`` (with that map) under
    ``dvc-Linux-<hash of dvc.lock>``, scoped to ``refs/heads/main``;
 2. a PR against main (it changes a parameter and its dvc.lock) runs pr.yml's experiment job: its restore finds
    main's entry through the restore-keys prefix, and ``make pr-report`` takes main's model from the DVC cache
-   instead of rebuilding it;
+   (by main's pins, through the pin map) instead of rebuilding it;
 3. scoping, straight on the actions/cache stand-in (node, no act run): another PR or another branch never
    restores that PR's or that branch's entries, even with the exact key; the record names what was skipped.
 """
@@ -29,6 +30,7 @@ import pytest
 from emulation.act.harness import (
     STANDINS,
     ActRun,
+    laptop_pins,
     lock_param,
     make_pr_repo,
     pull_request_event,
@@ -38,6 +40,7 @@ from emulation.act.harness import (
     set_param,
     uv_cache_dir,
 )
+from mlops_template.evaluation.baseline import SOURCE_MAPPED
 from tests.support import git
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -67,8 +70,11 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """HEAD: the PR's merge commit (main + C 0.5 with its dvc.lock)."""
-    return make_pr_repo(tmp_path_factory.mktemp("main-cache") / "github", lower_c, branch="lower-c")
+    """HEAD: the PR's merge commit (main + C 0.5 with its dvc.lock). Main's dvc.lock was written on a laptop: its
+    model and predictions pins are not the bytes this runner produces (floating-point last digits)."""
+    return make_pr_repo(
+        tmp_path_factory.mktemp("main-cache") / "github", lower_c, branch="lower-c", main_change=laptop_pins
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +119,7 @@ def pr_run(repo: Path, main_run: ActRun, store: Path, tmp_path_factory: pytest.T
 def test_a_push_to_main_saves_the_dvc_cache_for_pull_requests(main_run: ActRun, main_key: str, store: Path) -> None:
     assert main_run.returncode == 0, main_run.describe()
     steps = {step: result for (_, step), result in main_run.steps().items()}
-    for name in ("make setup", "make dvc-pull", "make repro"):
+    for name in ("make setup", "make dvc-pull", "make repro", "make dvc-pin-map"):
         assert steps.get(name) == "Success", f"{name} -> {steps.get(name)}"
     restore = main_run.calls_of("actions/cache/restore")
     assert len(restore) == 1 and restore[0]["ref"] == MAIN, restore
@@ -121,8 +127,17 @@ def test_a_push_to_main_saves_the_dvc_cache_for_pull_requests(main_run: ActRun, 
     saves = main_run.calls_of("actions/cache/save")
     assert saves == [{**saves[0], "saved": True, "ref": MAIN}], saves
     assert saves[0]["inputs"]["key"] == main_key and saves[0]["inputs"]["path"] == ".dvc/cache"
-    files = [p for p in (store / "refs%2Fheads%2Fmain" / main_key).rglob("*") if p.is_file()]
+    entry = store / "refs%2Fheads%2Fmain" / main_key
+    files = [p for p in entry.rglob("*") if p.is_file()]
     assert files, "the saved entry is empty"
+    # the runner's bytes differ from main's (laptop) pins: the saved cache maps each pin to what it produced
+    pinned = git(repo, "show", "origin/main:dvc.lock")
+    for rel in ("models/model.joblib", "metrics/predictions.csv"):
+        assert f"dvc-pin-map: {rel}: dvc.lock pins" in main_run.log, main_run.log[-3000:]
+        entries = [json.loads(p.read_text()) for p in (entry / "pin-map").iterdir()]
+        mapped = next(e for e in entries if e["path"] == rel)
+        assert mapped["pinned"] in pinned and mapped["md5"] not in pinned
+        assert (entry / "files" / "md5" / mapped["md5"][:2] / mapped["md5"][2:]).is_file()
 
 
 # The PR side of the chain under act costs ~4 min; test_pr_workflow_act's fork PR already restores main's
@@ -136,7 +151,7 @@ def test_a_pr_against_main_gets_mains_model_from_that_cache(pr_run: ActRun, main
     # The PR's dvc.lock differs from main's: main's entry comes through the restore-keys prefix.
     assert restore["inputs"]["key"] == dvc_key(repo) != main_key
     assert (restore["matched"], restore["matched_ref"], restore["hit"]) == (main_key, MAIN, False), restore
-    assert "DVC cache/remote (the exact files of the base dvc.lock)" in pr_run.log
+    assert SOURCE_MAPPED in pr_run.log  # main's model by main's pins, through main-cache's pin map
     assert "reproducing" not in pr_run.log
     save = next(c for c in calls if c["phase"] == "save")
     assert save["saved"] is True and save["ref"] == PR_REF  # this PR's later pushes restore it

@@ -13,8 +13,10 @@ Actions-cache store, and each is followed by the ``workflow_run`` commenter, as 
    starting with the trusted conclusion (private repository: plots are links, not uploads); the DVC cache is
    saved.
 2. a crippled model from a FORK that also loosens ``compare:`` and did not re-run the pipeline: only the
-   experiment job; it restores the DVC cache main-cache.yml saved on main (seeded from ``trained_repo``; that
-   workflow runs in test_main_cache_act.py), never run 1's (GitHub's cache scoping: another PR's cache is out of
+   experiment job; main's dvc.lock was written on another machine (its model and predictions pins are not this
+   machine's bytes); it restores the DVC cache main-cache.yml saved on main (seeded from ``trained_repo``, with
+   the pin map ``make dvc-pin-map`` writes; that workflow runs in test_main_cache_act.py), never run 1's
+   (GitHub's cache scoping: another PR's cache is out of
    reach, the stand-in enforces it); ``make lock-check`` fails naming the stale stage and
    the fixing command; the gate must fail (needs main's gate policy, issue 10 item 1); the commenter finds the
    PR from the event (a fork's ``pull_requests`` is empty) and posts the report (public repository: plots
@@ -31,6 +33,7 @@ import pytest
 
 from emulation.act.harness import (
     ActRun,
+    laptop_pins,
     lock_param,
     make_pr_repo,
     pull_request_event,
@@ -41,6 +44,8 @@ from emulation.act.harness import (
     workflow_run_event,
 )
 from emulation.github_api import GitHubStandIn
+from mlops_template.evaluation.baseline import SOURCE_MAPPED, record_pin_map
+from tests.support import git
 
 # A whole workflow run under act is inside the first test of each run (up to run_workflow's 1200 s on a busy machine).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -136,7 +141,8 @@ def good_comments(
 
 @pytest.fixture(scope="module")
 def bad_repo(good_run: ActRun, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_pr_repo(tmp_path_factory.mktemp("bad") / "github", crippled, branch="one-tree")
+    # main's dvc.lock as a laptop wrote it: its model and predictions pins are not what this machine produces
+    return make_pr_repo(tmp_path_factory.mktemp("bad") / "github", crippled, branch="one-tree", main_change=laptop_pins)
 
 
 @pytest.fixture(scope="module")
@@ -153,7 +159,11 @@ def bad_run(
     cache_store: Path,
     trained_repo: Path,
 ) -> ActRun:
-    seed_cache(cache_store, "refs/heads/main", MAIN_CACHE_KEY, trained_repo / ".dvc" / "cache")
+    entry = seed_cache(cache_store, "refs/heads/main", MAIN_CACHE_KEY, trained_repo / ".dvc" / "cache")
+    # main-cache.yml's `make dvc-pin-map`: main's committed (laptop) pins -> the md5s this machine produced
+    mapped = record_pin_map(git(bad_repo, "show", "origin/main:dvc.lock"), (trained_repo / "dvc.lock").read_text(),
+                            cache=entry)  # fmt: skip
+    assert set(mapped) >= {"models/model.joblib", "metrics/predictions.csv"}, mapped
     return run_workflow(
         bad_repo,
         bad_event,
@@ -291,8 +301,9 @@ def test_a_fork_pr_without_secrets_skips_the_private_remote_with_a_clear_message
     restore = next(c for c in bad_run.calls_of("actions/cache") if c["phase"] == "restore")
     assert (restore["matched"], restore["matched_ref"]) == (MAIN_CACHE_KEY, "refs/heads/main"), restore
     assert [s["ref"] for s in restore["skipped_for_scope"]] == ["refs/pull/7/merge"], restore
-    # ... so main's model came out of it (the exact files of main's dvc.lock) instead of a rebuild.
-    assert "DVC cache/remote (the exact files of the base dvc.lock)" in bad_run.log
+    # ... so main's model came out of it instead of a rebuild, although main's dvc.lock was written on another
+    # machine (a laptop: other pickle bytes, other last digits): found through main-cache's pin map.
+    assert SOURCE_MAPPED in bad_run.log
     assert "reproducing" not in bad_run.log
 
 

@@ -162,3 +162,157 @@ def test_smoke_accepts_the_served_model_only_when_the_release_accepted_it(tmp_pa
     check_identity(pins, "c" * 32, lock, prediction_equivalent={"models/model.joblib": "c" * 32})
     with pytest.raises(SmokeFailed, match="served model md5"):
         check_identity(pins, "d" * 32, lock, prediction_equivalent={"models/model.joblib": "c" * 32})
+
+
+# ---- outputs rebuilt on another machine: the tolerance rule, the committed evidence, a pull that misses ----
+
+_SCORES = b"id,label,prediction,score\n1,0,0,0.125\n2,1,1,0.875\n3,1,1,0.6000000000000001\n"
+_LAST_DIGITS = b"id,label,prediction,score\n1,0,0,0.12500000000000003\n2,1,1,0.8749999999999999\n3,1,1,0.6\n"
+_FLIPPED = b"id,label,prediction,score\n1,0,0,0.125\n2,1,1,0.875\n3,1,0,0.6000000000000001\n"
+_BEYOND = b"id,label,prediction,score\n1,0,0,0.125\n2,1,1,0.875001\n3,1,1,0.6000000000000001\n"
+_EVIDENCE = {"metrics/metrics.json": b'{"roc_auc": 0.99}\n', "plots/confusion.csv": b"actual,predicted\n0,0\n1,1\n"}
+_LAPTOP_MODEL = b"the model pickled on the laptop that committed dvc.lock"
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def _put_in_dvc_cache(root: Path, data: bytes) -> None:
+    md5 = _md5(data)
+    obj = root / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    obj.parent.mkdir(parents=True, exist_ok=True)
+    obj.write_bytes(data)
+
+
+def _another_machine(
+    root: Path, rebuilt_predictions: bytes, pinned_in_cache: bool, evidence: dict[str, bytes] | None = None
+) -> tuple[list[str], object]:
+    """dvc.lock committed on a laptop (its model and predictions); this machine's rebuild writes other bytes."""
+    for rel, data in _EVIDENCE.items():  # committed in git (cache: false), as the evaluate stage writes them
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    pins = {
+        "models/model.joblib": _md5(_LAPTOP_MODEL),
+        "metrics/predictions.csv": _md5(_SCORES),
+        "metrics/metrics.json": _md5(_EVIDENCE["metrics/metrics.json"]),
+        "plots": output_md5(root / "plots"),
+        "data/split/test.parquet": _md5(b"test rows"),
+    }
+    _git_repo(root, {}, pins)
+    if pinned_in_cache:
+        _put_in_dvc_cache(root, _SCORES)
+    logs: list[str] = []
+
+    def rebuild(cmd: list[str]) -> None:
+        assert cmd == ["dvc", "repro"], cmd
+        outputs = {
+            "models/model.joblib": b"the same model pickled here",
+            "metrics/predictions.csv": rebuilt_predictions,
+            "data/split/test.parquet": b"test rows",
+            **(evidence or {}),
+        }
+        for rel, data in outputs.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_bytes(data)
+        (root / "dvc.lock").write_text(_lock({"models/model.joblib": _md5(b"the same model pickled here")}))
+
+    try:
+        result: object = materialize(root, remote_configured=False, run=rebuild, log=logs.append)
+    except ReleaseError as err:
+        result = err
+    return logs, result
+
+
+def test_last_digit_differences_are_equivalent_within_the_tolerance(tmp_path: Path) -> None:
+    logs, done = _another_machine(tmp_path, _LAST_DIGITS, pinned_in_cache=True)
+    assert not isinstance(done, ReleaseError), done
+    assert done.model_verdict == "equivalent" and done.materialized == "rebuilt"  # type: ignore[attr-defined]
+    outputs = done.outputs  # type: ignore[attr-defined]
+    assert outputs["metrics/predictions.csv"] == {
+        "pinned": _md5(_SCORES), "actual": _md5(_LAST_DIGITS), "verdict": "equivalent", "source": "rebuilt"
+    }  # fmt: skip
+    assert outputs["models/model.joblib"]["pinned"] == _md5(_LAPTOP_MODEL)
+    assert outputs["models/model.joblib"]["actual"] == _md5(b"the same model pickled here")
+    assert outputs["data/split/test.parquet"]["verdict"] == "identical"
+    assert "scores within 1e-09" in done.equivalence  # type: ignore[attr-defined]
+    text = "\n".join(logs)
+    assert (
+        "the model is equivalent" in text and f"{_md5(_SCORES)}  metrics/predictions.csv  [equivalent, rebuilt]" in text
+    )
+    assert (tmp_path / "dvc.lock").read_text() == committed_lock_of(tmp_path)
+
+
+def committed_lock_of(root: Path) -> str:
+    return subprocess.run(["git", "show", "HEAD:dvc.lock"], cwd=root, capture_output=True, text=True, check=True).stdout
+
+
+def test_a_flipped_label_fails_naming_both_hashes_and_the_row(tmp_path: Path) -> None:
+    _, err = _another_machine(tmp_path, _FLIPPED, pinned_in_cache=True)
+    assert isinstance(err, ReleaseError)
+    text = str(err)
+    assert f"metrics/predictions.csv: dvc.lock pins {_md5(_SCORES)}, materialised {_md5(_FLIPPED)}" in text
+    assert f"models/model.joblib: dvc.lock pins {_md5(_LAPTOP_MODEL)}" in text
+    assert "predicted class differs on test row 2 (id 3)" in text
+
+
+def test_scores_beyond_the_tolerance_fail(tmp_path: Path) -> None:
+    _, err = _another_machine(tmp_path, _BEYOND, pinned_in_cache=True)
+    assert isinstance(err, ReleaseError) and "score differs beyond the tolerance on test row 1" in str(err)
+
+
+def test_without_the_pinned_predictions_the_committed_evidence_decides(tmp_path: Path) -> None:
+    _, done = _another_machine(tmp_path, _LAST_DIGITS, pinned_in_cache=False)
+    assert not isinstance(done, ReleaseError), done
+    assert done.model_verdict == "equivalent"  # type: ignore[attr-defined]
+    assert "committed evidence" in done.equivalence  # type: ignore[attr-defined]
+
+
+def test_without_the_pinned_predictions_other_metrics_fail(tmp_path: Path) -> None:
+    other = {"metrics/metrics.json": b'{"roc_auc": 0.98}\n'}
+    _, err = _another_machine(tmp_path, _LAST_DIGITS, pinned_in_cache=False, evidence=other)
+    assert isinstance(err, ReleaseError)
+    assert f"metrics/metrics.json: dvc.lock pins {_md5(_EVIDENCE['metrics/metrics.json'])}" in str(err)
+
+
+def test_a_pull_that_misses_outputs_falls_back_to_a_rebuild_and_says_what_was_missing(tmp_path: Path) -> None:
+    data, model = b"split data", b"the reviewed model"
+    pins = {"data/split/test.parquet": _md5(data), "models/model.joblib": _md5(model)}
+    _git_repo(tmp_path, {}, pins)
+    calls: list[list[str]] = []
+    logs: list[str] = []
+
+    def dvc(cmd: list[str]) -> None:
+        calls.append(cmd)
+        (tmp_path / "data/split").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "data/split/test.parquet").write_bytes(data)
+        if cmd[1] == "pull":  # the model was never pushed: DVC fails after checking out what it has
+            raise ReleaseError("`dvc pull --remote release` exited 1 (see its output above)")
+        (tmp_path / "models").mkdir(exist_ok=True)
+        (tmp_path / "models/model.joblib").write_bytes(model)
+
+    done = materialize(tmp_path, remote_configured=True, run=dvc, log=logs.append)
+    assert calls == [["dvc", "pull", "--remote", "release"], ["dvc", "repro"]]
+    text = "\n".join(logs)
+    assert "WARNING the pull missed 1 of 2 outputs" in text
+    assert f"missing: models/model.joblib (dvc.lock pins {_md5(model)})" in text
+    assert done.materialized == "pulled, then rebuilt" and done.model_verdict == "identical"
+    assert done.outputs["data/split/test.parquet"]["source"] == "pulled"
+    assert done.outputs["models/model.joblib"] == {
+        "pinned": _md5(model), "actual": _md5(model), "verdict": "identical", "source": "rebuilt"
+    }  # fmt: skip
+
+
+def test_a_complete_pull_is_not_rebuilt(tmp_path: Path) -> None:
+    model = b"the reviewed model"
+    _git_repo(tmp_path, {}, {"models/model.joblib": _md5(model)})
+    calls: list[list[str]] = []
+
+    def pull(cmd: list[str]) -> None:
+        calls.append(cmd)
+        (tmp_path / "models").mkdir(exist_ok=True)
+        (tmp_path / "models/model.joblib").write_bytes(model)
+
+    done = materialize(tmp_path, remote_configured=True, run=pull, log=lambda _: None)
+    assert calls == [["dvc", "pull", "--remote", "release"]]
+    assert (done.materialized, done.outputs["models/model.joblib"]["source"]) == ("pulled", "pulled")

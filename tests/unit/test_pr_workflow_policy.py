@@ -99,7 +99,9 @@ def test_main_saves_the_dvc_cache_that_prs_restore(workflow: dict[str, Any]) -> 
     assert save["with"]["key"] == "${{ steps.dvc-cache.outputs.cache-primary-key }}"
     assert "cache-hit != 'true'" in save["if"]
     runs = [s["run"] for s in steps if "run" in s]
-    assert runs == ["make setup", "make dvc-pull", "make repro"]
+    assert runs == ["make setup", "make dvc-pull", "make repro", "make dvc-pin-map"]
+    # the pin map (committed pins -> this runner's md5s) is written inside .dvc/cache before it is saved
+    assert steps.index(next(s for s in steps if s.get("run") == "make dvc-pin-map")) < steps.index(save)
 
 
 def test_credentials_reach_the_experiment_job(workflow: dict[str, Any]) -> None:

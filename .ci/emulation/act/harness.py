@@ -447,12 +447,21 @@ def seed_cache(store: Path, ref: str, key: str, source: Path) -> Path:
     return entry
 
 
-def make_pr_repo(work: Path, change: Callable[[Path], None] | None, branch: str = "experiment") -> Path:
-    """A clone of a local bare repository that plays GitHub (``origin``, with ``main`` = this project),
-    with ``branch`` = main + ``change(repo)``, checked out at the PR's merge commit like actions/checkout.
+def make_pr_repo(
+    work: Path,
+    change: Callable[[Path], None] | None,
+    branch: str = "experiment",
+    main_change: Callable[[Path], None] | None = None,
+) -> Path:
+    """A clone of a local bare repository that plays GitHub (``origin``, with ``main`` = this project, plus
+    ``main_change(repo)`` committed when given), with ``branch`` = main + ``change(repo)``, checked out at the PR's
+    merge commit like actions/checkout.
     """
     work.mkdir(parents=True, exist_ok=True)
     seed = copy_repo(work / "seed")
+    if main_change is not None:
+        main_change(seed)
+        git(seed, "commit", "-qam", "main's change")
     origin = work / "origin.git"
     git(work, "clone", "-q", "--bare", str(seed), str(origin))
     shutil.rmtree(seed)
@@ -487,6 +496,28 @@ def set_param(repo: Path, dotted: str, value: str) -> None:
             return
         stack.append((indent, key))
     raise KeyError(f"params.yaml has no key {dotted}")
+
+
+LAPTOP_PINNED = ("models/model.joblib", "metrics/predictions.csv")
+
+
+def laptop_pins(repo: Path) -> dict[str, tuple[str, str]]:
+    """Rewrite dvc.lock as if another machine had written it: the md5s of the model and its predictions (every
+    mention) become other ones, as a laptop or a runner with another CPU pins them (floating-point results differ in
+    their last digits). Returns ``{path: (md5 this project pins, the laptop's md5)}``."""
+    import hashlib
+
+    path = repo / "dvc.lock"
+    text = path.read_text(encoding="utf-8")
+    lock = yaml.safe_load(text)
+    pins = {o["path"]: o["md5"] for stage in lock["stages"].values() for o in stage.get("outs") or [] if "md5" in o}
+    changed = {}
+    for rel in LAPTOP_PINNED:
+        other = hashlib.md5(f"laptop:{pins[rel]}".encode(), usedforsecurity=False).hexdigest()
+        text = text.replace(pins[rel], other)
+        changed[rel] = (pins[rel], other)
+    path.write_text(text, encoding="utf-8")
+    return changed
 
 
 def lock_param(repo: Path, dotted: str, value: str) -> None:

@@ -3,7 +3,10 @@
 In order of cost:
 1. ``.cache/pr-baseline/<sha>/``: fetched or rebuilt earlier for the same base commit;
 2. the DVC cache, then the DVC remote, through ``dvc.api.DVCFileSystem`` at the base revision
-   (exactly the bytes main's dvc.lock names);
+   (exactly the bytes main's dvc.lock names); when those bytes are not there because main's DVC cache was made
+   on a runner whose floating-point results differ in their last digits from the machine that wrote main's pins,
+   the equivalent outputs that runner produced, found through the cache's pin map (``pin-map/``, written by
+   ``make dvc-pin-map`` in main-cache.yml: committed pin -> md5 this runner produced);
 3. a rebuild: ``git worktree add`` of the base commit, sharing this repository's DVC cache, then
    ``dvc repro`` with the base's own code (fork pull requests have no remote access; DVC's run cache
    makes stages the base shares with the candidate instant).
@@ -111,31 +114,120 @@ def _write_git_files(sha: str, folder: Path, repo: Path) -> None:
             (folder / name).write_bytes(data)
 
 
-def _fetch_with_dvc(sha: str, folder: Path, repo: Path) -> bool:
-    """Copy the DVC-tracked files of ``sha`` from the cache or remote; True when model and test split came."""
+SOURCE_EXACT = "DVC cache/remote (the exact files of the base dvc.lock)"
+SOURCE_MAPPED = "DVC cache (the equivalent files main-cache produced for the base dvc.lock's pins, via its pin map)"
+
+
+def _fetch_with_dvc(sha: str, folder: Path, repo: Path, expected: dict[str, str] | None = None) -> str | None:
+    """Copy the DVC-tracked files of ``sha`` from the cache or remote (else through the cache's pin map, see
+    :func:`record_pin_map`); the source to report when model and test split came, None otherwise."""
     try:
         from dvc.api import DVCFileSystem
 
         fs = DVCFileSystem(str(repo), rev=sha)
     except Exception as err:  # an old/invalid DVC project at that commit
         progress(f"DVC cannot open {sha[:12]}: {type(err).__name__}: {err}")
-        return False
+        return None
+    source = SOURCE_EXACT
     for name, rel in DVC_FILES.items():
         try:
             fs.get_file(rel.as_posix(), str(folder / name))
         except Exception as err:
+            pin = (expected or {}).get(rel.as_posix())
+            mapped = _from_pin_map(repo, pin, folder / name)
+            if mapped is not None:
+                progress(f"{rel} of {sha[:12]}: dvc.lock pins {pin}, not in the DVC cache; using {mapped}, what "
+                         "main-cache's runner produced for that pin (pin map)")  # fmt: skip
+                source = SOURCE_MAPPED
+                continue
             progress(
                 f"{rel} of {sha[:12]} is neither in the DVC cache nor on a reachable remote ({type(err).__name__})"
             )
             if name in REQUIRED:
-                return False
-    return True
+                return None
+    return source
 
 
 def _cache_dir(repo: Path) -> Path:
-    result = subprocess.run(["dvc", "cache", "dir"], cwd=repo, capture_output=True, text=True, check=False)
+    try:
+        result = subprocess.run(["dvc", "cache", "dir"], cwd=repo, capture_output=True, text=True, check=False)
+    except OSError:
+        return (repo / ".dvc" / "cache").resolve()
     out = result.stdout.strip()
     return Path(out) if result.returncode == 0 and out else (repo / ".dvc" / "cache").resolve()
+
+
+def dvc_cache_object(repo: Path, md5: str) -> Path | None:
+    """The file with this md5 in the repository's DVC cache (DVC 3 layout ``files/md5/ab/cdef...``, or DVC 2's
+    ``ab/cdef...``); None when absent (or for a directory's ``.dir`` hash)."""
+    return _object_in(_cache_dir(repo), md5)
+
+
+def _object_in(cache: Path, md5: str) -> Path | None:
+    if not md5 or md5.endswith(".dir") or len(md5) != 32:
+        return None
+    for candidate in (cache / "files" / "md5" / md5[:2] / md5[2:], cache / md5[:2] / md5[2:]):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+# Inside the DVC cache folder, so it travels with main-cache.yml's saved `.dvc/cache` (same path, same key).
+PIN_MAP = "pin-map"
+
+
+def record_pin_map(
+    committed_lock: str, produced_lock: str, repo: Path = Path("."), cache: Path | None = None
+) -> dict[str, tuple[str, str]]:
+    """After ``make repro`` on main (main-cache.yml): for every output whose md5 differs from the committed pin
+    (another machine wrote the pins; floating-point results differ in their last digits), write
+    ``<cache>/pin-map/<pinned md5>`` = the md5 produced here, when that object is in the cache (``cache``:
+    the repository's DVC cache by default). Returns ``{path: (pinned, produced)}`` of what was mapped."""
+    committed, produced = lock_md5s(committed_lock), lock_md5s(produced_lock)
+    cache = cache or _cache_dir(repo)
+    folder = cache / PIN_MAP
+    mapped: dict[str, tuple[str, str]] = {}
+    for rel, pinned in sorted(committed.items()):
+        actual = produced.get(rel)
+        if not actual or actual == pinned or _object_in(cache, actual) is None or "/" in pinned:
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / pinned).write_text(json.dumps({"path": rel, "pinned": pinned, "md5": actual}) + "\n", "utf-8")
+        mapped[rel] = (pinned, actual)
+    return mapped
+
+
+def _from_pin_map(repo: Path, pinned: str | None, dest: Path, cache: Path | None = None) -> str | None:
+    """Copy the object the pin map names for ``pinned`` to ``dest``; its md5, or None when not mapped/cached."""
+    if not pinned or "/" in pinned:
+        return None
+    cache = cache or _cache_dir(repo)
+    entry = cache / PIN_MAP / pinned
+    try:
+        actual = str(json.loads(entry.read_text(encoding="utf-8"))["md5"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    obj = _object_in(cache, actual)
+    if obj is None or file_md5(obj) != actual:
+        return None
+    shutil.copyfile(obj, dest)
+    return actual
+
+
+def pin_map_main(repo: Path = Path(".")) -> int:
+    """``make dvc-pin-map``: map the committed ``dvc.lock``'s pins (HEAD) to the md5s the workspace's
+    ``dvc.lock`` records after ``make repro``. Prints what it mapped; exit 0 either way."""
+    committed = git_file("HEAD", Path("dvc.lock"), cwd=repo)
+    workspace = repo / "dvc.lock"
+    if committed is None or not workspace.is_file():
+        print("dvc-pin-map: no committed dvc.lock or no workspace dvc.lock: nothing to map")
+        return 0
+    mapped = record_pin_map(committed.decode("utf-8"), workspace.read_text(encoding="utf-8"), repo)
+    if not mapped:
+        print("dvc-pin-map: every output this runner produced matches the committed dvc.lock: nothing to map")
+    for rel, (pinned, actual) in mapped.items():
+        print(f"dvc-pin-map: {rel}: dvc.lock pins {pinned}, this runner produced {actual} (mapped in the DVC cache)")
+    return 0
 
 
 def _rebuild(sha: str, folder: Path, repo: Path) -> None:
@@ -188,8 +280,7 @@ def get_baseline(ref: str, repo: Path = Path("."), cache_root: Path = CACHE_ROOT
     source = ""
     if expected.get(paths.MODEL.as_posix()):
         progress(f"baseline {ref} ({sha[:12]}): looking for its model in the DVC cache / remote")
-        if _fetch_with_dvc(sha, folder, repo):
-            source = "DVC cache/remote (the exact files of the base dvc.lock)"
+        source = _fetch_with_dvc(sha, folder, repo, expected) or ""
     if not source:
         if not rebuild:
             raise BaselineError(f"the model of {ref} ({sha[:12]}) is not in the DVC cache or remote (rebuild disabled)")

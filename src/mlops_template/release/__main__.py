@@ -1,6 +1,6 @@
 """Release commands behind the Make targets (``python -m mlops_template.release <command>``).
 
-materialize     get exactly the outputs the committed dvc.lock pins (dvc pull, else dvc repro) and verify them
+materialize     the outputs the committed dvc.lock pins (dvc pull; on a miss dvc repro), identical or equivalent
 register        register the trained model in MLflow (skipped without MLFLOW_TRACKING_URI)
 promote         move the `champion` alias to the registered version (skipped without MLFLOW_TRACKING_URI)
 rollback        point `champion` at --version N and print the image reference to redeploy
@@ -98,8 +98,17 @@ def cmd_materialize(_: argparse.Namespace) -> int:
         if endpoint:
             _run(["dvc", "remote", "modify", "--local", "release", "endpointurl", endpoint])
     done = materialize(Path("."), remote_configured=bool(url), run=_run)
-    record = ReleaseRecord(dvc_outs=done.pins, prediction_equivalent=done.prediction_equivalent, git_sha=git_sha())
+    record = ReleaseRecord(
+        dvc_outs=done.pins,
+        prediction_equivalent=done.prediction_equivalent,
+        outputs=done.outputs,
+        model_verdict=done.model_verdict,
+        materialized=done.materialized,
+        equivalence=done.equivalence,
+        git_sha=git_sha(),
+    )
     record.save(RELEASE_FILE)  # the release's first step: a fresh record
+    print(f"materialize: release record {RELEASE_FILE}: model {done.model_verdict}, {done.materialized}")
     return 0
 
 

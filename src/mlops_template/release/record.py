@@ -30,6 +30,14 @@ class ReleaseRecord(BaseModel):
         description="outputs released with other bytes than dvc.lock pins (path -> their md5), accepted because "
         "the pinned predictions on the test split matched (a pickle that is not byte-stable)",
     )
+    outputs: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="every pinned output: pinned and actual md5, verdict (identical | equivalent), source "
+        "(pulled | rebuilt)",
+    )
+    model_verdict: str | None = Field(None, description="identical | equivalent (predictions within the tolerance)")
+    materialized: str | None = Field(None, description="pulled | rebuilt | pulled, then rebuilt")
+    equivalence: str | None = Field(None, description="why the equivalent outputs were accepted")
     bento_tag: str | None = None
     image: str | None = Field(None, description="image reference by digest: REPO@sha256:...")
     image_digest: str | None = None
