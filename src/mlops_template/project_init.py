@@ -54,7 +54,9 @@ merges still build and smoke-test the service; everything also runs offline on a
       Add required reviewers to the `production` environment to approve each deploy.
   [ ] GitOps desired state: each release pins the image digest + model version in k8s/overlays/production on
       the branch in variable GITOPS_BRANCH (default deploy/production) of GITOPS_REMOTE (default: this
-      repository); point an Argo CD Application (k8s/argocd/application.yaml) or Flux at it.
+      repository); point an Argo CD Application (k8s/argocd/application.yaml) or Flux at it. With Argo CD, set
+      the variable ARGOCD_APP (and ARGOCD_NAMESPACE, default argocd; GITOPS_WAIT_TIMEOUT, default 600 s) and the
+      secret KUBE_CONFIG: `champion` then moves only once the application is synced and Healthy.
   [ ] Continuous training (docs/continuous-training.md): variable PREDICTION_LOG_URL (where the service's
       prediction logs are shipped, e.g. s3://bucket/prediction-logs/*.jsonl) for the drift monitor; secret
       RETRAIN_TOKEN (GitHub App token or PAT) so retraining PRs get their normal checks. Enable Actions in a

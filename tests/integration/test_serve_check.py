@@ -24,7 +24,7 @@ def test_serve_check_builds_the_bento_and_checks_valid_and_invalid_requests(trai
     out = run(["make", "-o", ".venv/.synced", "serve-check", "RUN="], cwd=repo, env=env, timeout=300)
     assert "`make serve-check` passed" in out.stdout, out.stdout + out.stderr
     assert "(the bento's own code)" in out.stdout
-    assert "equal the model's in-process output" in out.stdout
+    assert "the model's in-process labels, scores within 0.0001" in out.stdout
     assert "400 naming `mean_radius`" in out.stdout  # the first feature of data/schema.yaml, given a string
     assert "Traceback" not in out.stderr
     report = (repo / "reports/pr/report.md").read_text(encoding="utf-8")

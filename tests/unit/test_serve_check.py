@@ -54,3 +54,17 @@ def test_the_verdict_says_what_was_checked() -> None:
     failed = Result("svc:abc", "", 0, 0.5, problems=["the bento svc:abc does not load: ImportError"])
     assert "FAILED" in failed.markdown() and "could not be loaded" in failed.markdown()
     assert "does not load" in failed.markdown()
+
+
+def test_scores_may_differ_by_the_fast_paths_tolerance_labels_not_at_all() -> None:
+    """The bento may serve float32 trees through ONNX (accepted by `make bento` within TOLERANCE)."""
+    from mlops_template.release.smoke import Expected, SmokeFailed
+    from mlops_template.serving.check import compare
+    from mlops_template.serving.onnx_path import TOLERANCE
+
+    want = Expected([{}, {}], [0, 1], [0.2, 0.6263736263736264])
+    compare(want, [0, 1], [0.2, 0.6263736486434937], "/predict_batch")  # measured: hist gradient boosting
+    with pytest.raises(SmokeFailed, match=r"/predict_batch: row 1: score"):
+        compare(want, [0, 1], [0.2, 0.6263736263736264 + 2 * TOLERANCE], "/predict_batch")
+    with pytest.raises(SmokeFailed, match=r"row 0: label 1, in-process 0"):
+        compare(want, [1, 1], [0.2, 0.6263736263736264], "/predict_batch")

@@ -8,9 +8,10 @@ Starlette's test client (real routing, request validation and serialisation; no 
 
 Requests are derived from what any fork has, never written by hand:
 
-- valid: the first rows of the test split (``data/split/test.parquet``), only the model's features; labels and
-  scores must equal the model's in-process output (``release.smoke``: the same comparison as the container's
-  smoke test), and ``/metadata`` must name the outputs of this workspace's ``dvc.lock``;
+- valid: the first rows of the test split (``data/split/test.parquet``), only the model's features; labels must
+  equal the model's in-process output and scores match it within the tolerance ``make bento`` accepted for the
+  ONNX fast path (``serving.onnx_path.TOLERANCE``), and ``/metadata`` must name the outputs of this workspace's
+  ``dvc.lock``;
 - invalid: the first record with its first feature given a value of the wrong type for ``data/schema.yaml``'s
   rule (a string for a number or a boolean, a number for a string, an unknown category); the service must
   answer 4xx naming that field.
@@ -39,7 +40,8 @@ from typing import Any
 
 from mlops_template.config import ConfigError, load_params
 from mlops_template.data.schema import ColumnSpec, load_spec
-from mlops_template.release.smoke import Expected, SmokeFailed, check_identity, compare, expected_output
+from mlops_template.release.smoke import Expected, SmokeFailed, check_identity, expected_output
+from mlops_template.serving.onnx_path import TOLERANCE
 
 BENTO_TAG_FILE = Path("build/bento/tag.txt")  # written by `make bento`
 NOT_A_CATEGORY = "<not-a-category>"
@@ -57,6 +59,20 @@ def wrong_value(col: ColumnSpec) -> Any:
     if col.dtype == "str":
         return 12345
     return "not-a-number"  # int64, float64, bool: a string is never accepted (strict mode)
+
+
+def compare(expected: Expected, labels: list[Any], scores: list[float], what: str) -> None:
+    """Labels identical, scores within the ONNX fast path's tolerance (the deviation ``make bento`` accepted when
+    it chose that path: e.g. float32 trees); raise :class:`SmokeFailed` naming the first row that differs."""
+    if len(labels) != len(expected.labels) or len(scores) != len(expected.scores):
+        raise SmokeFailed(f"{what}: {len(labels)} labels / {len(scores)} scores for {len(expected.labels)} records")
+    for i, (want_label, got_label, want, got) in enumerate(
+        zip(expected.labels, labels, expected.scores, scores, strict=True)
+    ):
+        if want_label != got_label and str(want_label) != str(got_label):
+            raise SmokeFailed(f"{what}: row {i}: label {got_label!r}, in-process {want_label!r}")
+        if not abs(float(got) - want) <= TOLERANCE:
+            raise SmokeFailed(f"{what}: row {i}: score {got!r}, in-process {want!r} (tolerance {TOLERANCE:g})")
 
 
 def invalid_record(record: dict[str, Any], feature: str, col: ColumnSpec) -> dict[str, Any]:
@@ -157,8 +173,8 @@ def serve_check(tag: str, rows: int = 20, lock: Path = Path("dvc.lock")) -> Resu
             served = client.post("/metadata", json={}).json()["model_card"]["lineage"]
             check_identity(served["dvc_outs"], served["model_md5"], lock=lock)
             result.valid = (
-                f"`/predict_batch` ({len(expected.records)} test rows) and `/predict`: 200, labels and scores equal "
-                "the model's in-process output; `/metadata` names this run's `dvc.lock` outputs"
+                f"`/predict_batch` ({len(expected.records)} test rows) and `/predict`: 200, the model's in-process "
+                f"labels, scores within {TOLERANCE:g}; `/metadata` names this run's `dvc.lock` outputs"
             )
         except SmokeFailed as err:
             result.problems.append(f"valid requests: {err}")
