@@ -17,6 +17,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,10 +60,19 @@ def api() -> Iterator[GitHubStandIn]:
         yield stand_in
 
 
-def act(repo: Path, name: str, event: dict[str, object], event_name: str, work: Path, **kwargs: object) -> ActRun:
-    env = {"ACT_FIXTURES": str(FIXTURES), **kwargs.pop("env", {})}  # type: ignore[dict-item]
-    workflow = Path(".github/workflows") / name  # an absolute name: a workflow outside the repository
-    return run_workflow(repo, event, work, workflow=workflow, event_name=event_name, env=env, timeout=300, **kwargs)  # type: ignore[arg-type]
+def act(
+    repo: Path,
+    name: str,
+    event: dict[str, object],
+    event_name: str,
+    work: Path,
+    env: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> ActRun:
+    """``run_workflow`` for fixture ``name`` (an absolute path: a workflow outside the repository)."""
+    workflow = Path(".github/workflows") / name
+    env = {"ACT_FIXTURES": str(FIXTURES), **(env or {})}
+    return run_workflow(repo, event, work, workflow=workflow, event_name=event_name, env=env, timeout=300, **kwargs)
 
 
 def step(run: ActRun, job: str, name: str) -> str | None:

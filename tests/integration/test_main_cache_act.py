@@ -116,7 +116,9 @@ def pr_run(repo: Path, main_run: ActRun, store: Path, tmp_path_factory: pytest.T
     return run_workflow(repo, event, work, jobs=["experiment"], uv_cache_dir=uv_cache_dir(), cache_store=store)
 
 
-def test_a_push_to_main_saves_the_dvc_cache_for_pull_requests(main_run: ActRun, main_key: str, store: Path) -> None:
+def test_a_push_to_main_saves_the_dvc_cache_for_pull_requests(
+    main_run: ActRun, main_key: str, store: Path, repo: Path
+) -> None:
     assert main_run.returncode == 0, main_run.describe()
     steps = {step: result for (_, step), result in main_run.steps().items()}
     for name in ("make setup", "make dvc-pull", "make repro", "make dvc-pin-map"):

@@ -4,7 +4,10 @@ tests/integration/test_act_github_rules.py for the same rules under act)."""
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import yaml
@@ -12,7 +15,7 @@ import yaml
 from emulation.act.harness import MASK_STEP, _WorkflowLoader, github_rules_workflow, is_fork_pull_request
 from emulation.github_api import GitHubStandIn
 from emulation.github_token import allows, decode, encode, job_permissions
-from tests.support import REPO_ROOT
+from tests.support import REPO_ROOT, VENV_BIN
 
 REPO = "/repos/acme/mlops-template"
 
@@ -117,3 +120,18 @@ def test_actions_may_not_open_pull_requests_unless_the_setting_allows_it(api: Gi
     assert call(api, "POST", "/pulls", "ghs_an-app-installation-token", pull)[0] == 201  # the setting is Actions'
     with GitHubStandIn(allow_pull_requests=True) as allowed:
         assert allowed.handle("POST", f"{REPO}/pulls", json.dumps(pull).encode(), f"Bearer {publisher}")[0] == 201
+
+
+def test_every_rewritten_workflow_is_still_a_valid_workflow_without_the_global_token(tmp_path: Path) -> None:
+    """What act runs (the rewritten copies) passes GitHub's workflow schema, and no job expression is left with
+    ``github.token`` / ``secrets.GITHUB_TOKEN`` (the global token, which may do nothing)."""
+    rewritten = []
+    for path in sorted((REPO_ROOT / ".github" / "workflows").glob("*.yml")):
+        text, tokens = github_rules_workflow(path.read_text(encoding="utf-8"), private=True, fork=False)
+        assert len(tokens) == len(yaml.load(text, Loader=_WorkflowLoader)["jobs"])
+        assert not re.search(r"\$\{\{[^}]*(github\.token|secrets\.GITHUB_TOKEN)", text, re.IGNORECASE), path.name
+        rewritten.append(tmp_path / path.name)
+        rewritten[-1].write_text(text, encoding="utf-8")
+    check = [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", "vendor.github-workflows", *map(str, rewritten)]
+    result = subprocess.run(check, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
