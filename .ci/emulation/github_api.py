@@ -6,7 +6,8 @@ JSON body, which token) so tests assert on what a workflow asked GitHub to do. I
 a workflow depends on it:
 
 - no ``Authorization`` header: 401; a token in ``readonly_tokens`` (a fork PR's token): 403 "Resource not
-  accessible by integration" on every write;
+  accessible by integration" on every write; ``pulls_forbidden=True``: POST /pulls answers 403 as GitHub does
+  when "Allow GitHub Actions to create and approve pull requests" is off (the default on new repositories);
 - issues and pull requests share one number sequence; ``GET .../issues`` lists both, pull requests carrying
   a ``pull_request`` key, as GitHub does;
 - comments, issues and pull requests can be listed, created and edited; workflow and repository dispatches
@@ -30,12 +31,22 @@ from urllib.parse import parse_qs, urlsplit
 
 NOT_FOUND = {"message": "Not Found", "documentation_url": "https://docs.github.com/rest"}
 READ_ONLY = {"message": "Resource not accessible by integration"}
+PULLS_FORBIDDEN = {
+    "message": "GitHub Actions is not permitted to create or approve pull requests.",
+    "documentation_url": "https://docs.github.com/rest/pulls/pulls#create-a-pull-request",
+}
 
 
 class GitHubStandIn:
     def __init__(
-        self, port: int = 0, record: Path | None = None, readonly_tokens: Iterable[str] = (), owner_repo: str = ""
+        self,
+        port: int = 0,
+        record: Path | None = None,
+        readonly_tokens: Iterable[str] = (),
+        owner_repo: str = "",
+        pulls_forbidden: bool = False,
     ) -> None:
+        self.pulls_forbidden = pulls_forbidden
         self.requests: list[dict[str, Any]] = []
         self.issues: dict[int, dict[str, Any]] = {}  # issues and pull requests, by number
         self.comments: dict[int, dict[str, Any]] = {}  # by id
@@ -138,6 +149,8 @@ class GitHubStandIn:
                 return 422, {"message": "Validation Failed: title"}
             return 201, self._new_issue(self._take_number(), body)
         if rest == "/pulls" and method == "POST":
+            if self.pulls_forbidden:
+                return 403, PULLS_FORBIDDEN
             missing = [k for k in ("title", "head", "base") if not body.get(k)]
             if missing:
                 return 422, {"message": f"Validation Failed: {', '.join(missing)}"}
@@ -209,8 +222,9 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--record", type=Path, required=True, help="append every request to this JSONL file")
     parser.add_argument("--readonly-token", action="append", default=[], help="a token that may only read")
+    parser.add_argument("--pulls-forbidden", action="store_true", help="POST /pulls answers GitHub's 403")
     args = parser.parse_args()
-    stand_in = GitHubStandIn(args.port, args.record, args.readonly_token)
+    stand_in = GitHubStandIn(args.port, args.record, args.readonly_token, pulls_forbidden=args.pulls_forbidden)
     print(stand_in.url, flush=True)
     stand_in.server.serve_forever()
 
