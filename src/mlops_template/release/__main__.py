@@ -104,13 +104,13 @@ def cmd_register(args: argparse.Namespace) -> int:
 _VERSION = re.compile(r"[1-9][0-9]{0,8}")
 
 
-def checked_version(value: str, source: str) -> str:
+def checked_version(value: str, source: str, previous: bool = False) -> str:
     """``value`` as a model version, or a ReleaseError naming ``source`` (the input it came from)."""
     text = value.strip()
     if not _VERSION.fullmatch(text):
         raise ReleaseError(
             f"{source}={value!r} is not a model version: give a positive integer (see `make model-versions`)"
-            + (" or `previous`" if source in ("ROLLBACK_TO", "VERSION") else "")
+            + (" or `previous` (the champion before the current one)" if previous else "")
         )
     return text
 
@@ -123,7 +123,7 @@ def rollback_target(args: argparse.Namespace, env: dict[str, str] | os._Environ[
         ("ROLLBACK_TO", env.get("ROLLBACK_TO")),
     ):
         if value is not None and value.strip():
-            return None if value.strip() == "previous" else checked_version(value, source)
+            return None if value.strip() == "previous" else checked_version(value, source, previous=True)
     return None
 
 
@@ -142,6 +142,8 @@ def _version(args: argparse.Namespace) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    if os.environ.get("VERSION", "").strip() and not args.version:  # validated even when promote is skipped
+        checked_version(os.environ["VERSION"], "VERSION")
     if not _mlflow_configured():
         print("promote: skipped (MLFLOW_TRACKING_URI is not set)")
         return 0
@@ -246,6 +248,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 def cmd_gitops_publish(args: argparse.Namespace) -> int:
     _from_rollback_record(args)
+    gitops.split_digest_ref(args.image)  # refused before anything else: production pins digests
     record = ReleaseRecord.load(RELEASE_FILE)
     if args.version is None and os.environ.get("VERSION", "").strip():
         args.version = checked_version(os.environ["VERSION"], "VERSION")
