@@ -295,6 +295,7 @@ RETRAIN_REF ?= main
 export RETRAIN_REF
 RETRAIN_BASE ?= main
 RETRAIN_APP_TOKEN ?= false
+export RETRAIN_APP_TOKEN
 
 .PHONY: monitor-summary monitor-issue retrain-dispatch retrain-data retrain-decide retrain-commit retrain-publish \
 	retrain-summary
@@ -323,8 +324,7 @@ retrain-commit: $(SETUP) ## commit dvc.lock, metrics, metadata on retrain/candid
 	$(RETRAIN) commit
 
 retrain-publish: ## push retrain/candidate from the bundle, open or update its ONE PR (token: contents+PR write)
-	$(GITHUB_PY) -m mlops_template.monitoring.retrain publish --base "$(RETRAIN_BASE)" \
-	  $(if $(filter true,$(RETRAIN_APP_TOKEN)),--app-token)
+	$(GITHUB_PY) -m mlops_template.monitoring.retrain publish --base "$(RETRAIN_BASE)"
 
 retrain-summary: ## append what the retraining decided (and the report) to the GitHub job summary
 	@out="$${GITHUB_STEP_SUMMARY:?is not set: retrain-summary writes the GitHub Actions job summary}"; \

@@ -155,7 +155,19 @@ def test_workflows_pass_untrusted_values_only_in_the_environment() -> None:
                 for value in re.findall(r"\b[A-Z_]+=(\S+)", run):
                     assert "$" not in value, f"{path.name}: make argument from a variable: {run!r}"
     makefile = (REPO_ROOT / "Makefile").read_text(encoding="utf-8")
-    untrusted = "|".join(["BASE", "VERSION", "IMAGE", "ROLLBACK_TO", "ROLLBACK_VERSION", "RETRAIN_REF", "LOG"])
+    untrusted = "|".join(
+        [
+            "BASE",
+            "VERSION",
+            "IMAGE",
+            "ROLLBACK_TO",
+            "ROLLBACK_VERSION",
+            "RETRAIN_REF",
+            "LOG",
+            "RETRAIN_APP_TOKEN",
+            "RETRAIN_REASON",
+        ]
+    )
     pasted = re.findall(rf"\$[({{](?:{untrusted})[)}}]", makefile)
     assert not pasted, f"the Makefile expands untrusted variables as text: {pasted}"
     sourced = re.findall(r"(?:^\t|&& |; )(?:source|\.) \S+", makefile, re.M)

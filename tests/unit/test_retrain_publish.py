@@ -130,3 +130,15 @@ def test_the_app_token_stand_in_records_no_key_and_outputs_a_token(tmp_path: Pat
     assert call["private_key_given"] == "true" and call["inputs"] == {}  # the key itself is never recorded
     no_key = subprocess.run(["bash", "-c", step["run"]], env=env | {"HAS_KEY": "false"}, capture_output=True, text=True)
     assert no_key.returncode != 0 and "private-key" in no_key.stderr
+
+
+@pytest.mark.parametrize(("value", "expected"), [("true", True), ("false", False), ("", False), ("1`id`", False)])
+def test_the_app_token_flag_is_read_from_the_environment(
+    value: str, expected: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """retrain.yml sets RETRAIN_APP_TOKEN in the step's env; the CLI reads it (make no longer expands it)."""
+    seen: list[bool] = []
+    monkeypatch.setattr(retrain, "publish", lambda base, reason, app_token: seen.append(app_token) or 0)
+    monkeypatch.setenv("RETRAIN_APP_TOKEN", value)
+    assert retrain.main(["publish"]) == 0
+    assert seen == [expected]

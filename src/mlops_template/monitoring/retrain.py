@@ -285,7 +285,12 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("commit", help=f"commit the pipeline's tracked outputs on {BRANCH}; write {BUNDLE}")
     p = sub.add_parser("publish", help=f"push {BRANCH} from {BUNDLE}; open or update its pull request")
     p.add_argument("--base", default="main")
-    p.add_argument("--app-token", action="store_true", help="GITHUB_TOKEN is a GitHub App token / PAT")
+    p.add_argument(
+        "--app-token",
+        action="store_true",
+        default=os.environ.get("RETRAIN_APP_TOKEN", "").strip() == "true",
+        help="GITHUB_TOKEN is a GitHub App token / PAT (default: $RETRAIN_APP_TOKEN == true)",
+    )
     for s in (d, c, p):
         s.add_argument("--reason", default=os.environ.get("RETRAIN_REASON") or "scheduled")
     args = parser.parse_args(argv)
