@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlops_template import paths
@@ -115,7 +116,7 @@ def checked_version(value: str, source: str, previous: bool = False) -> str:
     return text
 
 
-def rollback_target(args: argparse.Namespace, env: dict[str, str] | os._Environ[str]) -> str | None:
+def rollback_target(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
     """The version to roll back to from --version, $VERSION or $ROLLBACK_TO (None: the previous champion)."""
     for source, value in (
         ("--version", args.version),
@@ -227,6 +228,8 @@ def cmd_image_refs(args: argparse.Namespace) -> int:
 
 
 def cmd_tag_version(args: argparse.Namespace) -> int:
+    if not args.version and os.environ.get("VERSION", "").strip():  # the version `promote` moved the alias to
+        args.version = checked_version(os.environ["VERSION"], "VERSION")
     version = str(args.version or _release_record().get("version") or "")
     if not _mlflow_configured() or not version:
         print("tag-version: skipped (no registered model version)")
