@@ -11,9 +11,11 @@
    reference profile, validation report) on ``retrain/candidate`` and write a git bundle, so the job that
    holds the write token runs no project code: it only pushes the bundle's branch.
 5. ``publish`` (the write job): push the branch and open or update the ONE pull request from it. With a
-   GitHub App token / PAT (``RETRAIN_TOKEN`` secret) the PR's own ``pull_request`` checks run; with only
-   ``GITHUB_TOKEN`` they do not (GitHub starts no workflow for its events), so the report of step 2 is
-   posted on the PR by this step and the PR body says which of the two happened.
+   GitHub App token minted for the run or a PAT (``RETRAIN_TOKEN`` secret) the PR's own ``pull_request``
+   checks run; with only ``GITHUB_TOKEN`` they do not (GitHub starts no workflow for its events), so the
+   report of step 2 is posted on the PR by this step and the PR body says which of the two happened. When
+   GitHub refuses the PR because Actions may not create pull requests in this repository (a setting, off on
+   new repositories), it opens ONE issue linking the pushed branch and its compare view instead, and warns.
 """
 
 from __future__ import annotations
