@@ -50,6 +50,7 @@ CASES = [
     ("rollback", "VERSION", {}),
     ("deploy", "IMAGE", {}),
     ("monitor", "LOG", {}),
+    ("monitor", "PREDICTION_LOG", {}),  # monitor.yml's `log` input / PREDICTION_LOG_URL variable
 ]
 WATCHED = sorted({var for _, var, _ in CASES} | {"RETRAIN_REF"})
 
