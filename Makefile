@@ -95,11 +95,17 @@ init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, d
 # comparison.json. No prompts; works offline with no DVC remote (rebuilds the baseline in a git worktree).
 BASE ?= main
 PR_OUT ?= reports/pr
+# Values that can come from a workflow input, a branch name, a tag, an artifact or an MLflow tag (BASE,
+# VERSION, IMAGE, ROLLBACK_TO, RETRAIN_REF, LOG) reach recipes only as environment variables, read by the
+# shell as "$$VAR" or by the Python CLI, never through Make's $(VAR) text expansion (which would paste them
+# into the command line). Workflows pass them in the step's environment, not as make arguments: a make
+# command-line assignment is itself expanded by make when exported. tests/integration/test_hostile_inputs.py
+export BASE
 
 .PHONY: pr-report gate lock-check
 
 pr-report: $(SETUP) ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
-	$(RUN) python -m mlops_template.cli pr-report --repro --base "$(BASE)" --out "$(PR_OUT)"
+	$(RUN) python -m mlops_template.cli pr-report --repro --base "$$BASE" --out "$(PR_OUT)"
 
 gate: $(SETUP) ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
 	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"
@@ -221,8 +227,8 @@ release-materialize: $(SETUP) ## the outputs main's dvc.lock pins (dvc pull; on 
 release-register: $(SETUP) ## register the model in MLflow (skipped unless MLFLOW_TRACKING_URI is set)
 	$(RELEASE) register
 
-release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered version (and record the pushed image on it)
-	$(RELEASE) promote $(if $(VERSION),--version $(VERSION))
+release-promote: $(SETUP) ## move the MLflow `champion` alias to the registered version ($$VERSION, else the recorded one) and record the pushed image on it
+	$(RELEASE) promote
 	$(RELEASE) tag-version --bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)"
 
 dvc-push: $(SETUP) ## push DVC-tracked data and models (skipped unless DVC_REMOTE_URL is set)
@@ -240,11 +246,13 @@ deploy: $(SETUP) ## deploy the pushed image (or IMAGE=...) to the configured tar
 	$(RELEASE) deploy \
 		--bento "$$(cat $(RELEASE_DIR)/bento_tag 2>/dev/null || true)" --bento-archive "$(RELEASE_DIR)/bento.bento"
 
-ROLLBACK_VERSION = $(filter-out previous,$(or $(VERSION),$(ROLLBACK_TO)))
+# The version comes from $$VERSION or $$ROLLBACK_TO (the workflow input), read and validated by the CLI (a
+# positive integer or `previous`); the image, bento and version to redeploy travel in rollback.json, which the
+# CLI reads back: nothing taken from MLflow's tags is ever sourced by a shell.
 rollback: $(SETUP) ## point `champion` back at the previous champion (or VERSION=N) and redeploy its image (GITOPS=1: pin it on the deploy branch)
-	$(RELEASE) rollback $(if $(ROLLBACK_VERSION),--version "$(ROLLBACK_VERSION)") --output $(RELEASE_DIR)/rollback.env
-	source $(RELEASE_DIR)/rollback.env && $(RELEASE) deploy --image "$${IMAGE:?no image recorded for this version}" --bento "$$BENTO_TAG"
-	$(if $(GITOPS),source $(RELEASE_DIR)/rollback.env && $(RELEASE) gitops-publish --image "$$IMAGE" --version "$$MODEL_VERSION")
+	$(RELEASE) rollback --output $(RELEASE_DIR)/rollback.json
+	$(RELEASE) deploy --rollback-record $(RELEASE_DIR)/rollback.json
+	$(if $(GITOPS),$(RELEASE) gitops-publish --rollback-record $(RELEASE_DIR)/rollback.json)
 
 model-versions: $(SETUP) ## list the registered model versions, their aliases and images
 	$(RELEASE) versions
@@ -259,7 +267,7 @@ k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kuber
 	$(RUN) kubernetes-validate --strict $(filter-out k8s/kustomization.yaml,$(wildcard k8s/*.yaml))
 
 gitops-publish: $(SETUP) ## pin the pushed image (or IMAGE=repo@sha256:...) + model version in k8s/overlays/production on the deploy branch
-	$(RELEASE) gitops-publish $(if $(VERSION),--version "$(VERSION)")
+	$(RELEASE) gitops-publish
 
 gitops-wait: $(SETUP) ## before release-promote: wait for the Argo CD app (ARGOCD_APP, KUBE_CONFIG) to sync the deploy commit + be Healthy, or skip
 	$(RELEASE) gitops-wait
@@ -276,6 +284,7 @@ release-guard: ## refuse to release from any ref but the default branch (REF, DE
 # The CLI's exit codes: 0 no drift, 3 drift, 4 too little traffic, 1 error (make turns non-zero into 2);
 # MONITOR_ARGS=--exit-zero makes drift/too-little-traffic exit 0 (workflows read `status` instead).
 LOG ?=
+export LOG
 MONITOR_OUT ?= reports/monitor
 MONITOR_ARGS ?=
 
@@ -285,7 +294,7 @@ profile: $(SETUP) ## (re)build the reference profile of the training data (DVC s
 	$(RUN) dvc repro profile
 
 monitor: $(SETUP) ## LOG=...: compare served traffic with the reference profile; drift report in $(MONITOR_OUT)
-	$(RUN) python -m mlops_template.monitoring $(if $(LOG),--log "$(LOG)") --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
+	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
 
 bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many seeds (benchmarks/results/drift.md)
 	$(RUN) python benchmarks/bench_drift.py
@@ -296,8 +305,10 @@ bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many
 GITHUB_PY := PYTHONPATH=src python3
 RETRAIN := $(RUN) python -m mlops_template.monitoring.retrain
 RETRAIN_REF ?= main
+export RETRAIN_REF
 RETRAIN_BASE ?= main
 RETRAIN_APP_TOKEN ?= false
+export RETRAIN_APP_TOKEN
 
 .PHONY: monitor-summary monitor-issue retrain-dispatch retrain-data retrain-decide retrain-commit retrain-publish \
 	retrain-summary
@@ -305,6 +316,7 @@ RETRAIN_APP_TOKEN ?= false
 monitor-summary: ## append the drift report to the GitHub job summary
 	@out="$${GITHUB_STEP_SUMMARY:?is not set: monitor-summary writes the GitHub Actions job summary}"; \
 	if [ -f "$(MONITOR_OUT)/issue.md" ]; then cat "$(MONITOR_OUT)/issue.md" >> "$$out"; \
+	elif [ -f "$(MONITOR_OUT)/skipped.md" ]; then cat "$(MONITOR_OUT)/skipped.md" >> "$$out"; \
 	else echo "## Drift monitor: no report (see the failed step)" >> "$$out"; fi
 
 monitor-issue: ## open or update THE drift issue with $(MONITOR_OUT)/issue.md (token: issues: write)
@@ -312,7 +324,7 @@ monitor-issue: ## open or update THE drift issue with $(MONITOR_OUT)/issue.md (t
 	  --title "Drift detected in served traffic" --body-file "$(MONITOR_OUT)/issue.md"
 
 retrain-dispatch: ## start the retraining workflow on RETRAIN_REF, reason $$RETRAIN_REASON (token: actions: write)
-	$(GITHUB_PY) -m mlops_template.github dispatch --workflow retrain.yml --ref "$(RETRAIN_REF)" \
+	$(GITHUB_PY) -m mlops_template.github dispatch --workflow retrain.yml --ref "$$RETRAIN_REF" \
 	  --input "reason=$${RETRAIN_REASON:-drift detected}"
 
 retrain-data: $(SETUP) ## re-extract data.source; say whether it is a new DVC data version
@@ -325,8 +337,7 @@ retrain-commit: $(SETUP) ## commit dvc.lock, metrics, metadata on retrain/candid
 	$(RETRAIN) commit
 
 retrain-publish: ## push retrain/candidate from the bundle, open or update its ONE PR (token: contents+PR write)
-	$(GITHUB_PY) -m mlops_template.monitoring.retrain publish --base "$(RETRAIN_BASE)" \
-	  $(if $(filter true,$(RETRAIN_APP_TOKEN)),--app-token)
+	$(GITHUB_PY) -m mlops_template.monitoring.retrain publish --base "$(RETRAIN_BASE)"
 
 retrain-summary: ## append what the retraining decided (and the report) to the GitHub job summary
 	@out="$${GITHUB_STEP_SUMMARY:?is not set: retrain-summary writes the GitHub Actions job summary}"; \

@@ -29,8 +29,25 @@ MAX_BODY = 65_000  # GitHub refuses bodies over 65,536 characters
 MAX_PAGES = 10  # at 100 per page: the newest 1,000 comments / issues are searched for a marker
 
 
+# GitHub's 403 answer to POST /pulls when the repository setting is off (the default on new repositories)
+PULLS_NOT_PERMITTED = "not permitted to create or approve pull requests"
+PULLS_SETTING = (
+    'Settings → Actions → General → Workflow permissions → "Allow GitHub Actions to create and approve pull requests"'
+)
+
+
 class GitHubError(RuntimeError):
     """An API call failed; the message says which call, GitHub's answer and what to check."""
+
+    def __init__(self, message: str, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+    @property
+    def pull_requests_not_permitted(self) -> bool:
+        """The 403 GitHub gives when Actions may not create pull requests in this repository."""
+        return self.status == 403 and PULLS_NOT_PERMITTED in self.detail
 
 
 def marker_line(marker: str) -> str:
@@ -77,12 +94,14 @@ class GitHub:
         except urllib.error.HTTPError as err:
             detail = err.read().decode(errors="replace")[:500]
             hint = ""
-            if err.code in (401, 403):
+            if err.code == 403 and PULLS_NOT_PERMITTED in detail:
+                hint = f" (a repository setting, not the job's permissions: turn on {PULLS_SETTING})"
+            elif err.code in (401, 403):
                 hint = (
                     " (the token lacks a permission: check the job's `permissions:`; a fork PR's token is "
                     "read-only, which is why fork PRs are commented by the workflow_run commenter)"
                 )
-            raise GitHubError(f"{method} {path}: HTTP {err.code} {detail}{hint}") from None
+            raise GitHubError(f"{method} {path}: HTTP {err.code} {detail}{hint}", err.code, detail) from None
         except urllib.error.URLError as err:
             raise GitHubError(f"{method} {path}: cannot reach {self.api_url}: {err.reason}") from None
         return json.loads(raw) if raw else None

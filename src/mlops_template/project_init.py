@@ -58,11 +58,25 @@ merges still build and smoke-test the service; everything also runs offline on a
       the variable ARGOCD_APP (and ARGOCD_NAMESPACE, default argocd; GITOPS_WAIT_TIMEOUT, default 600 s) and the
       secret KUBE_CONFIG: `champion` then moves only once the application is synced and Healthy.
   [ ] Continuous training (docs/continuous-training.md): variable PREDICTION_LOG_URL (where the service's
-      prediction logs are shipped, e.g. s3://bucket/prediction-logs/*.jsonl) for the drift monitor; secret
-      RETRAIN_TOKEN (GitHub App token or PAT) so retraining PRs get their normal checks. Enable Actions in a
-      fork for the schedules to run.
+      prediction logs are shipped, e.g. s3://bucket/prediction-logs/*.jsonl) for the drift monitor (until then
+      it skips with a notice); a GitHub App (below) or a fine-grained PAT in the secret RETRAIN_TOKEN so
+      retraining PRs get their normal checks. Enable Actions in a fork for the schedules to run.
   [ ] Settings > Actions > General: keep "Read repository contents" as the default token permission (the
       workflows ask for what they need job by job); fork pull requests get the comment from pr-comment.yml.
+
+Repository settings to change (off or missing on a new repository):
+  [ ] Settings > Actions > General > Workflow permissions: tick "Allow GitHub Actions to create and approve
+      pull requests" (an organisation may have to allow it first). Without it, retraining pushes
+      retrain/candidate and opens an issue linking its compare view instead of the pull request.
+  [ ] Retraining PRs with their own checks: create a GitHub App with contents, pull requests and issues
+      write, install it on this repository, then set the variable RETRAIN_APP_ID (its client ID) and the
+      secret RETRAIN_APP_PRIVATE_KEY. A token is minted per run; never store an installation token as a
+      secret (it expires after one hour).
+  [ ] Settings > Environments: create `release` and `production`, limited to the default branch, with
+      required reviewers on `production` (on a private repository, deployment-branch rules need a paid plan
+      and required reviewers GitHub Enterprise; environments a workflow names are otherwise created
+      unprotected on first use).
+  [ ] Settings > Secrets and variables > Actions: the variables and secrets of the parts above that you use.
 """
 
 

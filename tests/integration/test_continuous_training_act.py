@@ -2,7 +2,7 @@
 GitHub API stand-in (.ci/emulation/github_api.py) and a local bare repository that plays github.com.
 
 - monitor.yml, drifted traffic in the log: the drift issue is opened and retrain.yml dispatched; a second
-  run updates the same issue instead of opening another.
+  run updates the same issue instead of opening another. With no log configured: green, a notice, nothing.
 - retrain.yml on one trained repository whose data source is a file outside git (the "bucket"):
   1. nothing changed: no branch, no PR, exit 0;
   2. new data landed (repository_dispatch new-data): branch retrain/candidate pushed with dvc.lock,
@@ -123,6 +123,25 @@ def test_drifted_traffic_opens_one_issue_and_dispatches_retraining(
     # the report also reached the job summary and the artifact
     assert "Drift monitor: DRIFT" in first.summary()
     assert (first.record_dir / "artifacts" / "drift-report" / "summary.json").is_file()
+
+
+def test_a_new_repository_without_a_prediction_log_skips_with_a_notice(
+    tmp_path_factory: pytest.TempPathFactory, github: GitHubStandIn, uv_cache: Path
+) -> None:
+    """A repository created from the template runs the schedule from day one, before PREDICTION_LOG_URL is
+    set: the run is green, the job summary says what to configure, and nothing is opened or dispatched."""
+    work = tmp_path_factory.mktemp("monitor-unconfigured")
+    repo = publish_origin(copy_repo(work / "seed"), work)
+    before = len(github.requests)
+    r = act(repo, MONITOR, "workflow_dispatch", {"inputs": {}}, work / "act", github, uv_cache)
+    assert r.returncode == 0, r.describe()
+    steps = r.steps()
+    assert steps[("drift-monitor/compare served traffic with the training data", "make monitor")] == "Success"
+    assert "[monitor] unconfigured" in r.log
+    assert all(step != "make monitor-issue" for _, step in steps)  # the alert job did not run
+    summary = r.summary()
+    assert "Drift monitor: skipped (no prediction log configured)" in summary and "PREDICTION_LOG_URL" in summary
+    assert github.requests[before:] == []
 
 
 # ----------------------------------------------------------------------------- retrain.yml

@@ -102,11 +102,15 @@ def test_register_promote_rollback(at_server: str, release_repo: Path) -> None:
 
     # rollback: champion goes back, and the image to redeploy is the version's model-<N> tag
     out = release_cli(
-        release_repo, at_server, "rollback", "--version", first, "--image-repo", "ghcr.io/o/r", "--output", "rb.env"
+        release_repo, at_server, "rollback", "--version", first, "--image-repo", "ghcr.io/o/r", "--output", "rb.json"
     )
     assert registry.champion(params) == first
     assert f"image=ghcr.io/o/r:model-{first}" in out
-    assert (release_repo / "rb.env").read_text().startswith(f"IMAGE=ghcr.io/o/r:model-{first}\n")
+    assert json.loads((release_repo / "rb.json").read_text()) == {
+        "image": f"ghcr.io/o/r:model-{first}",
+        "bento": "",
+        "version": first,
+    }
     # rolling forward again uses the image recorded on the version
     out = release_cli(release_repo, at_server, "rollback", "--version", second)
     assert "image=ghcr.io/o/r:model-2" in out

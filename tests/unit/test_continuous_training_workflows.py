@@ -17,7 +17,8 @@ WORKFLOWS = {name: REPO_ROOT / ".github/workflows" / f"{name}.yml" for name in (
 # the only jobs that may write, and exactly what they may write
 WRITERS = {
     "monitor": {"alert": {"contents": "read", "issues": "write", "actions": "write"}},
-    "retrain": {"publish": {"contents": "write", "pull-requests": "write"}},
+    # issues: the fallback issue when GitHub Actions may not create pull requests in the repository
+    "retrain": {"publish": {"contents": "write", "pull-requests": "write", "issues": "write"}},
 }
 
 
@@ -67,7 +68,9 @@ def test_two_retrains_never_race_and_the_monitor_starts_the_retraining() -> None
     alert = [s["run"] for s in monitor["jobs"]["alert"]["steps"] if "run" in s]
     assert alert[0] == "make monitor-issue" and alert[1].startswith("make retrain-dispatch")
     assert monitor["jobs"]["alert"]["if"] == "${{ needs.monitor.outputs.status == 'drift' }}"
-    assert retrain["jobs"]["publish"]["env"]["GITHUB_TOKEN"] == "${{ secrets.RETRAIN_TOKEN || github.token }}"
+    publish = next(s for s in retrain["jobs"]["publish"]["steps"] if s.get("run") == "make retrain-publish")
+    token = "${{ steps.app-token.outputs.token || secrets.RETRAIN_TOKEN || github.token }}"
+    assert publish["env"]["GITHUB_TOKEN"] == token
     assert (
         "main"
         not in Path(REPO_ROOT / "src/mlops_template/monitoring/retrain.py")
@@ -86,3 +89,27 @@ def test_retrain_reads_the_data_version_and_stale_stages_from_dvc() -> None:
     assert _is_stale({"changed deps": {"src/x.py": "modified"}}) and _is_stale({"changed cmd": "x"})
     assert not _is_stale({"changed deps": {"data/split/train.parquet": "deleted"}})  # not checked out: not stale
     assert not _is_stale({"changed outs": {"models/model.joblib": "deleted"}})
+
+
+def test_retraining_mints_a_github_app_token_per_run_when_an_app_is_configured() -> None:
+    """An installation token lasts one hour: the publish job mints one per run with the pinned
+    actions/create-github-app-token (behind vars.RETRAIN_APP_ID), scoped to what publishing needs; no stored
+    installation token; the PAT secret stays as the second choice."""
+    steps = load("retrain")["jobs"]["publish"]["steps"]
+    mint = next(s for s in steps if s.get("uses", "").startswith("actions/create-github-app-token@"))
+    assert mint["id"] == "app-token" and mint["if"] == "${{ vars.RETRAIN_APP_ID != '' }}"
+    assert mint["with"]["client-id"] == "${{ vars.RETRAIN_APP_ID }}"
+    assert mint["with"]["private-key"] == "${{ secrets.RETRAIN_APP_PRIVATE_KEY }}"
+    assert {k: v for k, v in mint["with"].items() if k.startswith("permission-")} == {
+        "permission-contents": "write",
+        "permission-pull-requests": "write",
+        "permission-issues": "write",
+    }
+    assert steps.index(mint) < next(i for i, s in enumerate(steps) if s.get("run") == "make retrain-publish")
+    standin = REPO_ROOT / ".ci/emulation/act/standins/actions/create-github-app-token/action.yml"
+    assert "token" in yaml.safe_load(standin.read_text(encoding="utf-8"))["outputs"]
+
+
+def test_the_monitor_skips_with_a_notice_when_no_log_is_configured() -> None:
+    step = next(s for s in load("monitor")["jobs"]["monitor"]["steps"] if s.get("id") == "monitor")
+    assert "--skip-unconfigured" in step["run"]

@@ -207,3 +207,36 @@ def test_rotated_logs_are_read_through_a_glob(workdir: Path) -> None:
     write_log(workdir / "logs" / "b.jsonl", population(100, 22))
     code, summary = run_monitor(workdir, workdir / "logs" / "*.jsonl")
     assert (code, summary["window"]["rows"], len(summary["window"]["files"])) == (0, 200, 2)
+
+
+def test_an_unconfigured_log_skips_with_a_notice_instead_of_failing_daily(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A new repository (from the template) has no PREDICTION_LOG_URL: the scheduled monitor says how to set
+    it (notice, job summary via `make monitor-summary`) and exits 0; a configured but missing log still fails."""
+    import subprocess
+
+    from tests.support import REPO_ROOT
+
+    monkeypatch.delenv("PREDICTION_LOG", raising=False)
+    monkeypatch.setenv("GITHUB_OUTPUT", str(workdir / "output"))
+    out = workdir / "out"
+    args = ["--profile", str(workdir / "profile.json"), "--out", str(out), "--params", str(workdir / "params.yaml")]
+    assert monitor_main([*args, "--exit-zero", "--skip-unconfigured"]) == 0
+    assert capsys.readouterr().out.startswith("::notice title=drift monitor skipped::")
+    assert "status=unconfigured" in (workdir / "output").read_text(encoding="utf-8")
+    assert not (out / "summary.json").exists() and "PREDICTION_LOG_URL" in (out / "skipped.md").read_text()
+    summary = workdir / "summary.md"
+    subprocess.run(
+        ["make", "--no-print-directory", "monitor-summary", f"MONITOR_OUT={out}"],
+        cwd=REPO_ROOT,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_STEP_SUMMARY": str(summary)},
+        check=True,
+    )
+    assert "Drift monitor: skipped" in summary.read_text(encoding="utf-8")
+    # an empty PREDICTION_LOG (the workflow's `inputs.log || vars.PREDICTION_LOG_URL` with neither) is unset
+    monkeypatch.setenv("PREDICTION_LOG", "")
+    assert monitor_main([*args, "--skip-unconfigured"]) == 0
+    # configured: the flag changes nothing, a missing log is an error
+    monkeypatch.setenv("PREDICTION_LOG", str(workdir / "nope.jsonl"))
+    assert monitor_main([*args, "--exit-zero", "--skip-unconfigured"]) == 1

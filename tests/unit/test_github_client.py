@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from emulation.github_api import GitHubStandIn
+from emulation.github_token import encode
 from mlops_template.github import MAX_BODY, GitHub, GitHubError, main, marker_line
 
 
@@ -87,3 +88,21 @@ def test_cli_comment(api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.Mon
     assert main(["comment", "--number", "5", "--marker", "pr-report", "--body-file", str(tmp_path / "r.md")]) == 0
     assert main(["comment", "--number", "5", "--marker", "pr-report", "--body-file", str(tmp_path / "r.md")]) == 0
     assert len(api.comments_on(5)) == 1
+
+
+def test_the_create_pull_requests_setting_is_named_not_the_jobs_permissions() -> None:
+    """GitHub's 403 when "Allow GitHub Actions to create and approve pull requests" is off (new repositories)
+    is a repository setting: the error says which one, and callers can tell it apart."""
+    token = encode("publish", {"contents": "write", "pull-requests": "write"}, private=True)  # a job's GITHUB_TOKEN
+    with GitHubStandIn() as api, pytest.raises(GitHubError) as err:  # the setting is off, as on a new repository
+        client(api, token).upsert_pull("retrain/candidate", "main", "Retrain", "body")
+    assert err.value.pull_requests_not_permitted
+    assert "Allow GitHub Actions to create and approve pull requests" in str(err.value)
+    assert "Workflow permissions" in str(err.value) and "job's `permissions:`" not in str(err.value)
+
+
+def test_other_403s_are_not_mistaken_for_the_pull_request_setting(api: GitHubStandIn) -> None:
+    api.add_pull(3, head="fork-branch")
+    with pytest.raises(GitHubError) as err:
+        client(api, "fork-token").upsert_comment(3, "pr-report", "x")
+    assert err.value.status == 403 and not err.value.pull_requests_not_permitted

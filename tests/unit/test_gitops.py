@@ -83,3 +83,36 @@ def test_publish_to_the_deploy_branch_and_roll_back_by_revert(tmp_path: Path) ->
     assert (
         yaml.safe_load((clone / gitops.OVERLAY_DIR / "kustomization.yaml").read_text())["images"][0]["digest"] == DIGEST
     )
+
+
+def test_the_token_reaches_git_through_its_environment_never_its_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process on the runner can read any command line (ps, /proc): the publish's token goes to git
+    as GIT_CONFIG_COUNT/KEY/VALUE (http.<host>.extraheader), never as an argument, a URL or .git/config."""
+    import base64
+
+    token = "ghs_secretTOKEN123"
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    seen: list[tuple[list[str], dict[str, str]]] = []
+    real_run = subprocess.run
+
+    def recording_run(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append((list(cmd), dict(kwargs.get("env") or {})))  # type: ignore[call-overload]
+        return real_run(cmd, **kwargs)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(gitops.subprocess, "run", recording_run)
+    monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
+    remote = "https://127.0.0.1:9/octo/ml-template.git"  # nothing listens: fetch and push fail at once
+    with pytest.raises(ReleaseError, match="git push failed"):
+        gitops.publish(REPO_ROOT, IMAGE, "1", "a" * 40, remote, token=token)
+    network = [(cmd, env) for cmd, env in seen if cmd[1] in ("fetch", "push")]
+    assert [cmd[1] for cmd, _ in network] == ["fetch", "push"]
+    for cmd, _ in seen:
+        assert not any(token in arg or basic in arg for arg in cmd), cmd
+    for _, env in network:
+        assert env["GIT_CONFIG_COUNT"] == "1"
+        assert env["GIT_CONFIG_KEY_0"] == "http.https://127.0.0.1:9/.extraheader"
+        assert env["GIT_CONFIG_VALUE_0"] == f"AUTHORIZATION: basic {basic}"
+    # local commands (init, commit, ...) get no credential at all
+    assert all("GIT_CONFIG_VALUE_0" not in env for cmd, env in seen if cmd[1] not in ("fetch", "push"))

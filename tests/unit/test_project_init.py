@@ -85,3 +85,11 @@ def test_init_renames_the_kubernetes_objects_and_the_argocd_app(tmp_path: Path) 
     assert "name: herd\n" in app and "mlops-template" not in app
     assert "name: herd\n" in (root / "k8s/deployment.yaml").read_text()
     assert (root / "k8s/overlays/production/kustomization.yaml").read_text() == overlay
+
+
+def test_checklist_lists_the_repository_settings_a_new_repository_must_change() -> None:
+    assert 'tick "Allow GitHub Actions to create and approve\n      pull requests"' in CHECKLIST
+    assert "Settings > Actions > General > Workflow permissions" in CHECKLIST
+    assert "Settings > Environments: create `release` and `production`" in CHECKLIST
+    assert "RETRAIN_APP_ID" in CHECKLIST and "RETRAIN_APP_PRIVATE_KEY" in CHECKLIST
+    assert "never store an installation token" in CHECKLIST

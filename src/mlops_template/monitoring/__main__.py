@@ -1,8 +1,11 @@
-"""python -m mlops_template.monitoring --log LOG [--out reports/monitor] [--exit-zero]
+"""python -m mlops_template.monitoring --log LOG [--out reports/monitor] [--exit-zero] [--skip-unconfigured]
 
 Compares the last window of served inputs (prediction log: a file, glob or fsspec URL) with the
 reference profile (models/reference_profile.json), writes OUT/drift.md, OUT/summary.json and a PNG
 per drifted feature. Exit codes: 0 no drift, 3 drift, 4 not enough traffic, 1 error.
+--skip-unconfigured (the scheduled workflow): with neither --log nor $PREDICTION_LOG, say how to configure
+the log (a notice, OUT/skipped.md for the job summary, status `unconfigured`) and exit 0 instead of failing
+every day on a repository that serves nothing yet.
 """
 
 from __future__ import annotations
@@ -15,6 +18,20 @@ from pathlib import Path
 from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
 from mlops_template.monitoring.monitor import EXIT, github_output, run_monitor
+
+SKIPPED = """## Drift monitor: skipped (no prediction log configured)
+
+Nothing was compared: this repository has no prediction log configured yet, so the daily run skips instead
+of failing. To turn the monitor on, point it at the log your service writes (a path, glob or URL read with
+fsspec, e.g. `s3://bucket/prediction-logs/*.jsonl`):
+
+- Settings → Secrets and variables → Actions → Variables → New repository variable `PREDICTION_LOG_URL`;
+- for an S3 (or MinIO/R2) log, the secrets `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and the variable
+  `AWS_DEFAULT_REGION`;
+- or run the workflow by hand with its `log` input.
+
+See docs/continuous-training.md.
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,7 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exit-zero", action="store_true", help="exit 0 on drift / too little traffic (errors still 1)"
     )
+    parser.add_argument(
+        "--skip-unconfigured",
+        action="store_true",
+        help="with no --log and no $PREDICTION_LOG: explain how to configure it and exit 0 (status unconfigured)",
+    )
     args = parser.parse_args(argv)
+    if args.skip_unconfigured and not (args.log or "").strip():
+        return skip_unconfigured(Path(args.out))
     try:
         params = load_params(args.params)
     except ConfigError as err:
@@ -53,6 +77,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[monitor] report: {out / 'drift.md'}, summary: {out / 'summary.json'}", file=stream)
     code = EXIT[status]
     return code if (code == 1 or not args.exit_zero) else 0
+
+
+def skip_unconfigured(out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "skipped.md").write_text(SKIPPED, encoding="utf-8")
+    print(
+        "::notice title=drift monitor skipped::no prediction log configured: set the repository variable "
+        "PREDICTION_LOG_URL (see the job summary and docs/continuous-training.md)",
+        flush=True,
+    )
+    print("[monitor] unconfigured: no prediction log (PREDICTION_LOG_URL / --log); skipped", file=sys.stderr)
+    target = os.environ.get("GITHUB_OUTPUT")
+    if target:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write("status=unconfigured\nretrain=false\n")
+    return 0
 
 
 if __name__ == "__main__":

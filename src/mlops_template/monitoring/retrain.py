@@ -11,9 +11,11 @@
    reference profile, validation report) on ``retrain/candidate`` and write a git bundle, so the job that
    holds the write token runs no project code: it only pushes the bundle's branch.
 5. ``publish`` (the write job): push the branch and open or update the ONE pull request from it. With a
-   GitHub App token / PAT (``RETRAIN_TOKEN`` secret) the PR's own ``pull_request`` checks run; with only
-   ``GITHUB_TOKEN`` they do not (GitHub starts no workflow for its events), so the report of step 2 is
-   posted on the PR by this step and the PR body says which of the two happened.
+   GitHub App token minted for the run or a PAT (``RETRAIN_TOKEN`` secret) the PR's own ``pull_request``
+   checks run; with only ``GITHUB_TOKEN`` they do not (GitHub starts no workflow for its events), so the
+   report of step 2 is posted on the PR by this step and the PR body says which of the two happened. When
+   GitHub refuses the PR because Actions may not create pull requests in this repository (a setting, off on
+   new repositories), it opens ONE issue linking the pushed branch and its compare view instead, and warns.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ TRACKED_OUTPUTS = [
     "reports/validation.md",
 ]
 PR_MARKER = "retrain-report"
+FALLBACK_MARKER = "retrain-candidate"  # the issue opened instead of the PR when Actions may not create PRs
 
 
 def say(message: str) -> None:
@@ -224,7 +227,12 @@ def publish(base: str, reason: str, app_token: bool) -> int:
     )
     try:
         gh = GitHub.from_env()
-        action, number = gh.upsert_pull(BRANCH, base, f"Retrain: {reason}", f"{checks}\n\n{body}")
+        try:
+            action, number = gh.upsert_pull(BRANCH, base, f"Retrain: {reason}", f"{checks}\n\n{body}")
+        except GitHubError as err:
+            if not err.pull_requests_not_permitted:
+                raise
+            return _fallback_issue(gh, base, reason, body)
         say(f"pull request #{number} {action} ({BRANCH} -> {base}); {checks.split(':')[0]}")
         if not app_token:
             text = REPORT.read_text(encoding="utf-8") if REPORT.exists() else body
@@ -234,6 +242,38 @@ def publish(base: str, reason: str, app_token: bool) -> int:
         say(f"ERROR: {err}")
         return 1
     output(pr=str(number), checks="app-token" if app_token else "workflow")
+    return 0
+
+
+def _fallback_issue(gh: Any, base: str, reason: str, body: str) -> int:
+    """POST /pulls got GitHub's "not permitted to create or approve pull requests" 403: the branch is pushed,
+    so say which setting to flip, and open (or update) ONE issue linking the branch and its compare view.
+    The job stays green: the candidate is there, one click away from a pull request."""
+    from mlops_template.github import PULLS_SETTING
+
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    web = f"{server}/{gh.repository}"
+    compare = f"{web}/compare/{base}...{BRANCH}"
+    text = (
+        f"The retraining workflow pushed its candidate to [`{BRANCH}`]({web}/tree/{BRANCH}) but could not open "
+        "the pull request: GitHub Actions is not permitted to create pull requests in this repository.\n\n"
+        f"- **Open it yourself:** [{base}...{BRANCH}]({compare}) (compare view, then *Create pull request*).\n"
+        f"- **Let the workflow open it next time:** turn on {PULLS_SETTING}, or configure a GitHub App "
+        "(`RETRAIN_APP_ID` variable + `RETRAIN_APP_PRIVATE_KEY` secret, see docs/continuous-training.md).\n\n"
+        f"{body}"
+    )
+    how, number = gh.upsert_issue(FALLBACK_MARKER, f"Retrain: {reason} (pull request not opened)", text)
+    warning = (
+        f"GitHub Actions may not create pull requests here: {BRANCH} is pushed and issue #{number} ({how}) links "
+        f"it; compare view {compare}. To get the pull request, turn on {PULLS_SETTING}"
+    )
+    print(f"::warning title=retrain: no pull request::{warning}", flush=True)
+    say(f"WARNING: {warning}")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(f"## Retraining: pull request not opened\n\n{warning}.\n")
+    output(pr="", issue=str(number), checks="none", compare=compare)
     return 0
 
 
@@ -247,7 +287,12 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("commit", help=f"commit the pipeline's tracked outputs on {BRANCH}; write {BUNDLE}")
     p = sub.add_parser("publish", help=f"push {BRANCH} from {BUNDLE}; open or update its pull request")
     p.add_argument("--base", default="main")
-    p.add_argument("--app-token", action="store_true", help="GITHUB_TOKEN is a GitHub App token / PAT")
+    p.add_argument(
+        "--app-token",
+        action="store_true",
+        default=os.environ.get("RETRAIN_APP_TOKEN", "").strip() == "true",
+        help="GITHUB_TOKEN is a GitHub App token / PAT (default: $RETRAIN_APP_TOKEN == true)",
+    )
     for s in (d, c, p):
         s.add_argument("--reason", default=os.environ.get("RETRAIN_REASON") or "scheduled")
     args = parser.parse_args(argv)

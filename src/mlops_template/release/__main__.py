@@ -16,8 +16,11 @@ render-k8s      write k8s/*.yaml with the image filled in (to inspect or validat
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from mlops_template import paths
@@ -126,8 +129,39 @@ def cmd_register(args: argparse.Namespace) -> int:
     return 0
 
 
+# A model version given by a person or a workflow input: digits only (no sign, no spaces, no Unicode digits).
+_VERSION = re.compile(r"[1-9][0-9]{0,8}")
+
+
+def checked_version(value: str, source: str, previous: bool = False) -> str:
+    """``value`` as a model version, or a ReleaseError naming ``source`` (the input it came from)."""
+    text = value.strip()
+    if not _VERSION.fullmatch(text):
+        raise ReleaseError(
+            f"{source}={value!r} is not a model version: give a positive integer (see `make model-versions`)"
+            + (" or `previous` (the champion before the current one)" if previous else "")
+        )
+    return text
+
+
+def rollback_target(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
+    """The version to roll back to from --version, $VERSION or $ROLLBACK_TO (None: the previous champion)."""
+    for source, value in (
+        ("--version", args.version),
+        ("VERSION", env.get("VERSION")),
+        ("ROLLBACK_TO", env.get("ROLLBACK_TO")),
+    ):
+        if value is not None and value.strip():
+            return None if value.strip() == "previous" else checked_version(value, source, previous=True)
+    return None
+
+
 def _version(args: argparse.Namespace) -> str:
-    version = str(args.version or _release_record().get("version") or "").strip()
+    if args.version:
+        return checked_version(str(args.version), "--version")
+    if os.environ.get("VERSION", "").strip():
+        return checked_version(os.environ["VERSION"], "VERSION")
+    version = str(_release_record().get("version") or "").strip()
     if not version:
         raise ReleaseError(
             "no model version: pass VERSION=N (see `make model-versions`) or run `make release-register` first"
@@ -137,6 +171,8 @@ def _version(args: argparse.Namespace) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
+    if os.environ.get("VERSION", "").strip() and not args.version:  # validated even when promote is skipped
+        checked_version(os.environ["VERSION"], "VERSION")
     if not _mlflow_configured():
         print("promote: skipped (MLFLOW_TRACKING_URI is not set)")
         return 0
@@ -151,12 +187,12 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    wanted = rollback_target(args, os.environ)  # validated before anything else runs
     if not _mlflow_configured():
         raise ReleaseError("rollback needs the model registry: set MLFLOW_TRACKING_URI")
     params = load_params().mlflow
-    if args.version:
-        version = str(args.version).strip()
-        model_version_tag(version)
+    if wanted is not None:
+        version = wanted
     else:
         found = registry.champion(params, registry.PREVIOUS)
         if found is None:
@@ -168,12 +204,36 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"rollback: {params.registered_model_name} @champion: {previous or 'unset'} -> {version}")
     print(f"image={image}")
     print(f"bento={tags.get('bento', '')}")
-    if args.output:
+    if args.output:  # JSON, read back by `deploy` / `gitops-publish --rollback-record`: never sourced by a shell
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(
-            f"IMAGE={image}\nBENTO_TAG={tags.get('bento', '')}\nMODEL_VERSION={version}\n", encoding="utf-8"
-        )
+        record = {"image": image, "bento": tags.get("bento", ""), "version": version}
+        Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def _from_rollback_record(args: argparse.Namespace) -> None:
+    """Fill --image/--bento/--version from the JSON `rollback --output` wrote (values from MLflow's tags).
+    Without one, the image is --image, $IMAGE or the release record's (:func:`release_image`)."""
+    if not args.rollback_record:
+        return
+    path = Path(args.rollback_record)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ReleaseError(f"cannot read the rollback record {path}: {err}") from None
+    if not isinstance(record, dict) or not all(
+        isinstance(record.get(k, ""), str) for k in ("image", "bento", "version")
+    ):
+        raise ReleaseError(f"{path} is not a rollback record (image, bento, version strings)")
+    args.image = record.get("image", "")
+    if not args.image:
+        raise ReleaseError(
+            f"no image recorded for model version {record.get('version')!r}: tag it with `make release-promote "
+            "IMAGE=...` or pass IMAGE_REPO so the model-<N> tag is used"
+        )
+    args.bento = record.get("bento", "")
+    if "version" in vars(args):
+        args.version = checked_version(record.get("version", ""), f"{path}: version")
 
 
 def cmd_versions(_: argparse.Namespace) -> int:
@@ -195,6 +255,8 @@ def cmd_image_refs(args: argparse.Namespace) -> int:
 
 
 def cmd_tag_version(args: argparse.Namespace) -> int:
+    if not args.version and os.environ.get("VERSION", "").strip():  # the version `promote` moved the alias to
+        args.version = checked_version(os.environ["VERSION"], "VERSION")
     version = str(args.version or _release_record().get("version") or "")
     image = release_image(args.image, required=False)
     if not _mlflow_configured() or not version:
@@ -212,14 +274,19 @@ def cmd_tag_version(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
+    _from_rollback_record(args)
     archive = Path(args.bento_archive) if args.bento_archive else None
     deploy_mod.deploy(release_image(args.image), args.bento, os.environ, dry_run=args.dry_run, bento_archive=archive)
     return 0
 
 
 def cmd_gitops_publish(args: argparse.Namespace) -> int:
-    record = ReleaseRecord.load(RELEASE_FILE)
+    _from_rollback_record(args)
     image = release_image(args.image)
+    gitops.split_digest_ref(image)  # refused before anything else: production pins digests
+    record = ReleaseRecord.load(RELEASE_FILE)
+    if args.version is None and os.environ.get("VERSION", "").strip():
+        args.version = checked_version(os.environ["VERSION"], "VERSION")
     version = args.version if args.version is not None else record.version
     remote = args.remote or os.environ.get("GITOPS_REMOTE", "").strip()
     if not remote:
@@ -270,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("rollback")
     p.add_argument("--version", help="model version (default: the previous champion)")
     p.add_argument("--image-repo", help="e.g. ghcr.io/owner/repo (default: $IMAGE_REPO)")
-    p.add_argument("--output", help="write IMAGE=... and BENTO_TAG=... to this file (for make)")
+    p.add_argument("--output", help="write {image, bento, version} as JSON to this file (read by --rollback-record)")
     p.set_defaults(fn=cmd_rollback)
     sub.add_parser("versions").set_defaults(fn=cmd_versions)
     p = sub.add_parser("image-refs")
@@ -285,8 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version")
     p.set_defaults(fn=cmd_tag_version)
     p = sub.add_parser("deploy")
-    p.add_argument("--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record")
+    p.add_argument(
+        "--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record"
+    )
     p.add_argument("--bento", default="")
+    p.add_argument("--rollback-record", help="take image and bento from this `rollback --output` JSON")
     p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
     p.add_argument("--dry-run", action="store_true")
     p.set_defaults(fn=cmd_deploy)
@@ -296,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         help="REPO@sha256:... (production pins digests); "
         + "default: $IMAGE, else the image `make image-push` recorded in the release record",
     )
-    p.add_argument("--version", help="model version (default: the one `register` recorded)")
+    p.add_argument("--version", help="model version (default: $VERSION, else the one `register` recorded)")
+    p.add_argument("--rollback-record", help="take image and version from this `rollback --output` JSON")
     p.add_argument("--branch", default=os.environ.get("GITOPS_BRANCH") or gitops.DEFAULT_BRANCH)
     p.add_argument("--remote", help="git remote URL or path (default: $GITOPS_REMOTE, else this GitHub repository)")
     p.set_defaults(fn=cmd_gitops_publish)

@@ -117,9 +117,12 @@ def render(folder: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- publishing
-def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _git(
+    cwd: Path, *args: str, check: bool = True, auth: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
+        **(auth or {}),
         "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "mlops-template release"),
         "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "release@users.noreply.github.com"),
         "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "mlops-template release"),
@@ -131,13 +134,19 @@ def _git(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProce
     return result
 
 
-def _auth_args(remote: str, token: str | None) -> list[str]:
-    """Credentials for an https remote as actions/checkout passes them (a header, never in the URL or .git)."""
+def auth_env(remote: str, token: str | None) -> dict[str, str]:
+    """Credentials for an https remote as actions/checkout passes them: a header, given to git through its
+    environment configuration (GIT_CONFIG_COUNT/KEY/VALUE), never on its command line (visible to every
+    process on the machine), in the URL or in .git/config."""
     if not token or not remote.startswith("https://"):
-        return []
+        return {}
     host = remote.split("/")[2]
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return ["-c", f"http.https://{host}/.extraheader=AUTHORIZATION: basic {basic}"]
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": f"http.https://{host}/.extraheader",
+        "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
+    }
 
 
 def publish(
@@ -151,11 +160,11 @@ def publish(
 ) -> str | None:
     """Commit the released manifests + overlay to ``branch`` of ``remote``; return the commit (None: unchanged)."""
     text = overlay_text(image, model_version, git_sha)
-    auth = _auth_args(remote, token)
+    auth = auth_env(remote, token)
     with tempfile.TemporaryDirectory(prefix="gitops-") as tmp:
         work = Path(tmp) / "deploy"
         _git(Path(tmp), "init", "-q", str(work))
-        fetched = _git(work, *auth, "fetch", "-q", "--depth=1", remote, f"refs/heads/{branch}", check=False)
+        fetched = _git(work, "fetch", "-q", "--depth=1", remote, f"refs/heads/{branch}", check=False, auth=auth)
         if fetched.returncode == 0:
             _git(work, "checkout", "-q", "FETCH_HEAD")
         else:
@@ -171,5 +180,5 @@ def publish(
         version = f"model {model_version}" if model_version else "unregistered model"
         message = f"release: {version}, {image.rsplit('@', 1)[1][:19]} (from {git_sha[:12]}) [skip ci]"
         _git(work, "commit", "-q", "-m", message)
-        _git(work, *auth, "push", "-q", remote, f"HEAD:refs/heads/{branch}")
+        _git(work, "push", "-q", remote, f"HEAD:refs/heads/{branch}", auth=auth)
         return _git(work, "rev-parse", "HEAD").stdout.strip()

@@ -14,7 +14,6 @@ from mlops_template import paths
 from mlops_template.config import MlflowParams
 from mlops_template.lineage import file_md5, git_sha
 from mlops_template.model_card import ModelCard, TrainingRun, load_card, load_training_run
-from mlops_template.model_io import load_model
 from mlops_template.release.plan import ReleaseError, model_version_tag
 from mlops_template.tracking import log_training_run, tracking_uri
 
@@ -70,6 +69,8 @@ def _logged_run(params: MlflowParams, card: ModelCard, model_path: Path, run_pat
         return trained
     where = trained.tracking_uri if trained else "another machine (outputs pulled or rebuilt)"
     log.info("the model was trained against %s; logging it to %s", where, uri)
+    from mlops_template.model_io import load_model  # scikit-learn: only when a model is logged, not for every command
+
     sha = git_sha()
     info = log_training_run(
         params,
