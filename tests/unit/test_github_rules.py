@@ -58,9 +58,11 @@ def test_the_rewritten_workflow_gives_each_job_its_token_and_masks_outputs() -> 
     retrain, publish = workflow["jobs"]["retrain"], workflow["jobs"]["publish"]
     assert [decode(t)["permissions"] for t in tokens.values()] == [  # type: ignore[index]
         {"contents": "read"},
-        {"contents": "write", "pull-requests": "write"},
+        {"contents": "write", "pull-requests": "write", "issues": "write"},
     ]
-    assert publish["env"]["GITHUB_TOKEN"] == "${{ secrets.RETRAIN_TOKEN || secrets.ACT_GITHUB_TOKEN_1 }}"
+    (step,) = [s for s in publish["steps"] if s.get("run") == "make retrain-publish"]
+    token = "${{ steps.app-token.outputs.token || secrets.RETRAIN_TOKEN || secrets.ACT_GITHUB_TOKEN_1 }}"
+    assert step["env"]["GITHUB_TOKEN"] == token
     assert publish["env"]["ACT_JOB_TOKEN"] == "${{ secrets.ACT_GITHUB_TOKEN_1 }}"
     assert "github.token" not in rewritten.replace("# ", "")
     mask = retrain["steps"][-1]

@@ -1,7 +1,7 @@
 """`make retrain-publish` on a new repository, where GitHub Actions may not create pull requests: the branch
 is pushed (to a real bare repository playing github.com), GitHub's 403 on POST /pulls (the API stand-in's
-default: the setting is off, as on a new repository; a job's GITHUB_TOKEN) is recognised, and ONE issue links the branch and its compare view, with the
-setting to flip. The job stays green with a warning."""
+default for a job's GITHUB_TOKEN: the setting is off, as on a new repository) is recognised, and ONE issue
+links the branch and its compare view, with the setting to flip. The job stays green with a warning."""
 
 from __future__ import annotations
 

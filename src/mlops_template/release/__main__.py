@@ -352,9 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--version")
     p.set_defaults(fn=cmd_tag_version)
     p = sub.add_parser("deploy")
-    p.add_argument(
-        "--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record"
-    )
+    p.add_argument("--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record")
     p.add_argument("--bento", default="")
     p.add_argument("--rollback-record", help="take image and bento from this `rollback --output` JSON")
     p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
