@@ -113,7 +113,7 @@ PR_REPORT ?= $(PR_OUT)/report.md
 PR_ARTIFACT ?= .cache/pr-artifact
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post dvc-pull act-pr bench-pr
+.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post dvc-pull pr-push act-pr bench-pr
 
 lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -137,6 +137,9 @@ pr-comment-post: ## (workflow_run commenter) upsert the one sticky PR comment fr
 
 dvc-pull: $(SETUP) ## pull .dvc-tracked data and dvc.lock's outputs from the DVC remote; skips cleanly without one
 	bash scripts/pr/dvc-pull.sh
+
+pr-push: $(SETUP) ## after lock-check: push the PR's outputs to dvc-pull's remote (the release pulls them); skips on forks
+	bash scripts/pr/dvc-push.sh
 
 act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
 	PYTHONPATH=.ci $(RUN) python -m emulation.act.harness $(ACT_ARGS)

@@ -86,3 +86,22 @@ def test_retrain_reads_the_data_version_and_stale_stages_from_dvc() -> None:
     assert _is_stale({"changed deps": {"src/x.py": "modified"}}) and _is_stale({"changed cmd": "x"})
     assert not _is_stale({"changed deps": {"data/split/train.parquet": "deleted"}})  # not checked out: not stale
     assert not _is_stale({"changed outs": {"models/model.joblib": "deleted"}})
+
+
+def test_retrain_pulls_from_the_dvc_remote_before_refreshing_with_every_credential_it_needs() -> None:
+    """.dvc-tracked data and main's outputs come from the remote first; an S3-compatible store needs its endpoint,
+    a token-authenticated MLflow server its token (issue 17)."""
+    job = load("retrain")["jobs"]["retrain"]
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs.index("make setup") < runs.index("make dvc-pull") < runs.index("make retrain-data")
+    env = job["env"]
+    assert env["MLFLOW_TRACKING_TOKEN"] == "${{ secrets.MLFLOW_TRACKING_TOKEN }}"
+    assert env["DVC_REMOTE_URL"] == "${{ vars.DVC_REMOTE_URL }}"
+    assert env["DVC_REMOTE_ENDPOINT_URL"] == "${{ vars.DVC_REMOTE_ENDPOINT_URL }}"
+    for secret in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+    ):
+        assert env[secret] == f"${{{{ secrets.{secret} }}}}"
