@@ -119,7 +119,7 @@ PR_REPORT ?= $(PR_OUT)/report.md
 PR_ARTIFACT ?= .cache/pr-artifact
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post protect dvc-pull dvc-pin-map act-pr bench-pr
+.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post protect dvc-pull dvc-pin-map pr-push act-pr bench-pr
 
 lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -149,6 +149,9 @@ dvc-pin-map: $(SETUP) ## after make repro (main-cache.yml): map dvc.lock's commi
 
 dvc-pull: $(SETUP) ## pull .dvc-tracked data and dvc.lock's outputs from the DVC remote; skips cleanly without one
 	bash scripts/pr/dvc-pull.sh
+
+pr-push: $(SETUP) ## after lock-check: push the PR's outputs to dvc-pull's remote (the release pulls them); skips on forks
+	bash scripts/pr/dvc-push.sh
 
 act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
 	PYTHONPATH=.ci $(RUN) python -m emulation.act.harness $(ACT_ARGS)

@@ -199,12 +199,13 @@ def test_every_job_and_make_target_ran_and_passed(good_run: ActRun) -> None:
     steps = good_run.steps()
     expected = {
         "lint-unit": ["make setup", "make lint", "make test-unit"],
-        "data": ["make setup", "make check-params", "make test-data"],
+        "data": ["make setup", "make dvc-pull", "make check-params", "make test-data"],
         "experiment": [
             "make setup",
             "make dvc-pull",
             PR_REPORT,
             "make lock-check",
+            "make pr-push",
             "make serve-check",
             "make pr-summary",
             "make gate",
@@ -219,6 +220,7 @@ def test_every_job_and_make_target_ran_and_passed(good_run: ActRun) -> None:
     assert "Running stage 'train'" in log  # the candidate was trained
     assert "reproducing" in log  # main's model was rebuilt (no DVC remote, empty cache: the fork case)
     assert "dvc-pull: skipped (remote 'local' is the folder" in log
+    assert "pr-push: skipped (remote 'local' is the folder" in log  # no remote here: nothing to push
     assert "lock-check passed" in log
     assert "`make serve-check` passed" in log  # the candidate's bento answered the test rows and rejected a bad field
     assert "gate passed" in log
@@ -290,8 +292,9 @@ def test_a_stale_dvc_lock_fails_with_the_command_that_fixes_it(bad_run: ActRun) 
     assert "The committed `dvc.lock` is stale" in report
     assert "The committed `dvc.lock` is stale" in bad_run.summary()
     assert steps[(job, "make serve-check")] == "Success", steps  # a stale lock does not hide the serving check
-    # The report still reached the summary, the artifact, and the gate still ran.
+    # The report still reached the summary, the artifact, and the gate still ran; nothing was pushed.
     assert steps[(job, "make pr-summary")] == "Success" and (job, "make gate") in steps
+    assert (job, "make pr-push") not in steps
 
 
 def test_a_fork_pr_without_secrets_skips_the_private_remote_with_a_clear_message(bad_run: ActRun) -> None:

@@ -113,3 +113,22 @@ def test_retraining_mints_a_github_app_token_per_run_when_an_app_is_configured()
 def test_the_monitor_skips_with_a_notice_when_no_log_is_configured() -> None:
     step = next(s for s in load("monitor")["jobs"]["monitor"]["steps"] if s.get("id") == "monitor")
     assert "--skip-unconfigured" in step["run"]
+
+
+def test_retrain_pulls_from_the_dvc_remote_before_refreshing_with_every_credential_it_needs() -> None:
+    """.dvc-tracked data and main's outputs come from the remote first; an S3-compatible store needs its endpoint,
+    a token-authenticated MLflow server its token (issue 17)."""
+    job = load("retrain")["jobs"]["retrain"]
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs.index("make setup") < runs.index("make dvc-pull") < runs.index("make retrain-data")
+    env = job["env"]
+    assert env["MLFLOW_TRACKING_TOKEN"] == "${{ secrets.MLFLOW_TRACKING_TOKEN }}"
+    assert env["DVC_REMOTE_URL"] == "${{ vars.DVC_REMOTE_URL }}"
+    assert env["DVC_REMOTE_ENDPOINT_URL"] == "${{ vars.DVC_REMOTE_ENDPOINT_URL }}"
+    for secret in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "MLFLOW_TRACKING_USERNAME",
+        "MLFLOW_TRACKING_PASSWORD",
+    ):
+        assert env[secret] == f"${{{{ secrets.{secret} }}}}"

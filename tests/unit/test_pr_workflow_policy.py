@@ -119,6 +119,29 @@ def test_credentials_reach_the_experiment_job(workflow: dict[str, Any]) -> None:
     assert "head.repo.full_name != github.repository" in env["PR_FROM_FORK"]
 
 
+def test_the_data_job_pulls_from_the_dvc_remote_with_read_credentials(workflow: dict[str, Any]) -> None:
+    """`dvc add`-tracked data and an s3:// source need the remote and its credentials before `make test-data`;
+    a fork PR gets none and `make dvc-pull` skips (PR_FROM_FORK)."""
+    job = workflow["jobs"]["data"]
+    runs = [s["run"] for s in job["steps"] if "run" in s]
+    assert runs.index("make setup") < runs.index("make dvc-pull") < runs.index("make test-data")
+    experiment = workflow["jobs"]["experiment"]["env"]
+    for key in ("DVC_REMOTE_URL", "DVC_REMOTE_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert job["env"][key] == experiment[key], key
+    assert job["env"]["AWS_DEFAULT_REGION"] == experiment["AWS_DEFAULT_REGION"]
+    assert job["env"]["PR_FROM_FORK"] == experiment["PR_FROM_FORK"]
+    assert "MLFLOW_TRACKING_TOKEN" not in job["env"]  # it logs no run
+
+
+def test_the_prs_outputs_are_pushed_only_after_the_lock_check_passed(workflow: dict[str, Any]) -> None:
+    steps = workflow["jobs"]["experiment"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    push = steps[runs.index("make pr-push")]
+    assert runs.index("make lock-check") < runs.index("make pr-push") < runs.index("make gate")
+    assert push["if"] == "${{ steps.lock.outcome == 'success' }}"
+    assert steps[runs.index("make lock-check")]["id"] == "lock"
+
+
 def test_superseded_runs_are_cancelled_and_every_job_has_a_timeout(workflow: dict[str, Any]) -> None:
     assert workflow["concurrency"]["cancel-in-progress"] is True
     assert "github.event.pull_request.number" in workflow["concurrency"]["group"]

@@ -120,15 +120,25 @@ SOURCE_MAPPED = "DVC cache (the equivalent files main-cache produced for the bas
 
 def _fetch_with_dvc(sha: str, folder: Path, repo: Path, expected: dict[str, str] | None = None) -> str | None:
     """Copy the DVC-tracked files of ``sha`` from the cache or remote (else through the cache's pin map, see
-    :func:`record_pin_map`); the source to report when model and test split came, None otherwise."""
+    :func:`record_pin_map`); the source to report when model and test split came, None otherwise.
+
+    The remote is the one this workspace uses (``make dvc-pull`` writes it to ``.dvc/config.local`` in CI), given
+    to DVC explicitly: at another revision DVC would read that commit's ``.dvc/config``, whose default remote may
+    be another one (the template's folder remote, on the commit before the team's remote was committed).
+    """
+    from mlops_template.dvc_remote import workspace_remote
+
+    remote = workspace_remote(repo)
+    where = f"remote '{remote[0]}' ({remote[1].get('url', '')})" if remote else "a reachable remote"
     try:
         from dvc.api import DVCFileSystem
 
-        fs = DVCFileSystem(str(repo), rev=sha)
+        fs = DVCFileSystem(str(repo), rev=sha, **({"remote": remote[0], "remote_config": remote[1]} if remote else {}))
     except Exception as err:  # an old/invalid DVC project at that commit
         progress(f"DVC cannot open {sha[:12]}: {type(err).__name__}: {err}")
         return None
     source = SOURCE_EXACT
+    pins = lock_md5s(git_file(sha, Path("dvc.lock"), cwd=repo))
     for name, rel in DVC_FILES.items():
         try:
             fs.get_file(rel.as_posix(), str(folder / name))
@@ -140,8 +150,10 @@ def _fetch_with_dvc(sha: str, folder: Path, repo: Path, expected: dict[str, str]
                          "main-cache's runner produced for that pin (pin map)")  # fmt: skip
                 source = SOURCE_MAPPED
                 continue
+            detail = f"{type(err).__name__}: {err}".strip().splitlines()[0][:300]
             progress(
-                f"{rel} of {sha[:12]} is neither in the DVC cache nor on a reachable remote ({type(err).__name__})"
+                f"{rel} of {sha[:12]} (md5 {pins.get(rel.as_posix(), '?')}) is neither in the DVC cache nor on "
+                f"{where} ({detail})"
             )
             if name in REQUIRED:
                 return None
