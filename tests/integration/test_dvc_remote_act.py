@@ -105,7 +105,8 @@ def pr_run(github: Path, s3: tuple[str, Any], tmp_path_factory: pytest.TempPathF
         jobs=["experiment"],
         uv_cache_dir=uv_cache_dir(),
         variables={"DVC_REMOTE_URL": REMOTE, "DVC_REMOTE_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"},
-        secrets={k: MOTO_CREDENTIALS[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
+        # the PR job's CI key (docs/credentials.md), under the names pr.yml reads
+        secrets={f"AWS_CI_{k[4:]}": MOTO_CREDENTIALS[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")},
     )
 
 

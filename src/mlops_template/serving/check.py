@@ -40,7 +40,7 @@ from typing import Any
 
 from mlops_template.config import ConfigError, load_params
 from mlops_template.data.schema import ColumnSpec, load_spec
-from mlops_template.release.smoke import Expected, SmokeFailed, check_identity, expected_output
+from mlops_template.release.smoke import Expected, SmokeFailed, check_identity, compare, expected_output
 from mlops_template.serving.onnx_path import TOLERANCE
 
 BENTO_TAG_FILE = Path("build/bento/tag.txt")  # written by `make bento`
@@ -59,20 +59,6 @@ def wrong_value(col: ColumnSpec) -> Any:
     if col.dtype == "str":
         return 12345
     return "not-a-number"  # int64, float64, bool: a string is never accepted (strict mode)
-
-
-def compare(expected: Expected, labels: list[Any], scores: list[float], what: str) -> None:
-    """Labels identical, scores within the ONNX fast path's tolerance (the deviation ``make bento`` accepted when
-    it chose that path: e.g. float32 trees); raise :class:`SmokeFailed` naming the first row that differs."""
-    if len(labels) != len(expected.labels) or len(scores) != len(expected.scores):
-        raise SmokeFailed(f"{what}: {len(labels)} labels / {len(scores)} scores for {len(expected.labels)} records")
-    for i, (want_label, got_label, want, got) in enumerate(
-        zip(expected.labels, labels, expected.scores, scores, strict=True)
-    ):
-        if want_label != got_label and str(want_label) != str(got_label):
-            raise SmokeFailed(f"{what}: row {i}: label {got_label!r}, in-process {want_label!r}")
-        if not abs(float(got) - want) <= TOLERANCE:
-            raise SmokeFailed(f"{what}: row {i}: score {got!r}, in-process {want!r} (tolerance {TOLERANCE:g})")
 
 
 def invalid_record(record: dict[str, Any], feature: str, col: ColumnSpec) -> dict[str, Any]:
