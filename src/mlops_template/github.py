@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
 import urllib.error
 import urllib.request
@@ -34,6 +35,17 @@ PULLS_NOT_PERMITTED = "not permitted to create or approve pull requests"
 PULLS_SETTING = (
     'Settings → Actions → General → Workflow permissions → "Allow GitHub Actions to create and approve pull requests"'
 )
+
+
+def origin_url(cwd: Path) -> str:
+    """The URL of the git remote ``origin`` in ``cwd``, or ``""`` (no git, no such remote)."""
+    try:
+        result = subprocess.run(
+            ["git", "remote", "get-url", "origin"], cwd=cwd, capture_output=True, text=True, check=True
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return result.stdout.strip()
 
 
 class GitHubError(RuntimeError):

@@ -7,13 +7,13 @@ Pure helpers (name derivation, comment-preserving params.yaml edits) plus the ``
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import yaml
 
 from mlops_template import paths
 from mlops_template.config import ConfigError, parse_params
+from mlops_template.github import origin_url
 
 # Files produced by the demo run; a fork's own first `make repro` makes them again from its data.
 DEMO_LINEAGE = [
@@ -89,13 +89,7 @@ def slugify(name: str) -> str:
 
 def project_name(root: Path) -> str:
     """From the git remote `origin` (owner/repo -> repo), else the folder name."""
-    try:
-        url = subprocess.run(
-            ["git", "remote", "get-url", "origin"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        url = ""
-    return slugify(url or root.resolve().name)
+    return slugify(origin_url(root) or root.resolve().name)
 
 
 def set_yaml_value(text: str, dotted: str, value: object) -> str:

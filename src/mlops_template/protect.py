@@ -18,12 +18,11 @@ import argparse
 import json
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from mlops_template.github import GitHub, GitHubError
+from mlops_template.github import GitHub, GitHubError, origin_url
 
 RULESET = Path(".github/rulesets/main.json")
 CODEOWNERS = Path(".github/CODEOWNERS")
@@ -40,13 +39,7 @@ class ProtectError(RuntimeError):
 
 def repository_from_git(cwd: Path) -> str:
     """``owner/name`` from the ``origin`` remote's GitHub URL (https or ssh), or ``""``."""
-    try:
-        url = subprocess.run(
-            ["git", "remote", "get-url", "origin"], cwd=cwd, capture_output=True, text=True, check=True
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    match = re.search(r"github\.com[:/]+([^/\s]+/[^/\s]+?)(?:\.git)?/?$", url)
+    match = re.search(r"github\.com[:/]+([^/\s]+/[^/\s]+?)(?:\.git)?/?$", origin_url(cwd))
     return match.group(1) if match else ""
 
 
