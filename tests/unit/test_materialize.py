@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from mlops_template.lineage import file_md5, locked_outs, output_md5
-from mlops_template.release.materialize import materialize, prediction_equivalent, verify
+from mlops_template.release.materialize import judge, materialize, verify
 from mlops_template.release.plan import ReleaseError
 
 
@@ -141,7 +141,7 @@ def test_a_pickle_that_predicts_differently_fails(tmp_path: Path) -> None:
 def test_a_missing_pickle_is_never_accepted(tmp_path: Path) -> None:
     pins = {"models/model.joblib": "a" * 32, "metrics/predictions.csv": file_md5_of(tmp_path, _PREDICTIONS)}
     mismatches = verify(pins, tmp_path)
-    assert prediction_equivalent(pins, mismatches) == []
+    assert judge(pins, mismatches, tmp_path).accepted == []
 
 
 def file_md5_of(root: Path, data: bytes) -> str:

@@ -115,13 +115,6 @@ def judge(pins: Mapping[str, str], mismatches: list[Mismatch], root: Path = Path
     )
 
 
-def prediction_equivalent(
-    pins: Mapping[str, str], mismatches: list[Mismatch], root: Path = Path(".")
-) -> list[Mismatch]:
-    """The mismatches to accept as equivalent (see :func:`judge`)."""
-    return judge(pins, mismatches, root).accepted
-
-
 def explain(mismatches: list[Mismatch], how: str, basis: str | None = None) -> str:
     lines = [f"the outputs {how} do not match the committed dvc.lock:"]
     lines += [
@@ -187,14 +180,11 @@ def materialize(
         log("materialize: no DVC remote configured: rebuilding with dvc repro, then verifying against dvc.lock")
     if len(pulled) < len(pins):
         run(["dvc", "repro"])
-    how = (
-        "pulled from the DVC remote"
-        if len(pulled) == len(pins)
-        else "rebuilt by dvc repro"
-        if not pulled
-        else f"pulled, then {len(pins) - len(pulled)} rebuilt by dvc repro"
-    )
     source = "pulled" if len(pulled) == len(pins) else "rebuilt" if not pulled else "pulled, then rebuilt"
+    how = {
+        "pulled": "pulled from the DVC remote",
+        "rebuilt": "rebuilt by dvc repro",
+    }.get(source, f"pulled, then {len(pins) - len(pulled)} rebuilt by dvc repro")
     mismatches = verify(pins, root)
     verdict = judge(pins, mismatches, root)
     accepted = verdict.accepted
