@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_template.lineage import locked_outs
+from mlops_template.lineage import committed_lock, locked_outs
 
 
 def workspace_remote(repo: Path = Path(".")) -> tuple[str, dict[str, Any]] | None:
@@ -44,18 +43,14 @@ class Pin:
     on_remote: bool
 
 
-def committed_lock(repo: Path = Path(".")) -> str:
-    result = subprocess.run(["git", "show", "HEAD:dvc.lock"], cwd=repo, capture_output=True, text=True, check=False)
-    if result.returncode == 0:
-        return result.stdout
-    return (repo / "dvc.lock").read_text(encoding="utf-8")
-
-
 def pushed(remote: str, repo: Path = Path(".")) -> list[Pin]:
     """Every output the committed dvc.lock pins that DVC caches (and so pushes), and whether the remote has it."""
     from dvc.repo import Repo
 
-    pins = locked_outs(committed_lock(repo))
+    lock = committed_lock(repo)
+    if lock is None:
+        raise FileNotFoundError("no dvc.lock: run `make repro` and commit dvc.lock")
+    pins = locked_outs(lock)
     with Repo(str(repo)) as dvc_repo:
         cached = {str(out.def_path) for out in dvc_repo.index.outs if out.use_cache}
         odb = dvc_repo.cloud.get_remote_odb(remote, "push")

@@ -34,6 +34,16 @@ def file_md5(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+def committed_lock(root: str | Path = ".") -> str | None:
+    """``dvc.lock`` as committed at HEAD (what was reviewed and merged); the workspace file outside git; None when
+    there is neither."""
+    result = subprocess.run(["git", "show", "HEAD:dvc.lock"], cwd=root, capture_output=True, text=True, check=False)
+    if result.returncode == 0:
+        return result.stdout
+    lock = Path(root) / "dvc.lock"
+    return lock.read_text(encoding="utf-8") if lock.is_file() else None
+
+
 def locked_outs(lock_text: str) -> dict[str, str]:
     """``{path: md5}`` of every stage output ``dvc.lock`` pins (directories keep DVC's ``.dir`` hash)."""
     import yaml

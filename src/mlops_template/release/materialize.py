@@ -26,12 +26,11 @@ so the service's ``/metadata`` names exactly main's pins and the model file's ow
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mlops_template import paths
+from mlops_template import lineage, paths
 from mlops_template.evaluation.baseline import dvc_cache_object
 from mlops_template.lineage import locked_outs, output_md5
 from mlops_template.release import equivalence
@@ -47,13 +46,10 @@ class Mismatch:
 
 def committed_lock(root: Path = Path(".")) -> str:
     """``dvc.lock`` as committed at HEAD (what was reviewed and merged); the workspace file outside git."""
-    result = subprocess.run(["git", "show", "HEAD:dvc.lock"], cwd=root, capture_output=True, text=True, check=False)
-    if result.returncode == 0:
-        return result.stdout
-    lock = root / "dvc.lock"
-    if not lock.is_file():
+    text = lineage.committed_lock(root)
+    if text is None:
         raise ReleaseError("no dvc.lock: run `make repro` and commit dvc.lock before releasing")
-    return lock.read_text(encoding="utf-8")
+    return text
 
 
 def verify(pins: Mapping[str, str], root: Path = Path(".")) -> list[Mismatch]:
