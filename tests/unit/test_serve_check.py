@@ -58,8 +58,7 @@ def test_the_verdict_says_what_was_checked() -> None:
 
 def test_scores_may_differ_by_the_fast_paths_tolerance_labels_not_at_all() -> None:
     """The bento may serve float32 trees through ONNX (accepted by `make bento` within TOLERANCE)."""
-    from mlops_template.release.smoke import Expected, SmokeFailed
-    from mlops_template.serving.check import compare
+    from mlops_template.release.smoke import Expected, SmokeFailed, compare  # the container smoke test's too
     from mlops_template.serving.onnx_path import TOLERANCE
 
     want = Expected([{}, {}], [0, 1], [0.2, 0.6263736263736264])

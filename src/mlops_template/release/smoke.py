@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,23 +114,41 @@ def wait_ready(base: str, timeout: float) -> float:
     raise SmokeFailed(f"{base}/readyz did not answer 200 within {timeout:.0f} s (last: {last})")
 
 
+def exercise(
+    call: Callable[[str, dict[str, Any]], Any],
+    expected: Expected,
+    lock: Path = Path("dvc.lock"),
+    prediction_equivalent: dict[str, str] | None = None,
+) -> tuple[Any, ServedCard]:
+    """The valid requests every check of a served model makes, through ``call(path, body)`` (HTTP for the
+    container, BentoML's ASGI test client for ``make serve-check``; it raises :class:`SmokeFailed` on a non-200):
+    ``/predict_batch`` and ``/predict`` must give the model's in-process answers, and ``/metadata`` must name the
+    outputs ``lock`` pins. Returns the batch answer and the served model card."""
+    batch = call("/predict_batch", {"records": expected.records})
+    compare(expected, batch["labels"], batch["scores"], "/predict_batch")
+    one = call("/predict", {"record": expected.records[0]})
+    first = Expected(expected.records[:1], expected.labels[:1], expected.scores[:1])
+    compare(first, [one["label"]], [one["score"]], "/predict")
+    served = ServedCard.model_validate(call("/metadata", {})["model_card"])
+    check_identity(
+        served.lineage.dvc_outs, served.lineage.model_md5, lock=lock, prediction_equivalent=prediction_equivalent
+    )
+    return batch, served
+
+
 def smoke(base: str, rows: int = 20, timeout: float = 180) -> dict[str, Any]:
     base = base.rstrip("/")
     ready_s = wait_ready(base, timeout)
     expected = expected_output(rows)
-    batch = post(f"{base}/predict_batch", {"records": expected.records})
-    compare(expected, batch["labels"], batch["scores"], "/predict_batch")
-    one = post(f"{base}/predict", {"record": expected.records[0]})
-    first = Expected(expected.records[:1], expected.labels[:1], expected.scores[:1])
-    compare(first, [one["label"]], [one["score"]], "/predict")
+    batch, served = exercise(
+        lambda path, body: post(f"{base}{path}", body),
+        expected,
+        prediction_equivalent=ReleaseRecord.load().prediction_equivalent,
+    )
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
         if response.status != 200:
             raise SmokeFailed(f"{base}/metrics answered {response.status}")
-    served = ServedCard.model_validate(post(f"{base}/metadata", {})["model_card"])
     lineage = served.lineage
-    check_identity(
-        lineage.dvc_outs, lineage.model_md5, prediction_equivalent=ReleaseRecord.load().prediction_equivalent
-    )
     return {
         "ready_seconds": round(ready_s, 1),
         "rows": len(expected.records),

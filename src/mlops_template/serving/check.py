@@ -40,7 +40,7 @@ from typing import Any
 
 from mlops_template.config import ConfigError, load_params
 from mlops_template.data.schema import ColumnSpec, load_spec
-from mlops_template.release.smoke import Expected, SmokeFailed, check_identity, compare, expected_output
+from mlops_template.release.smoke import SmokeFailed, exercise, expected_output
 from mlops_template.serving.onnx_path import TOLERANCE
 
 BENTO_TAG_FILE = Path("build/bento/tag.txt")  # written by `make bento`
@@ -146,18 +146,15 @@ def serve_check(tag: str, rows: int = 20, lock: Path = Path("dvc.lock")) -> Resu
     lock = lock.resolve()
     with _bento_client(tag) as (client, origin, load_s):
         result = Result(tag, origin, len(expected.records), load_s)
+
+        def call(path: str, body: dict[str, Any]) -> Any:
+            answer = client.post(path, json=body)
+            if answer.status_code != 200:
+                raise SmokeFailed(f"{path} answered {answer.status_code}: {answer.text[:300]}")
+            return answer.json()
+
         try:
-            batch = client.post("/predict_batch", json={"records": expected.records})
-            if batch.status_code != 200:
-                raise SmokeFailed(f"/predict_batch answered {batch.status_code}: {batch.text[:300]}")
-            compare(expected, batch.json()["labels"], batch.json()["scores"], "/predict_batch")
-            one = client.post("/predict", json={"record": expected.records[0]})
-            if one.status_code != 200:
-                raise SmokeFailed(f"/predict answered {one.status_code}: {one.text[:300]}")
-            first = Expected(expected.records[:1], expected.labels[:1], expected.scores[:1])
-            compare(first, [one.json()["label"]], [one.json()["score"]], "/predict")
-            served = client.post("/metadata", json={}).json()["model_card"]["lineage"]
-            check_identity(served["dvc_outs"], served["model_md5"], lock=lock)
+            exercise(call, expected, lock=lock)
             result.valid = (
                 f"`/predict_batch` ({len(expected.records)} test rows) and `/predict`: 200, the model's in-process "
                 f"labels, scores within {TOLERANCE:g}; `/metadata` names this run's `dvc.lock` outputs"
