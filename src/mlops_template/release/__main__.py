@@ -144,6 +144,12 @@ def checked_version(value: str, source: str, previous: bool = False) -> str:
     return text
 
 
+def env_version() -> str | None:
+    """``$VERSION`` (a workflow step's env, never Make's text expansion) as a checked model version; None when unset."""
+    value = os.environ.get("VERSION", "")
+    return checked_version(value, "VERSION") if value.strip() else None
+
+
 def rollback_target(args: argparse.Namespace, env: Mapping[str, str]) -> str | None:
     """The version to roll back to from --version, $VERSION or $ROLLBACK_TO (None: the previous champion)."""
     for source, value in (
@@ -159,8 +165,8 @@ def rollback_target(args: argparse.Namespace, env: Mapping[str, str]) -> str | N
 def _version(args: argparse.Namespace) -> str:
     if args.version:
         return checked_version(str(args.version), "--version")
-    if os.environ.get("VERSION", "").strip():
-        return checked_version(os.environ["VERSION"], "VERSION")
+    if from_env := env_version():
+        return from_env
     version = str(_release_record().get("version") or "").strip()
     if not version:
         raise ReleaseError(
@@ -171,8 +177,8 @@ def _version(args: argparse.Namespace) -> str:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    if os.environ.get("VERSION", "").strip() and not args.version:  # validated even when promote is skipped
-        checked_version(os.environ["VERSION"], "VERSION")
+    if not args.version:
+        env_version()  # validated even when promote is skipped
     if not _mlflow_configured():
         print("promote: skipped (MLFLOW_TRACKING_URI is not set)")
         return 0
@@ -255,8 +261,8 @@ def cmd_image_refs(args: argparse.Namespace) -> int:
 
 
 def cmd_tag_version(args: argparse.Namespace) -> int:
-    if not args.version and os.environ.get("VERSION", "").strip():  # the version `promote` moved the alias to
-        args.version = checked_version(os.environ["VERSION"], "VERSION")
+    if not args.version:
+        args.version = env_version()  # the version `promote` moved the alias to
     version = str(args.version or _release_record().get("version") or "")
     image = release_image(args.image, required=False)
     if not _mlflow_configured() or not version:
@@ -285,8 +291,8 @@ def cmd_gitops_publish(args: argparse.Namespace) -> int:
     image = release_image(args.image)
     gitops.split_digest_ref(image)  # refused before anything else: production pins digests
     record = ReleaseRecord.load(RELEASE_FILE)
-    if args.version is None and os.environ.get("VERSION", "").strip():
-        args.version = checked_version(os.environ["VERSION"], "VERSION")
+    if args.version is None:
+        args.version = env_version()
     version = args.version if args.version is not None else record.version
     remote = args.remote or os.environ.get("GITOPS_REMOTE", "").strip()
     if not remote:
