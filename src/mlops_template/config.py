@@ -144,7 +144,7 @@ class CompareParams(StrictModel):
     max_latency_ms: Annotated[float, Field(gt=0.0)] | None = None
     latency_repeats: Annotated[int, Field(ge=1)] = 50
     bootstrap_resamples: Annotated[int, Field(ge=10)] = 1000
-    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.95
+    confidence: Annotated[float, Field(gt=0.5, lt=1.0)] = 0.90
     cross_validation: CrossValidationParams = CrossValidationParams()
 
     @model_validator(mode="before")

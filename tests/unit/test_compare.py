@@ -116,7 +116,7 @@ def test_gate_fails_only_beyond_the_margin_and_says_why() -> None:
     assert not failed.passed
     reason = failed.reasons[0]
     assert reason.startswith("roc_auc regressed beyond its margin") and "margin 0.005" in reason
-    assert "delta -0.0500" in reason and "95% CI [-0.0800, -0.0200]" in reason
+    assert "delta -0.0500" in reason and "90% CI [-0.0800, -0.0200]" in reason
     within = evaluate_gate(params, _row(-0.004, -0.006, -0.002), {"roc_auc": 0.896})
     assert within.passed and "changed, but within the margin" in within.checks[0]
     assert evaluate_gate(params, _row(-0.05, -0.1, 0.001), {"roc_auc": 0.85}).passed  # large but not detectable
