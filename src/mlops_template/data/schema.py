@@ -11,22 +11,25 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from mlops_template.config import ConfigError, StrictModel, format_validation_error
+from mlops_template.data import kinds
+from mlops_template.data.kinds import parse_dates as parse_dates  # re-exported: the features import it here
 
-DType = Literal["int64", "float64", "bool", "str"]
 Scalar = bool | int | float | str
-# What a column is for. Only ``feature`` (and ``date``, turned into year/month/weekday numbers) reaches the
-# model; ``identifier`` and ``ignored`` columns are validated in the data but never encoded, and a request
-# may carry them with any value (they are never a 400).
-Role = Literal["feature", "date", "identifier", "ignored"]
-MODEL_ROLES = ("feature", "date")
+# The dtypes and roles a column may have, and what each means to validation, serving, features and the
+# monitor, are registered in ONE place: mlops_template.data.kinds (DTYPES, ROLES). Only model-input roles
+# (``feature``, and ``date``, turned into year/month/weekday numbers) reach the model; ``identifier`` and
+# ``ignored`` columns are validated in the data but never encoded, and a request may carry them with any
+# value (they are never a 400).
+DType = str
+Role = str
 
 
 class ColumnSpec(StrictModel):
@@ -36,12 +39,29 @@ class ColumnSpec(StrictModel):
     unique: bool = False
     min: float | None = None
     max: float | None = None
+    # a closed category: the complete list of valid values (another value is bad input)
     allowed: list[Scalar] | None = None
+    # an open category: any value is valid; a new one is encoded as unknown and counted as drift
+    open: bool = False
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> ColumnSpec:
+        if self.dtype not in kinds.DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} is not one of {', '.join(kinds.DTYPES)}")
+        if self.role not in kinds.ROLES:
+            raise ValueError(f"role {self.role!r} is not one of {', '.join(kinds.ROLES)}")
+        accepted = kinds.ROLES[self.role].dtypes
+        if accepted is not None and self.dtype not in accepted:
+            raise ValueError(f"role {self.role} needs dtype {' or '.join(accepted)}, not {self.dtype}")
+        if self.open and (self.allowed is not None or kinds.DTYPES[self.dtype] is not kinds.CATEGORY):
+            raise ValueError(
+                "open: true is for a str category without `allowed` (an `allowed` list makes it closed): "
+                "remove one of the two"
+            )
+        return self
 
 
-def pandas_dtype(col: ColumnSpec) -> str:
-    """The pandas dtype a column is cast to: nullable booleans need pandas' ``boolean``."""
-    return "boolean" if col.dtype == "bool" and col.nullable else col.dtype
+pandas_dtype = kinds.pandas_dtype
 
 
 class SchemaSpec(StrictModel):
@@ -51,11 +71,11 @@ class SchemaSpec(StrictModel):
 
     def feature_columns(self, target: str, id_column: str) -> list[str]:
         """The columns the model sees: every ``feature``/``date`` column except the target and the id."""
-        return [c for c, col in self.columns.items() if c not in (target, id_column) and col.role in MODEL_ROLES]
+        return [c for c, col in self.columns.items() if c not in (target, id_column) and kinds.is_model_input(col)]
 
     def passthrough_columns(self) -> list[str]:
         """``identifier``/``ignored`` columns: a request may carry them (any value); the model never sees them."""
-        return [c for c, col in self.columns.items() if col.role in ("identifier", "ignored")]
+        return [c for c, col in self.columns.items() if not kinds.is_model_input(col)]
 
 
 def load_spec(path: str | Path) -> SchemaSpec:
@@ -89,30 +109,16 @@ def dump_spec(spec: SchemaSpec, path: str | Path, header: str = "", notes: dict[
 
 def _column_checks(col: ColumnSpec) -> list[pa.Check]:
     checks: list[pa.Check] = []
-    if col.min is not None and col.max is not None:
-        checks.append(pa.Check.in_range(col.min, col.max))  # one vectorised pass instead of two
-    elif col.min is not None:
-        checks.append(pa.Check.ge(col.min))
-    elif col.max is not None:
-        checks.append(pa.Check.le(col.max))
+    if kinds.kind_of(col).bounded:
+        if col.min is not None and col.max is not None:
+            checks.append(pa.Check.in_range(col.min, col.max))  # one vectorised pass instead of two
+        elif col.min is not None:
+            checks.append(pa.Check.ge(col.min))
+        elif col.max is not None:
+            checks.append(pa.Check.le(col.max))
     if col.allowed is not None:
         checks.append(pa.Check.isin(col.allowed))
-    if col.role == "date":
-        checks.append(
-            pa.Check(
-                lambda s: parse_dates(s).notna() | s.isna(),
-                element_wise=False,
-                name="date: parseable as a date",
-                error="values must be dates (e.g. 2024-03-01 or 2024-03-01T10:00:00)",
-            )
-        )
-    return checks
-
-
-def parse_dates(values: Any) -> pd.Series:
-    """Strings -> timestamps (NaT where a value is not a date); one rule for validation and features."""
-    series = pd.Series(values) if not isinstance(values, pd.Series) else values
-    return pd.to_datetime(series.astype("string"), errors="coerce", format="mixed", utc=True)
+    return checks + kinds.kind_of(col).pandera_checks()
 
 
 def build_schema(spec: SchemaSpec, columns: list[str] | None = None, frame_checks: bool = True) -> pa.DataFrameSchema:
