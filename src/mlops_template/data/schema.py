@@ -311,6 +311,41 @@ def _words(present: pd.Series) -> float:
     return float(present.head(2000).map(lambda v: len(str(v).split())).mean()) if len(present) else 0.0
 
 
+def _text_like(present: pd.Series) -> str:
+    """Why a string column reads as text, not as a list of categories ("" when it does not)."""
+    words = _words(present)
+    if words >= 3:
+        return f"sentences of ~{words:.0f} words"
+    length = float(present.head(2000).astype(str).str.len().mean()) if len(present) else 0.0
+    if length >= 30 and words >= 2:
+        return f"long strings of ~{length:.0f} characters"
+    return ""
+
+
+OPEN_MEANS = "a new value is accepted, encoded as unknown by the one-hot encoder and counted as drift"
+
+
+def _category_spec(present: pd.Series, nullable: bool, max_categories: int) -> tuple[ColumnSpec, str]:
+    """A string feature: a closed category (``allowed``: a new value is bad input) only when the values seen
+    look like a complete list; text, many values, or values seen once or twice make it open (``open: true``)."""
+    counts = present.astype(str).value_counts()
+    distinct, rare, text = len(counts), int((counts <= 2).sum()), _text_like(present)
+    if text or distinct > max_categories or rare:
+        why = (
+            f"text ({text}, {distinct} distinct values)"
+            if text
+            else f"{distinct} values (> {max_categories}; rare ones share one one-hot column)"
+            if distinct > max_categories
+            else f"{rare} of its {distinct} values seen only once or twice, so the list seen is likely incomplete"
+        )
+        return ColumnSpec(dtype="str", nullable=nullable, open=True), f"feature: open category: {why}; {OPEN_MEANS}"
+    closed = ColumnSpec(dtype="str", nullable=nullable, allowed=sorted(counts.index))
+    return closed, (
+        f"feature: closed category: {distinct} values, each seen 3 times or more; any other value is bad input "
+        "(rejected by validate and serving): extend allowed, or replace it with open: true"
+    )
+
+
 @dataclass
 class Draft:
     """A drafted schema with the reason for every decision (written as comments) and label counts."""
@@ -396,9 +431,9 @@ def draft_spec(
                 "ignored: dates/timestamps (a closed category list would reject every new date); "
                 "set role: date to give the model year, month and weekday features"
             )
-        elif dtype == "str" and distinct > max_categories and _words(present) >= 3:
+        elif dtype == "str" and distinct > max_categories and _text_like(present):
             col = ColumnSpec(dtype="str", role="ignored", nullable=nullable)
-            why.append(f"ignored: free text ({distinct} distinct values, ~{_words(present):.0f} words each)")
+            why.append(f"ignored: free text ({distinct} distinct values, {_text_like(present)})")
         elif (
             dtype in ("str", "int64")
             and distinct > max_categories
@@ -422,16 +457,8 @@ def draft_spec(
             )
             why.append(f"feature: numeric, seen {lo:.4g}..{hi:.4g}; min/max padded by {margin:g} x range")
         else:
-            values = sorted(str(v) for v in present.unique())
-            if len(values) <= max_categories:
-                col = ColumnSpec(dtype="str", nullable=nullable, allowed=list(values))
-                why.append(f"feature: category, {len(values)} values seen (a new value is rejected: extend allowed)")
-            else:
-                col = ColumnSpec(dtype="str", nullable=nullable)
-                why.append(
-                    f"feature: category with {len(values)} values (> {max_categories}): no closed list; "
-                    "rare and new values share one one-hot column"
-                )
+            col, reason = _category_spec(present, nullable, max_categories)
+            why.append(reason)
         if nulls:
             why.append(f"nullable: {nulls}")
         columns[name], notes[name] = col, why
