@@ -125,6 +125,9 @@ def test_open_and_allowed_together_is_a_clear_error(tmp_path) -> None:
     path.write_text("columns:\n  note:\n    dtype: str\n    open: true\n    allowed: [a, b]\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"columns\.note.*open: true is for a str category without `allowed`"):
         load_spec(path)
+    path.write_text("columns:\n  when:\n    dtype: str\n    role: date\n    open: true\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"columns\.when.*open: true is for a str category"):
+        load_spec(path)
     path.write_text("columns:\n  when:\n    dtype: float64\n    role: date\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"columns\.when.*role date needs dtype str"):
         load_spec(path)

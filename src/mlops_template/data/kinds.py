@@ -261,7 +261,8 @@ def pandas_dtype(col: ColumnSpec) -> str:
 
 def is_open(col: ColumnSpec) -> bool:
     """An open category: any value is accepted (encoded as unknown when new); closed ones list ``allowed``."""
-    return kind_of(col).branch == "categorical" and DTYPES[col.dtype] is CATEGORY and col.allowed is None
+    kind = kind_of(col)
+    return kind.branch == "categorical" and kind.json is str and col.allowed is None
 
 
 def probe_value(col: ColumnSpec, i: int, k: int, where: float) -> Any:

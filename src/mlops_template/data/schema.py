@@ -53,7 +53,7 @@ class ColumnSpec(StrictModel):
         accepted = kinds.ROLES[self.role].dtypes
         if accepted is not None and self.dtype not in accepted:
             raise ValueError(f"role {self.role} needs dtype {' or '.join(accepted)}, not {self.dtype}")
-        if self.open and (self.allowed is not None or kinds.DTYPES[self.dtype] is not kinds.CATEGORY):
+        if self.open and (self.allowed is not None or not kinds.is_open(self)):
             raise ValueError(
                 "open: true is for a str category without `allowed` (an `allowed` list makes it closed): "
                 "remove one of the two"
