@@ -167,3 +167,29 @@ def test_a_date_role_is_one_rule_everywhere() -> None:
     probes = [p["when"] for p in probe_records(SPEC, FEATURES)]
     assert kinds.parse_dates(probes).notna().all()
     assert kinds.branch(SPEC.columns["id"]) == "ignored" and kinds.profile_kind(SPEC.columns["id"]) is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2024-03-01",
+        "2024-03-01T10:00",
+        "2024-03-01 10:00:00",
+        "2024-03-01T10:00:00.123456",
+        "2024-03-01T10:00:00Z",
+        "2024-03-01T10:00:00+05:30",
+        "03/01/2024",
+        "2024-02-30",
+        "2024-13-45",
+        "2024-03-01T25:00",
+        "not a date",
+    ],
+)
+def test_a_served_date_is_judged_by_the_rule_of_the_validate_stage(value: str) -> None:
+    """The request field's quick ISO check never disagrees with parse_dates (what validate and features use)."""
+    try:
+        kinds._date_or_error(value)
+        served = True
+    except ValueError:
+        served = False
+    assert served == bool(kinds.parse_dates([value]).notna().iloc[0])

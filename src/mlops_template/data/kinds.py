@@ -18,8 +18,10 @@ construction.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -133,7 +135,17 @@ def _is_boolean(t: pa.DataType) -> bool:
 # ----------------------------------------------------------------------------- request (JSON) checks
 
 
+_ISO = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?(Z|[+-]\d{2}:\d{2})?")
+
+
 def _date_or_error(value: str) -> str:
+    """One value by the rule of :func:`parse_dates` (plain ISO dates, the common case, without pandas)."""
+    if _ISO.fullmatch(value):
+        try:
+            datetime.fromisoformat(value)
+            return value
+        except ValueError:
+            pass  # e.g. 2024-13-45: pandas decides (and rejects it too)
     if parse_dates([value]).isna().iloc[0]:
         raise ValueError(f"not a date: {DATE_HINT}")
     return value
