@@ -59,6 +59,16 @@ def test_a_good_record_passes_all_three_gates() -> None:
     assert verdicts(GOOD) == {"validate": set(), "json": set(), "arrow": set()}
 
 
+def test_a_request_may_carry_identifier_columns_as_json_and_as_arrow() -> None:
+    """An identifier/ignored column is carried with any value by both endpoints (never a 400), and is not used."""
+    row = {**GOOD, "id": "not even an int"}
+    validate_records(record_type(SPEC, FEATURES), [row])
+    x = validate_table(pa.Table.from_pylist([row]), SPEC, FEATURES, max_rows=10)
+    assert x.shape == (1, len(FEATURES))
+    with pytest.raises(ColumnarError, match="validation error"):
+        validate_table(pa.Table.from_pylist([{**GOOD, "colour": "red"}]), SPEC, FEATURES, max_rows=10)
+
+
 @pytest.mark.parametrize(
     ("column", "bad"),
     [

@@ -76,7 +76,8 @@ def validate_table(table: pa.Table, spec: SchemaSpec, features: list[str], max_r
         problems.append(_problem("too_long" if table.num_rows else "too_short", ["records"], f"1..{max_rows} rows"))
     names = table.column_names
     problems += [_problem("missing", ["records", "*", f], "column required") for f in features if f not in names]
-    problems += [_problem("extra_forbidden", ["records", "*", n], "not a feature") for n in names if n not in features]
+    carried = set(features) | set(spec.passthrough_columns())  # identifier/ignored columns: any value, never used
+    problems += [_problem("extra_forbidden", ["records", "*", n], "not a feature") for n in names if n not in carried]
     if len(set(names)) != len(names):
         problems.append(_problem("duplicate_column", ["records"], "each column once"))
     if problems:
