@@ -1,7 +1,8 @@
 """The columnar batch body: Apache Arrow IPC stream or Parquet, validated against the schema spec.
 
-``POST /arrow/predict_batch`` (mounted next to the BentoML API) takes one table with exactly the
-feature columns and applies the rules of :mod:`validation` column by column (vectorised), so a
+``POST /arrow/predict_batch`` (mounted next to the BentoML API) takes one table with the feature columns
+(identifier/ignored columns may come too) and applies each column kind's rules (mlops_template.data.kinds,
+as :mod:`validation` does) column by column (vectorised), so a
 10k-row request costs little more than the model itself. Errors have the JSON endpoints' shape
 (``detail[].loc = ["records", row, column]``, ``type`` = the same rule names). Pure functions; the
 Starlette app is built by :func:`make_app` with the service's scoring function.
