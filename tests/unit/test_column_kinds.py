@@ -31,11 +31,12 @@ SPEC = SchemaSpec(
         "when": ColumnSpec(dtype="str", role="date"),
         "plan": ColumnSpec(dtype="str", allowed=["basic", "pro"]),  # closed
         "note": ColumnSpec(dtype="str", open=True),  # open
+        "flag": ColumnSpec(dtype="bool", nullable=True),
         "y": ColumnSpec(dtype="int64", allowed=[0, 1]),
     }
 )
-FEATURES = ["x", "when", "plan", "note"]
-GOOD = {"x": 1.5, "when": "2024-03-01", "plan": "pro", "note": "calm"}
+FEATURES = ["x", "when", "plan", "note", "flag"]
+GOOD = {"x": 1.5, "when": "2024-03-01", "plan": "pro", "note": "calm", "flag": True}
 
 
 def verdicts(row: dict[str, Any]) -> dict[str, set[str]]:
@@ -78,6 +79,7 @@ def test_a_request_may_carry_identifier_columns_as_json_and_as_arrow() -> None:
         ("x", 11.0),  # out of range
         ("plan", "enterprise"),  # an unknown value of a closed category
         ("note", None),  # null where the schema says nullable: false
+        ("flag", "False"),  # a string in a bool column (pandas would cast it to True)
     ],
 )
 def test_the_same_bad_value_gets_the_same_verdict_from_validate_json_and_arrow(column: str, bad: Any) -> None:
@@ -107,6 +109,7 @@ def test_a_new_value_of_an_open_category_is_accepted_everywhere_served_and_count
             "when": [f"2024-{m:02d}-01" for m in rng.integers(1, 13, n)],
             "plan": rng.choice(["basic", "pro"], n),
             "note": rng.choice(["calm", "restless", "off feed"], n),
+            "flag": rng.random(n) < 0.5,
             "y": rng.integers(0, 2, n),
         }
     )
@@ -119,7 +122,7 @@ def test_a_new_value_of_an_open_category_is_accepted_everywhere_served_and_count
     assert np.allclose(proba, pipeline.predict_proba(pd.DataFrame(new)))
     # the monitor: a window where a fifth of the notes are new drifts on that feature, and names the value
     profile = build_profile(train, SPEC, FEATURES, bins=10)
-    assert profile["features"] == ["x", "plan", "note"]  # dates are not profiled: time always moves on
+    assert profile["features"] == ["x", "plan", "note", "flag"]  # dates are not profiled: time always moves on
     assert profile["columns"]["note"]["open"] and not profile["columns"]["plan"]["open"]
     window = train.sample(200, random_state=1).reset_index(drop=True)
     window.loc[:39, "note"] = "coughing a little"

@@ -180,7 +180,16 @@ class Kind:
     bounded: bool = False  # min/max apply
     float_matrix: bool = False  # the value is a number in the served feature matrix
     pandera_checks: Callable[[], list[Any]] = list  # extra pandera checks (beyond min/max/allowed)
+    # the raw values (before the cast) that are not of this kind, when the cast would hide them
+    uncastable: Callable[[pd.Series], pd.Series] | None = None
     validators: tuple[Any, ...] = ()  # extra pydantic validators of a request field (AfterValidator, ...)
+
+
+def _not_booleans(raw: pd.Series) -> pd.Series:
+    """pandas casts any string to True ("False" too): a bool column holds booleans (or nothing) before the cast."""
+    if pd.api.types.is_bool_dtype(raw):
+        return pd.Series(False, index=raw.index)
+    return ~raw.map(lambda v: isinstance(v, (bool, np.bool_))) & raw.notna()
 
 
 def _date_checks() -> list[Any]:
@@ -212,7 +221,7 @@ INTEGER = Kind(
 )  # fmt: skip
 BOOLEAN = Kind(
     "boolean", "bool", bool, _is_boolean, _arrow_bool, "boolean", "categorical",
-    lambda col, i, k, where: bool((i + k) % 2), "not-a-boolean", float_matrix=True,
+    lambda col, i, k, where: bool((i + k) % 2), "not-a-boolean", float_matrix=True, uncastable=_not_booleans,
 )  # fmt: skip
 CATEGORY = Kind(
     "category", "str", str, _is_string, _arrow_category, "categorical", "categorical",

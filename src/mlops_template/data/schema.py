@@ -238,13 +238,27 @@ def _report_from_failure_cases(frame: pd.DataFrame, cases: pd.DataFrame) -> list
     return failures
 
 
+def _uncastable(frame: pd.DataFrame, spec: SchemaSpec) -> list[Failure]:
+    """Values the cast would hide (a kind's ``uncastable``, e.g. a string in a bool column), as dtype failures."""
+    failures = []
+    for name, col in spec.columns.items():
+        check = kinds.kind_of(col).uncastable
+        bad = check(frame[name]) if check is not None and name in frame.columns else None
+        if bad is not None and bad.any():
+            examples = [str(v) for v in frame.loc[bad, name].drop_duplicates().head(5)]
+            failures.append(Failure(name, f"wrong dtype: cannot cast to {col.dtype}", int(bad.sum()), examples))
+    return failures
+
+
 def validate(frame: pd.DataFrame, spec: SchemaSpec) -> tuple[pd.DataFrame | None, ValidationReport]:
     """Validate lazily (every failing check is collected, not only the first)."""
     schema = build_schema(spec)
+    failures = _uncastable(frame, spec)
     try:
         validated = schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
-        failures = _report_from_failure_cases(frame, err.failure_cases)
+        failures += _report_from_failure_cases(frame, err.failure_cases)
+    if failures:
         return None, ValidationReport(len(frame), frame.shape[1], failures)
     return validated, ValidationReport(len(frame), frame.shape[1], [])
 
