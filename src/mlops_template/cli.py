@@ -25,7 +25,8 @@ SCHEMA_HEADER = """\
 # THE data schema, used by the validate stage, the data tests and the service's input validation.
 # Drafted by `make schema` from {source} ({rows} rows); review before committing:
 #   - min/max: inferred ranges are padded; set the real physical/business limits
-#   - allowed: the complete list of valid categories/labels
+#   - allowed: a closed category, the complete list of valid values/labels (another value is bad input);
+#     open: true, an open category (a new value is accepted, encoded as unknown and counted as drift)
 #   - nullable: true only where a missing value is legitimate
 #   - min_rows: the smallest dataset you would still train on
 #   - role: feature (default, a model input) | date (year/month/weekday model inputs) | identifier | ignored

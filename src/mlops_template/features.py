@@ -1,8 +1,9 @@
 """The one preprocessing pipeline, used by training and (inside the saved model) by serving.
 
-Column roles come from the schema: numeric and boolean columns are imputed and scaled,
-string columns are imputed and one-hot encoded, ``role: date`` columns become year/month/weekday
-numbers. Only ``feature``/``date`` columns reach the model: the id, the target and every
+Column kinds come from the schema (mlops_template.data.kinds): numeric and boolean columns are imputed
+and scaled, categories are imputed and one-hot encoded (a value unseen in training, possible only in an
+open category, is encoded as unknown: the infrequent column, or all zeros), ``role: date`` columns become
+year/month/weekday numbers. Only ``feature``/``date`` columns reach the model: the id, the target and every
 ``identifier``/``ignored`` column are dropped (see ``SchemaSpec.feature_columns``).
 """
 
@@ -16,15 +17,22 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, MinMaxScaler, OneHotEncoder, StandardScaler
 
 from mlops_template.config import FeatureParams
-from mlops_template.data.schema import MODEL_ROLES, SchemaSpec, parse_dates
+from mlops_template.data import kinds
+from mlops_template.data.schema import SchemaSpec, parse_dates
+
+
+def branches(spec: SchemaSpec, features: list[str]) -> dict[str, list[str]]:
+    """Feature columns by preprocessing branch (numeric, boolean, categorical, date, ignored): the column
+    kind registry (mlops_template.data.kinds) decides."""
+    out: dict[str, list[str]] = {}
+    for c in features:
+        out.setdefault(kinds.branch(spec.columns[c]), []).append(c)
+    return out
 
 
 def split_feature_types(spec: SchemaSpec, features: list[str]) -> tuple[list[str], list[str], list[str]]:
-    features = [c for c in features if spec.columns[c].role == "feature"]
-    numeric = [c for c in features if spec.columns[c].dtype in ("int64", "float64")]
-    boolean = [c for c in features if spec.columns[c].dtype == "bool"]
-    categorical = [c for c in features if spec.columns[c].dtype == "str"]
-    return numeric, boolean, categorical
+    by = branches(spec, features)
+    return by.get("numeric", []), by.get("boolean", []), by.get("categorical", [])
 
 
 def _to_float(x):
@@ -49,11 +57,10 @@ def _date_names(transformer, names):
 
 
 def build_preprocessor(spec: SchemaSpec, features: list[str], params: FeatureParams) -> ColumnTransformer:
-    unknown = [c for c in features if spec.columns[c].role not in MODEL_ROLES]
-    if unknown:
-        raise ValueError(f"not model inputs (role identifier/ignored in the schema): {', '.join(unknown)}")
-    numeric, boolean, categorical = split_feature_types(spec, features)
-    dates = [c for c in features if spec.columns[c].role == "date"]
+    by = branches(spec, features)
+    if by.get("ignored"):
+        raise ValueError(f"not model inputs (role identifier/ignored in the schema): {', '.join(by['ignored'])}")
+    numeric, boolean, categorical, dates = (by.get(b, []) for b in ("numeric", "boolean", "categorical", "date"))
 
     def scaler():
         return {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": "passthrough"}[params.scaler]

@@ -149,3 +149,44 @@ def test_unit_tests_never_read_the_projects_files() -> None:
         if p.name != Path(__file__).name and project.search(p.read_text())
     ]
     assert not offenders, f"unit tests reading the project's params/schema/data: {offenders}"
+
+
+def with_field_notes(frame: pd.DataFrame, non_null: int = 54, seed: int = 3) -> pd.DataFrame:
+    """A comment column holding 10 distinct sentences among ``non_null`` values, the rest missing."""
+    rng = np.random.default_rng(seed)
+    sentences = [f"Nest never observed with full clutch, count {i}." for i in range(10)]
+    notes: list[str | None] = [None] * len(frame)
+    for row in rng.choice(len(frame), non_null, replace=False):
+        notes[row] = sentences[rng.integers(10)]
+    return frame.assign(**{"Field notes": notes})
+
+
+def test_text_and_rarely_seen_values_are_drafted_as_open_categories(messy: pd.DataFrame, tmp_path: Path) -> None:
+    """A closed list only where the values seen look complete: sentences, long strings, values seen once or
+    twice or too many values make an open category (a new value is valid, and is drift); the comment says why."""
+    rng = np.random.default_rng(0)
+    frame = with_field_notes(messy).assign(
+        Pen=rng.choice([f"pen {i}" for i in range(6)], len(messy)),  # each seen ~60 times: closed
+        Supplier=["Acme"] * (len(messy) - 2) + ["Brand new farm supply", "Zed"],  # two values seen once: open
+    )
+    draft = draft_spec(frame, TARGET, ID, drop_missing_labels=True)
+    cols, notes = draft.spec.columns, draft.notes
+    assert cols["Field notes"] == ColumnSpec(dtype="str", nullable=True, open=True)
+    assert notes["Field notes"][0].startswith("feature: open category: text (sentences of ~8 words, 10 distinct")
+    assert cols["Vet comments"].role == "ignored" and "free text" in notes["Vet comments"][0]
+    assert cols["Supplier"].open and "2 of its 3 values seen only once or twice" in notes["Supplier"][0]
+    assert cols["Pen"].allowed == [f"pen {i}" for i in range(6)] and not cols["Pen"].open
+    assert notes["Pen"][0].startswith("feature: closed category: 6 values")
+    assert cols["Breed"].allowed and "closed category" in notes["Breed"][0]
+    path = tmp_path / "schema.yaml"
+    dump_spec(draft.spec, path, "", notes)
+    text = path.read_text(encoding="utf-8")
+    assert load_spec(path) == draft.spec
+    assert "  # feature: open category: text" in text and "    open: true" in text
+    # the drafted schema accepts its data, and a new sentence from a client is a valid request
+    kept, _ = drop_missing_labels(frame, TARGET)
+    assert validate(kept, draft.spec)[1].ok
+    features = draft.spec.feature_columns(TARGET, ID)
+    record = {f: kept[f].iloc[0] for f in features} | {"Field notes": "A sentence nobody wrote before."}
+    record = {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
+    assert validate_records(record_type(draft.spec, features), [record])

@@ -11,22 +11,25 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
 import yaml
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from mlops_template.config import ConfigError, StrictModel, format_validation_error
+from mlops_template.data import kinds
+from mlops_template.data.kinds import parse_dates as parse_dates  # re-exported: the features import it here
 
-DType = Literal["int64", "float64", "bool", "str"]
 Scalar = bool | int | float | str
-# What a column is for. Only ``feature`` (and ``date``, turned into year/month/weekday numbers) reaches the
-# model; ``identifier`` and ``ignored`` columns are validated in the data but never encoded, and a request
-# may carry them with any value (they are never a 400).
-Role = Literal["feature", "date", "identifier", "ignored"]
-MODEL_ROLES = ("feature", "date")
+# The dtypes and roles a column may have, and what each means to validation, serving, features and the
+# monitor, are registered in ONE place: mlops_template.data.kinds (DTYPES, ROLES). Only model-input roles
+# (``feature``, and ``date``, turned into year/month/weekday numbers) reach the model; ``identifier`` and
+# ``ignored`` columns are validated in the data but never encoded, and a request may carry them with any
+# value (they are never a 400).
+DType = str
+Role = str
 
 
 class ColumnSpec(StrictModel):
@@ -36,12 +39,29 @@ class ColumnSpec(StrictModel):
     unique: bool = False
     min: float | None = None
     max: float | None = None
+    # a closed category: the complete list of valid values (another value is bad input)
     allowed: list[Scalar] | None = None
+    # an open category: any value is valid; a new one is encoded as unknown and counted as drift
+    open: bool = False
+
+    @model_validator(mode="after")
+    def _known_kind(self) -> ColumnSpec:
+        if self.dtype not in kinds.DTYPES:
+            raise ValueError(f"dtype {self.dtype!r} is not one of {', '.join(kinds.DTYPES)}")
+        if self.role not in kinds.ROLES:
+            raise ValueError(f"role {self.role!r} is not one of {', '.join(kinds.ROLES)}")
+        accepted = kinds.ROLES[self.role].dtypes
+        if accepted is not None and self.dtype not in accepted:
+            raise ValueError(f"role {self.role} needs dtype {' or '.join(accepted)}, not {self.dtype}")
+        if self.open and (self.allowed is not None or not kinds.is_open(self)):
+            raise ValueError(
+                "open: true is for a str category without `allowed` (an `allowed` list makes it closed): "
+                "remove one of the two"
+            )
+        return self
 
 
-def pandas_dtype(col: ColumnSpec) -> str:
-    """The pandas dtype a column is cast to: nullable booleans need pandas' ``boolean``."""
-    return "boolean" if col.dtype == "bool" and col.nullable else col.dtype
+pandas_dtype = kinds.pandas_dtype
 
 
 class SchemaSpec(StrictModel):
@@ -51,11 +71,11 @@ class SchemaSpec(StrictModel):
 
     def feature_columns(self, target: str, id_column: str) -> list[str]:
         """The columns the model sees: every ``feature``/``date`` column except the target and the id."""
-        return [c for c, col in self.columns.items() if c not in (target, id_column) and col.role in MODEL_ROLES]
+        return [c for c, col in self.columns.items() if c not in (target, id_column) and kinds.is_model_input(col)]
 
     def passthrough_columns(self) -> list[str]:
         """``identifier``/``ignored`` columns: a request may carry them (any value); the model never sees them."""
-        return [c for c, col in self.columns.items() if col.role in ("identifier", "ignored")]
+        return [c for c, col in self.columns.items() if not kinds.is_model_input(col)]
 
 
 def load_spec(path: str | Path) -> SchemaSpec:
@@ -89,30 +109,16 @@ def dump_spec(spec: SchemaSpec, path: str | Path, header: str = "", notes: dict[
 
 def _column_checks(col: ColumnSpec) -> list[pa.Check]:
     checks: list[pa.Check] = []
-    if col.min is not None and col.max is not None:
-        checks.append(pa.Check.in_range(col.min, col.max))  # one vectorised pass instead of two
-    elif col.min is not None:
-        checks.append(pa.Check.ge(col.min))
-    elif col.max is not None:
-        checks.append(pa.Check.le(col.max))
+    if kinds.kind_of(col).bounded:
+        if col.min is not None and col.max is not None:
+            checks.append(pa.Check.in_range(col.min, col.max))  # one vectorised pass instead of two
+        elif col.min is not None:
+            checks.append(pa.Check.ge(col.min))
+        elif col.max is not None:
+            checks.append(pa.Check.le(col.max))
     if col.allowed is not None:
         checks.append(pa.Check.isin(col.allowed))
-    if col.role == "date":
-        checks.append(
-            pa.Check(
-                lambda s: parse_dates(s).notna() | s.isna(),
-                element_wise=False,
-                name="date: parseable as a date",
-                error="values must be dates (e.g. 2024-03-01 or 2024-03-01T10:00:00)",
-            )
-        )
-    return checks
-
-
-def parse_dates(values: Any) -> pd.Series:
-    """Strings -> timestamps (NaT where a value is not a date); one rule for validation and features."""
-    series = pd.Series(values) if not isinstance(values, pd.Series) else values
-    return pd.to_datetime(series.astype("string"), errors="coerce", format="mixed", utc=True)
+    return checks + kinds.kind_of(col).pandera_checks()
 
 
 def build_schema(spec: SchemaSpec, columns: list[str] | None = None, frame_checks: bool = True) -> pa.DataFrameSchema:
@@ -232,13 +238,27 @@ def _report_from_failure_cases(frame: pd.DataFrame, cases: pd.DataFrame) -> list
     return failures
 
 
+def _uncastable(frame: pd.DataFrame, spec: SchemaSpec) -> list[Failure]:
+    """Values the cast would hide (a kind's ``uncastable``, e.g. a string in a bool column), as dtype failures."""
+    failures = []
+    for name, col in spec.columns.items():
+        check = kinds.kind_of(col).uncastable
+        bad = check(frame[name]) if check is not None and name in frame.columns else None
+        if bad is not None and bad.any():
+            examples = [str(v) for v in frame.loc[bad, name].drop_duplicates().head(5)]
+            failures.append(Failure(name, f"wrong dtype: cannot cast to {col.dtype}", int(bad.sum()), examples))
+    return failures
+
+
 def validate(frame: pd.DataFrame, spec: SchemaSpec) -> tuple[pd.DataFrame | None, ValidationReport]:
     """Validate lazily (every failing check is collected, not only the first)."""
     schema = build_schema(spec)
+    failures = _uncastable(frame, spec)
     try:
         validated = schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as err:
-        failures = _report_from_failure_cases(frame, err.failure_cases)
+        failures += _report_from_failure_cases(frame, err.failure_cases)
+    if failures:
         return None, ValidationReport(len(frame), frame.shape[1], failures)
     return validated, ValidationReport(len(frame), frame.shape[1], [])
 
@@ -303,6 +323,41 @@ def _is_date(present: pd.Series) -> bool:
 
 def _words(present: pd.Series) -> float:
     return float(present.head(2000).map(lambda v: len(str(v).split())).mean()) if len(present) else 0.0
+
+
+def _text_like(present: pd.Series) -> str:
+    """Why a string column reads as text, not as a list of categories ("" when it does not)."""
+    words = _words(present)
+    if words >= 3:
+        return f"sentences of ~{words:.0f} words"
+    length = float(present.head(2000).astype(str).str.len().mean()) if len(present) else 0.0
+    if length >= 30 and words >= 2:
+        return f"long strings of ~{length:.0f} characters"
+    return ""
+
+
+OPEN_MEANS = "a new value is accepted, encoded as unknown by the one-hot encoder and counted as drift"
+
+
+def _category_spec(present: pd.Series, nullable: bool, max_categories: int) -> tuple[ColumnSpec, str]:
+    """A string feature: a closed category (``allowed``: a new value is bad input) only when the values seen
+    look like a complete list; text, many values, or values seen once or twice make it open (``open: true``)."""
+    counts = present.astype(str).value_counts()
+    distinct, rare, text = len(counts), int((counts <= 2).sum()), _text_like(present)
+    if text or distinct > max_categories or rare:
+        why = (
+            f"text ({text}, {distinct} distinct values)"
+            if text
+            else f"{distinct} values (> {max_categories}; rare ones share one one-hot column)"
+            if distinct > max_categories
+            else f"{rare} of its {distinct} values seen only once or twice, so the list seen is likely incomplete"
+        )
+        return ColumnSpec(dtype="str", nullable=nullable, open=True), f"feature: open category: {why}; {OPEN_MEANS}"
+    closed = ColumnSpec(dtype="str", nullable=nullable, allowed=sorted(counts.index))
+    return closed, (
+        f"feature: closed category: {distinct} values, each seen 3 times or more; any other value is bad input "
+        "(rejected by validate and serving): extend allowed, or replace it with open: true"
+    )
 
 
 @dataclass
@@ -390,9 +445,9 @@ def draft_spec(
                 "ignored: dates/timestamps (a closed category list would reject every new date); "
                 "set role: date to give the model year, month and weekday features"
             )
-        elif dtype == "str" and distinct > max_categories and _words(present) >= 3:
+        elif dtype == "str" and distinct > max_categories and _text_like(present):
             col = ColumnSpec(dtype="str", role="ignored", nullable=nullable)
-            why.append(f"ignored: free text ({distinct} distinct values, ~{_words(present):.0f} words each)")
+            why.append(f"ignored: free text ({distinct} distinct values, {_text_like(present)})")
         elif (
             dtype in ("str", "int64")
             and distinct > max_categories
@@ -416,16 +471,8 @@ def draft_spec(
             )
             why.append(f"feature: numeric, seen {lo:.4g}..{hi:.4g}; min/max padded by {margin:g} x range")
         else:
-            values = sorted(str(v) for v in present.unique())
-            if len(values) <= max_categories:
-                col = ColumnSpec(dtype="str", nullable=nullable, allowed=list(values))
-                why.append(f"feature: category, {len(values)} values seen (a new value is rejected: extend allowed)")
-            else:
-                col = ColumnSpec(dtype="str", nullable=nullable)
-                why.append(
-                    f"feature: category with {len(values)} values (> {max_categories}): no closed list; "
-                    "rare and new values share one one-hot column"
-                )
+            col, reason = _category_spec(present, nullable, max_categories)
+            why.append(reason)
         if nulls:
             why.append(f"nullable: {nulls}")
         columns[name], notes[name] = col, why

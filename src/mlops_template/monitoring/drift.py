@@ -2,7 +2,8 @@
 
 Per feature:
 - the population stability index (PSI) over the reference bins (numeric: the quantile bins of the
-  training data; categorical: the reference values, plus every value never seen in training), with a
+  training data; categorical: the reference values, plus every value never seen in training, which only
+  an open category lets through and which counts as drift; ``unseen_share`` reports its share), with a
   bucket for missing values when either side has some;
 - a two-sample test: Kolmogorov-Smirnov on the binned distributions for numeric features (the
   reference keeps only bin counts, so the statistic is the largest CDF gap at the bin edges, a
@@ -46,6 +47,7 @@ class FeatureDrift:
     reference_share: list[float]
     current_share: list[float]
     new_values: dict[str, int] = field(default_factory=dict)
+    unseen_share: float = 0.0  # categorical: share of the present values never seen in training
     invalid_values: int = 0
     note: str = ""
 
@@ -128,9 +130,12 @@ def categorical_drift(name: str, ref: dict[str, Any], values: pd.Series, params:
         ref_counts, cur_counts = np.append(ref_counts, ref_missing), np.append(cur_counts, cur_missing)
         labels = [*labels, "missing"]
     stat, p = chi2_two_sample(ref_counts, cur_counts)
+    # A new value of an open category is valid input, and it is drift: its own bucket, empty in the reference.
+    # (A closed category's unknown values never get here: validation rejects them.)
+    unseen = sum(new.values()) / max(int(current.sum()), 1)
     return _feature_drift(
         name, "categorical", "chi2", ref_counts, cur_counts, labels, stat, p, params, len(values), ref_missing,
-        cur_missing, new_values=new,
+        cur_missing, new_values=new, unseen_share=unseen,
     )  # fmt: skip
 
 

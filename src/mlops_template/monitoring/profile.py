@@ -2,7 +2,8 @@
 
 Numeric features keep quantile bin edges of the training data and the count per bin (plus a
 summary); boolean and string features keep their value counts. Missing values are counted apart.
-The profile is derived from the one schema: which columns are features, and which kind each is.
+The profile is derived from the one schema: which columns are features, and which kind each is
+(mlops_template.data.kinds: dates are not profiled, time always moves on).
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mlops_template.data import kinds
 from mlops_template.data.schema import SchemaSpec
 
 PROFILE_VERSION = 1
-NUMERIC_DTYPES = ("int64", "float64")
 
 
 def category_key(value: Any) -> str:
@@ -65,12 +66,14 @@ def numeric_profile(series: pd.Series, bins: int, dtype: str) -> dict[str, Any]:
     }
 
 
-def categorical_profile(series: pd.Series, dtype: str) -> dict[str, Any]:
+def categorical_profile(series: pd.Series, dtype: str, open_category: bool = False) -> dict[str, Any]:
+    """Value counts; ``open_category``: an open category, where a value unseen in training is valid (and is drift)."""
     present = series.dropna()
     counts = present.map(category_key).value_counts(sort=True)
     return {
         "kind": "categorical",
         "dtype": dtype,
+        "open": open_category,
         "counts": {str(k): int(v) for k, v in counts.items()},
         "missing": int(series.isna().sum()),
     }
@@ -83,9 +86,11 @@ def build_profile(frame: pd.DataFrame, spec: SchemaSpec, features: list[str], bi
         raise ValueError(f"reference profile: feature column(s) {', '.join(missing)} not in the training data")
     columns: dict[str, Any] = {}
     for name in features:
-        dtype = spec.columns[name].dtype
-        if dtype in NUMERIC_DTYPES:
-            columns[name] = numeric_profile(frame[name], bins, dtype)
-        else:
-            columns[name] = categorical_profile(frame[name], dtype)
-    return {"version": PROFILE_VERSION, "rows": len(frame), "bins": bins, "features": features, "columns": columns}
+        col = spec.columns[name]
+        kind = kinds.profile_kind(col)  # the column kind registry decides; None: not profiled (dates)
+        if kind == "numeric":
+            columns[name] = numeric_profile(frame[name], bins, col.dtype)
+        elif kind == "categorical":
+            columns[name] = categorical_profile(frame[name], col.dtype, open_category=kinds.is_open(col))
+    profiled = [name for name in features if name in columns]
+    return {"version": PROFILE_VERSION, "rows": len(frame), "bins": bins, "features": profiled, "columns": columns}

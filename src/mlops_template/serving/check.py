@@ -39,26 +39,16 @@ from pathlib import Path
 from typing import Any
 
 from mlops_template.config import ConfigError, load_params
+from mlops_template.data.kinds import wrong_value
 from mlops_template.data.schema import ColumnSpec, load_spec
 from mlops_template.release.smoke import SmokeFailed, exercise, expected_output
 from mlops_template.serving.onnx_path import TOLERANCE
 
 BENTO_TAG_FILE = Path("build/bento/tag.txt")  # written by `make bento`
-NOT_A_CATEGORY = "<not-a-category>"
 
 
 class ServeCheckFailed(AssertionError):
     """The bento could not be loaded, or answered something else than the model and the schema require."""
-
-
-def wrong_value(col: ColumnSpec) -> Any:
-    """A JSON value that ``data/schema.yaml``'s rule for this column rejects (the service's request type is
-    derived from the same rule: strict JSON types, ``allowed`` as a closed set)."""
-    if col.allowed is not None:
-        return NOT_A_CATEGORY if NOT_A_CATEGORY not in col.allowed else 1.5
-    if col.dtype == "str":
-        return 12345
-    return "not-a-number"  # int64, float64, bool: a string is never accepted (strict mode)
 
 
 def invalid_record(record: dict[str, Any], feature: str, col: ColumnSpec) -> dict[str, Any]:

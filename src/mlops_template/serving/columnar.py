@@ -1,7 +1,8 @@
 """The columnar batch body: Apache Arrow IPC stream or Parquet, validated against the schema spec.
 
-``POST /arrow/predict_batch`` (mounted next to the BentoML API) takes one table with exactly the
-feature columns and applies the rules of :mod:`validation` column by column (vectorised), so a
+``POST /arrow/predict_batch`` (mounted next to the BentoML API) takes one table with the feature columns
+(identifier/ignored columns may come too) and applies each column kind's rules (mlops_template.data.kinds,
+as :mod:`validation` does) column by column (vectorised), so a
 10k-row request costs little more than the model itself. Errors have the JSON endpoints' shape
 (``detail[].loc = ["records", row, column]``, ``type`` = the same rule names). Pure functions; the
 Starlette app is built by :func:`make_app` with the service's scoring function.
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlops_template.data import kinds
 from mlops_template.data.schema import SchemaSpec
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -66,74 +68,41 @@ def _first_row(mask: Any) -> int:
 def validate_table(table: pa.Table, spec: SchemaSpec, features: list[str], max_rows: int) -> np.ndarray:
     """Table -> feature matrix (float64 when every feature is numeric, else object), or ColumnarError.
 
-    Per column (first offending row reported): Arrow type matches the dtype (integers are accepted
-    for float columns), nulls only where ``nullable``, finite floats, ``min``/``max``, ``allowed``.
+    Per column (first offending row reported): Arrow type matches the column's kind (integers are accepted
+    for float columns), nulls only where ``nullable``, then the kind's own check (mlops_template.data.kinds):
+    finite floats, ``min``/``max``, ``allowed`` (a closed category), dates that parse.
     """
     problems: list[dict[str, Any]] = []
     if not 1 <= table.num_rows <= max_rows:
         problems.append(_problem("too_long" if table.num_rows else "too_short", ["records"], f"1..{max_rows} rows"))
     names = table.column_names
     problems += [_problem("missing", ["records", "*", f], "column required") for f in features if f not in names]
-    problems += [_problem("extra_forbidden", ["records", "*", n], "not a feature") for n in names if n not in features]
+    carried = set(features) | set(spec.passthrough_columns())  # identifier/ignored columns: any value, never used
+    problems += [_problem("extra_forbidden", ["records", "*", n], "not a feature") for n in names if n not in carried]
     if len(set(names)) != len(names):
         problems.append(_problem("duplicate_column", ["records"], "each column once"))
     if problems:
         raise ColumnarError(400, f"{len(problems)} validation error(s) for the columnar batch", problems)
     columns: list[np.ndarray] = []
-    numeric = all(spec.columns[f].dtype in ("int64", "float64", "bool") for f in features)
-    for name in features:
+    column_kinds = [kinds.kind_of(spec.columns[f]) for f in features]
+    numeric = all(kind.float_matrix for kind in column_kinds)
+    for name, kind in zip(features, column_kinds, strict=True):
         col = spec.columns[name]
         arr = table.column(name).combine_chunks() if table.num_rows else table.column(name)
-        loc_of = lambda row, n=name: ["records", row, n]  # noqa: E731
-        t = arr.type
-        ok_type = {
-            "float64": pa.types.is_floating(t) or pa.types.is_integer(t),
-            "int64": pa.types.is_integer(t),
-            "bool": pa.types.is_boolean(t),
-            "str": pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_dictionary(t),
-        }[col.dtype]
-        if not ok_type:
-            problems.append(_problem(f"{col.dtype}_type", loc_of("*"), f"Arrow type {t} is not {col.dtype}"))
+        if not kind.arrow_type(arr.type):
+            problems.append(
+                _problem(f"{col.dtype}_type", ["records", "*", name], f"Arrow type {arr.type} is not {col.dtype}")
+            )
             continue
         if arr.null_count and not col.nullable:
-            problems.append(_problem("null", loc_of(_first_row(pc.is_null(arr))), "null not allowed"))
+            problems.append(_problem("null", ["records", _first_row(pc.is_null(arr)), name], "null not allowed"))
             continue
-        if col.dtype in ("float64", "int64"):
-            values = arr.to_numpy(zero_copy_only=False).astype(np.float64)  # nulls -> NaN
-            present = ~np.isnan(values) if arr.null_count else None
-            if col.dtype == "float64" and pa.types.is_floating(t):
-                bad = pc.fill_null(pc.invert(pc.is_finite(arr)), False)
-                if pc.any(bad).as_py():
-                    problems.append(_problem("finite_number", loc_of(_first_row(bad)), "NaN/Infinity not allowed"))
-                    continue
-            checked = values if present is None else values[present]
-            rows = np.arange(len(values)) if present is None else np.flatnonzero(present)
-            if col.min is not None and (checked < col.min).any():
-                row = int(rows[np.argmax(checked < col.min)])
-                problems.append(_problem("greater_than_equal", loc_of(row), f"Input should be >= {col.min}"))
-                continue
-            if col.max is not None and (checked > col.max).any():
-                row = int(rows[np.argmax(checked > col.max)])
-                problems.append(_problem("less_than_equal", loc_of(row), f"Input should be <= {col.max}"))
-                continue
-            if col.allowed is not None:
-                inside = np.isin(checked, np.asarray(col.allowed, dtype=np.float64))
-                if not inside.all():
-                    problems.append(_problem("literal_error", loc_of(int(rows[np.argmin(inside)])), "not allowed"))
-                    continue
-            columns.append(values if numeric else np.array(arr.to_pylist(), dtype=object))
-        elif col.dtype == "bool":
-            values = arr.to_numpy(zero_copy_only=False)
-            columns.append(values.astype(np.float64) if numeric and not arr.null_count else np.asarray(values, object))
-        else:
-            if pa.types.is_dictionary(t):
-                arr = arr.cast(pa.string())
-            if col.allowed is not None:
-                inside = pc.fill_null(pc.is_in(arr, value_set=pa.array([str(a) for a in col.allowed])), True)
-                if not pc.all(inside).as_py():
-                    problems.append(_problem("literal_error", loc_of(_first_row(pc.invert(inside))), "not allowed"))
-                    continue
-            columns.append(np.array(arr.to_pylist(), dtype=object))
+        checked = kind.arrow_check(arr, col, numeric)  # the kind's own rules: range, categories, dates, ...
+        if isinstance(checked, tuple):
+            rule, row, msg = checked
+            problems.append(_problem(rule, ["records", row, name], msg))
+            continue
+        columns.append(checked)
     if problems:
         raise ColumnarError(400, f"{len(problems)} validation error(s) for the columnar batch", problems)
     if numeric and all(c.dtype == np.float64 for c in columns):

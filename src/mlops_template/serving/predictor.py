@@ -27,6 +27,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
+from mlops_template.data import kinds
 from mlops_template.data.schema import SchemaSpec
 from mlops_template.serving.onnx_path import OnnxEstimator, OnnxModel, agreement
 
@@ -169,17 +170,7 @@ def probe_records(spec: SchemaSpec, features: list[str]) -> list[dict[str, Any]]
         row: dict[str, Any] = {}
         for i, name in enumerate(features):
             col = spec.columns[name]
-            if col.allowed is not None:
-                row[name] = col.allowed[(i + k) % len(col.allowed)]
-            elif col.dtype == "bool":
-                row[name] = bool((i + k) % 2)
-            elif col.dtype == "str":
-                row[name] = f"value{k}"
-            else:
-                lo = col.min if col.min is not None else -10.0
-                hi = col.max if col.max is not None else 10.0
-                value = lo + (hi - lo) * where
-                row[name] = round(value) if col.dtype == "int64" else value
+            row[name] = kinds.probe_value(col, i, k, where)  # the column kind registry: a valid value
             if col.nullable and k == 2:
                 row[name] = None
         rows.append(row)

@@ -1,8 +1,10 @@
 """Request types derived from THE schema spec (data/schema.yaml), never written by hand.
 
 Each feature column of the spec becomes one required field of a record, with the spec's rules:
-dtype -> strict JSON type (no "1.5" strings, no booleans as numbers), ``min``/``max`` -> ``ge``/``le``,
-``allowed`` -> ``Literal[...]``, ``nullable: false`` -> ``null`` rejected; unknown fields are rejected.
+the column's kind (mlops_template.data.kinds) -> strict JSON type (no "1.5" strings, no booleans as
+numbers; a date must parse), ``min``/``max`` -> ``ge``/``le``, ``allowed`` (a closed category) ->
+``Literal[...]`` (an open category takes any string), ``nullable: false`` -> ``null`` rejected;
+unknown fields are rejected.
 A record is a ``TypedDict`` (validated in pydantic-core, and a plain ``dict`` afterwards: cheap for big
 batches). Pydantic's error list names the field (``loc``) and the rule (``type`` + ``msg``); BentoML
 turns it into a 400 response, and :func:`describe_errors` gives the same shape for in-process use.
@@ -15,26 +17,28 @@ from typing import Annotated, Any, Literal, NotRequired
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from mlops_template.data import kinds
 from mlops_template.data.schema import ColumnSpec, SchemaSpec
-
-_JSON_TYPES: dict[str, type] = {"int64": int, "float64": float, "bool": bool, "str": str}
 
 
 def field_type(col: ColumnSpec) -> Any:
-    """The annotated Python type of one column: JSON type, strictness, bounds, categories, nullability."""
+    """The annotated Python type of one column: JSON type, strictness, bounds, categories, nullability.
+
+    The column's kind gives the JSON type and any extra rule of its own (a date must parse)."""
+    kind = kinds.kind_of(col)
     base: Any
-    if col.allowed is not None:
+    if col.allowed is not None:  # a closed category
         base = Literal[tuple(col.allowed)]
     else:
         constraints: dict[str, Any] = {"strict": True}
-        if col.dtype in ("int64", "float64"):
+        if kind.bounded:
             if col.min is not None:
                 constraints["ge"] = col.min
             if col.max is not None:
                 constraints["le"] = col.max
-        if col.dtype == "float64":
+        if kind.json is float:
             constraints["allow_inf_nan"] = False
-        base = Annotated[_JSON_TYPES[col.dtype], Field(**constraints)]
+        base = Annotated[kind.json, Field(**constraints), *kind.validators]
     return base | None if col.nullable else base
 
 
