@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,46 @@ def test_read_labels_formats_and_a_missing_column_is_named(tmp_path: Path) -> No
         read_labels(str(tmp_path / "bad.csv"), "id", "target")
     with pytest.raises(DataSourceError, match="no such file"):
         read_labels(str(tmp_path / "none-*.csv"), "id", "target")
+
+
+def write_shadow_log(path: Path, n: int, champion_noise: float, challenger_noise: float) -> pd.DataFrame:
+    """A prediction log of n records scored by both models (champion lines carry inputs); returns the labels."""
+    from tests.unit.test_drift_monitor import FEATURES, population
+
+    lines, labels = traffic(n, champion_noise, challenger_noise)
+    inputs = population(n, seed=11)[FEATURES].astype(object).to_dict("records")
+    for e in lines:
+        if e["role"] == "champion":
+            e["inputs"] = inputs[e["id"]]
+    path.write_text("".join(json.dumps(e) + "\n" for e in lines), encoding="utf-8")
+    return labels
+
+
+def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
+    from mlops_template.monitoring.__main__ import main as monitor_main
+    from mlops_template.monitoring.profile import build_profile
+    from tests.unit.test_drift_monitor import FEATURES, SPEC, population
+
+    profile = build_profile(population(2000, seed=1), SPEC, FEATURES, bins=10)
+    (tmp_path / "profile.json").write_text(json.dumps(profile), encoding="utf-8")
+    (tmp_path / "params.yaml").write_text("monitor:\n  min_rows: 50\n", encoding="utf-8")
+    labels = write_shadow_log(tmp_path / "log.jsonl", 300, champion_noise=0.5, challenger_noise=3.0)
+    labels.to_csv(tmp_path / "labels.csv", index=False)
+    args = ["--log", str(tmp_path / "log.jsonl"), "--profile", str(tmp_path / "profile.json")]
+    args += ["--out", str(tmp_path / "out"), "--params", str(tmp_path / "params.yaml")]
+    code = monitor_main([*args, "--labels", str(tmp_path / "labels.csv")])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    # challenger lines (no inputs) are not unreadable drift lines: the drift verdict is unchanged
+    assert (code, summary["status"], summary["window"]["malformed"], summary["window"]["rows"]) == (0, "ok", 0, 300)
+    block = ShadowComparison.model_validate(summary["shadow"])
+    assert (block.verdict, block.pairs, block.labelled, block.promote) == ("worse", 300, 300, False)
+    report = (tmp_path / "out" / "drift.md").read_text(encoding="utf-8")
+    assert "### Shadow challenger" in report and "**worse**" in report and "refuses" in report
+    assert "### Shadow challenger" in (tmp_path / "out" / "issue.md").read_text(encoding="utf-8")
+    # without labels: agreement and score differences only; a missing labels file is a warning, not a crash
+    assert monitor_main([*args, "--labels", str(tmp_path / "none.csv")]) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["shadow"] is None
+    assert monitor_main(args) == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["shadow"]["verdict"] == "insufficient labels" and summary["shadow"]["agreement"] is not None

@@ -162,13 +162,18 @@ def read_labels(location: str, id_column: str, target: str) -> pd.DataFrame:
         raise DataSourceError(f"labels {location}: no such file")
     frames = []
     for f in sorted(files, key=lambda f: f.path):
-        with f as handle:
-            if f.path.endswith(".parquet"):
-                frames.append(pd.read_parquet(handle))
-            elif f.path.endswith((".jsonl", ".json")):
-                frames.append(pd.read_json(handle, lines=True))
-            else:
-                frames.append(pd.read_csv(handle))
+        try:
+            with f as handle:
+                if f.path.endswith(".parquet"):
+                    frames.append(pd.read_parquet(handle))
+                elif f.path.endswith((".jsonl", ".json")):
+                    frames.append(pd.read_json(handle, lines=True))
+                else:
+                    frames.append(pd.read_csv(handle))
+        except FileNotFoundError:
+            raise DataSourceError(f"labels {f.path}: no such file") from None
+        except (OSError, ValueError) as err:
+            raise DataSourceError(f"labels {f.path}: cannot read: {type(err).__name__}: {err}") from None
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     missing = [c for c in (id_column, target) if c not in frame.columns]
     if missing and len(frame):
@@ -180,7 +185,12 @@ def read_labels(location: str, id_column: str, target: str) -> pd.DataFrame:
 
 
 def truth_by_id(labels: pd.DataFrame | None, id_column: str, target: str) -> tuple[dict[str, Any], int]:
-    """id -> true label (the latest when an id has several, by ``ts`` when present) and the duplicate count."""
+    """id -> true label (the latest when an id has several, by ``ts`` when present) and the duplicate count.
+
+    ``labels``: columns ``id_column`` and ``target`` (the labels format), or ``id`` and ``y`` (the frame of the
+    monitor's labels reader, monitoring/labels.py)."""
+    if labels is not None and target not in labels and {"id", "y"} <= set(labels.columns):
+        id_column, target = "id", "y"
     if labels is None or labels.empty or id_column not in labels or target not in labels:
         return {}, 0
     frame = labels.dropna(subset=[id_column, target])
@@ -350,3 +360,51 @@ def shadow_block(
     fields["label_duplicates"] = label_duplicates
     fields["promote"] = fields["verdict"] in PROMOTABLE
     return ShadowComparison.model_validate(fields)
+
+
+def shadow_from_log(log: str, labels: str | None, params: Params) -> ShadowComparison | None:
+    """The ``shadow`` block from the prediction log and (optionally) a labels source; None without a challenger."""
+    entries, unreadable = read_log_entries(log)
+    frame = None if not labels else read_labels(labels, params.data.id_column, params.data.target)
+    return shadow_block(entries, frame, params, unreadable=unreadable)
+
+
+def markdown(block: ShadowComparison | None) -> str:
+    """The monitor report's shadow section (empty without a challenger)."""
+    if block is None:
+        return ""
+    lines = [
+        "### Shadow challenger",
+        "",
+        f"**{block.verdict}**: {block.message}.",
+        "",
+        f"- models: champion `{block.champion_version}`, challenger `{block.challenger_version}`",
+        f"- records scored by both: {block.pairs} (champion only: {block.unpaired_champion}, e.g. the shadow queue "
+        f"was full; challenger only: {block.unpaired_challenger}; duplicates: {block.duplicates}; "
+        f"unreadable lines: {block.unreadable})",
+    ]
+    if block.agreement is not None:
+        lines.append(
+            f"- same label: {block.agreement:.1%}; score difference (challenger - champion): mean "
+            f"{block.score_diff_mean:+.4f}, 95th percentile of |difference| {block.score_diff_p95_abs:.4f}"
+        )
+    lines.append(
+        f"- labelled pairs: {block.labelled} (a verdict needs {block.min_labels}; ids labelled twice: "
+        f"{block.label_duplicates})"
+    )
+    if block.metric is not None:
+        lines.append(
+            f"- {block.metric}: paired bootstrap on the labelled pairs, {block.confidence:.0%} interval, the pull "
+            f"request comparison's statistics ({block.comparison_verdict})"
+        )
+    lines += [
+        "- `make promote-challenger`: "
+        + ("would promote the challenger" if block.promote else "refuses (the challenger is not shown not worse)"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def section_parts(block: ShadowComparison | None) -> tuple[dict[str, Any] | None, str]:
+    """(summary.json ``shadow`` value, report markdown): what the monitor's report adds for the shadow challenger."""
+    return (None if block is None else block.model_dump(mode="json")), markdown(block)
