@@ -200,7 +200,7 @@ VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
 .PHONY: container-tools container smoke-container test-container test-extended test-release-act release-materialize release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag workflow-check act-release
+	release-artifacts image-push deploy rollback register-challenger promote-challenger model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash .ci/emulation/container/install.sh
@@ -256,6 +256,16 @@ rollback: $(SETUP) ## point `champion` back at the previous champion (or VERSION
 	$(RELEASE) rollback --output $(RELEASE_DIR)/rollback.json
 	$(RELEASE) deploy --rollback-record $(RELEASE_DIR)/rollback.json
 	$(if $(GITOPS),$(RELEASE) gitops-publish --rollback-record $(RELEASE_DIR)/rollback.json)
+
+# Shadow challenger (docs/continuous-training.md): register the workspace model under the `challenger` alias (the
+# service scores it in shadow); after `make monitor LOG=... LABELS=...`, promote it only when the live comparison
+# finds it not worse than the champion by more than the margin (exit 3 and the reason otherwise).
+register-challenger: $(SETUP) ## register the workspace model in MLflow under the `challenger` alias (scored in shadow)
+	$(RELEASE) register
+	$(RELEASE) promote --alias challenger
+
+promote-challenger: $(SETUP) ## `challenger` -> `champion` if $(MONITOR_OUT)/summary.json's shadow comparison allows it, else say why
+	$(RELEASE) promote-challenger --summary "$(MONITOR_OUT)/summary.json"
 
 model-versions: $(SETUP) ## list the registered model versions, their aliases and images
 	$(RELEASE) versions

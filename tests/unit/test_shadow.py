@@ -227,3 +227,49 @@ def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
     assert monitor_main(args) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["shadow"]["verdict"] == "insufficient labels" and summary["shadow"]["agreement"] is not None
+
+
+def write_summary(path: Path, block: ShadowComparison | None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shadow = None if block is None else block.model_dump(mode="json")
+    path.write_text(json.dumps({"status": "ok", "shadow": shadow}), encoding="utf-8")
+    return path
+
+
+def test_promote_challenger_refuses_with_the_reason_before_touching_the_registry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_template.release.__main__ import REFUSED
+    from mlops_template.release.__main__ import main as release_main
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    lines, labels = traffic(600, champion_noise=0.5, challenger_noise=3.0)
+    summary = write_summary(tmp_path / "summary.json", shadow_block(lines, labels, PARAMS))
+    assert release_main(["promote-challenger", "--summary", str(summary)]) == REFUSED
+    err = capsys.readouterr().err
+    assert "refused (worse)" in err and "roc_auc" in err and "95% CI [" in err and "margin 0.005" in err
+    assert "600 labelled pairs" in err and "aliases are unchanged" in err
+    write_summary(summary, shadow_block(lines, labels.head(40), PARAMS))
+    assert release_main(["promote-challenger", "--summary", str(summary)]) == REFUSED
+    assert "refused (insufficient labels)" in capsys.readouterr().err
+    # a promotable verdict still needs the registry
+    lines, labels = traffic(600, champion_noise=3.0, challenger_noise=0.5)
+    write_summary(summary, shadow_block(lines, labels, PARAMS))
+    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert "set MLFLOW_TRACKING_URI" in capsys.readouterr().err
+
+
+def test_promote_challenger_input_errors_name_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from mlops_template.release.__main__ import main as release_main
+
+    assert release_main(["promote-challenger", "--summary", str(tmp_path / "none.json")]) == 1
+    assert "run `make monitor LOG=... LABELS=...` first" in capsys.readouterr().err
+    summary = write_summary(tmp_path / "summary.json", None)
+    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert "no `shadow` block" in capsys.readouterr().err
+    summary.write_text(json.dumps({"shadow": {"verdict": "fine", "promote": True, "message": ""}}), encoding="utf-8")
+    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert "shadow.verdict:" in capsys.readouterr().err
+    summary.write_text("{", encoding="utf-8")
+    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert "cannot read the monitor summary" in capsys.readouterr().err
