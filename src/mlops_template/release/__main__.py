@@ -284,6 +284,12 @@ def cmd_promote_challenger(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_promote_challenger(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("promote-challenger")
+    p.add_argument("--summary", default=str(paths.MONITOR_DIR / "summary.json"), help="the monitor's summary.json")
+    p.set_defaults(fn=cmd_promote_challenger)
+
+
 def _from_rollback_record(args: argparse.Namespace) -> None:
     """Fill --image/--bento/--version from the JSON `rollback --output` wrote (values from MLflow's tags).
     Without one, the image is --image, $IMAGE or the release record's (:func:`release_image`)."""
@@ -412,9 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-repo", help="e.g. ghcr.io/owner/repo (default: $IMAGE_REPO)")
     p.add_argument("--output", help="write {image, bento, version} as JSON to this file (read by --rollback-record)")
     p.set_defaults(fn=cmd_rollback)
-    p = sub.add_parser("promote-challenger")
-    p.add_argument("--summary", default=str(paths.MONITOR_DIR / "summary.json"), help="the monitor's summary.json")
-    p.set_defaults(fn=cmd_promote_challenger)
+    add_promote_challenger(sub)
     sub.add_parser("versions").set_defaults(fn=cmd_versions)
     p = sub.add_parser("image-refs")
     p.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY", "ghcr.io"))
