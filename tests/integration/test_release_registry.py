@@ -156,25 +156,24 @@ def shadow_repo(trained_repo: Path, tmp_path: Path, mlflow_server: str, monkeypa
 
 
 def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
-    shadow_repo: Path, mlflow_server: str
+    shadow_repo: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mlops_template.monitoring.shadow import shadow_block
+    from mlops_template.release.__main__ import main as release_main
     from tests.unit.test_shadow import traffic, write_summary
 
     params = load_params(shadow_repo / "params.yaml")
-    release_cli(shadow_repo, mlflow_server, "register")
-    release_cli(shadow_repo, mlflow_server, "promote")
-    champion = registry.champion(params.mlflow)
-    # the champion's own model is no challenger
-    out = release_cli(shadow_repo, mlflow_server, "promote", "--alias", "challenger", check=False)
-    assert "is the champion already" in out and registry.champion(params.mlflow, "challenger") is None
-    # another model file, registered as `make register-challenger` does
+    champion = registry.register(params.mlflow).version
+    registry.promote(params.mlflow, champion)
+    # the champion's own model is no challenger (`make register-challenger` = register + promote --alias challenger)
+    assert release_main(["promote", "--alias", "challenger", "--version", champion]) == 1
+    assert "is the champion already" in capsys.readouterr().err
+    assert registry.champion(params.mlflow, "challenger") is None
     model_path = shadow_repo / "models/model.joblib"
-    joblib.dump(joblib.load(model_path), model_path, compress=3)
-    release_cli(shadow_repo, mlflow_server, "register")
-    release_cli(shadow_repo, mlflow_server, "promote", "--alias", "challenger")
-    challenger = registry.champion(params.mlflow, "challenger")
-    assert challenger is not None and challenger != champion
+    joblib.dump(joblib.load(model_path), model_path, compress=3)  # another model file
+    challenger = registry.register(params.mlflow).version
+    assert release_main(["promote", "--alias", "challenger", "--version", challenger]) == 0
+    assert registry.champion(params.mlflow, "challenger") == challenger != champion
 
     summary = shadow_repo / "reports/monitor/summary.json"
     lines, labels = traffic(600, champion_noise=0.5, challenger_noise=3.0)  # live traffic: the challenger is worse
@@ -192,11 +191,13 @@ def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
 
     lines, labels = traffic(600, champion_noise=3.0, challenger_noise=0.5)  # now it is better
     write_summary(summary, shadow_block(lines, labels, params))
-    out = release_cli(shadow_repo, mlflow_server, "promote-challenger")
+    assert release_main(["promote-challenger"]) == 0
+    out = capsys.readouterr().out
     assert f"@champion: {champion} -> {challenger}" in out and "challenger better" in out
     assert registry.champion(params.mlflow) == challenger
     assert registry.champion(params.mlflow, registry.PREVIOUS) == champion
     assert registry.champion(params.mlflow, "challenger") is None
     # twice: nothing left to promote, said plainly
-    out = release_cli(shadow_repo, mlflow_server, "promote-challenger", check=False)
-    assert "has no `challenger` alias" in out and registry.champion(params.mlflow) == challenger
+    assert release_main(["promote-challenger"]) == 1
+    assert "has no `challenger` alias" in capsys.readouterr().err
+    assert registry.champion(params.mlflow) == challenger
