@@ -200,7 +200,7 @@ VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
 .PHONY: container-tools container smoke-container test-container test-extended test-release-act release-materialize release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag workflow-check act-release
+	release-artifacts image-push deploy rollback register-challenger promote-challenger model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag workflow-check act-release
 
 container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
 	bash .ci/emulation/container/install.sh
@@ -257,6 +257,16 @@ rollback: $(SETUP) ## point `champion` back at the previous champion (or VERSION
 	$(RELEASE) deploy --rollback-record $(RELEASE_DIR)/rollback.json
 	$(if $(GITOPS),$(RELEASE) gitops-publish --rollback-record $(RELEASE_DIR)/rollback.json)
 
+# Shadow challenger (docs/continuous-training.md): register the workspace model under the `challenger` alias (the
+# service scores it in shadow); after `make monitor LOG=... LABELS=...`, promote it only when the live comparison
+# finds it not worse than the champion by more than the margin (exit 3 and the reason otherwise).
+register-challenger: $(SETUP) ## register the workspace model in MLflow under the `challenger` alias (scored in shadow)
+	$(RELEASE) register
+	$(RELEASE) promote --alias challenger
+
+promote-challenger: $(SETUP) ## `challenger` -> `champion` if $(MONITOR_OUT)/summary.json's shadow comparison allows it, else say why
+	$(RELEASE) promote-challenger --summary "$(MONITOR_OUT)/summary.json"
+
 model-versions: $(SETUP) ## list the registered model versions, their aliases and images
 	$(RELEASE) versions
 
@@ -284,10 +294,14 @@ release-guard: ## refuse to release from any ref but the default branch (REF, DE
 # ---- Continuous training (issue 13): drift monitor of served traffic, retraining (docs/continuous-training.md)
 # make monitor LOG=logs/predictions.jsonl   (a path, a glob, or s3://bucket/prefix/*.jsonl; default: the
 # serving.prediction_log_path). Writes $(MONITOR_OUT)/drift.md + summary.json + a PNG per drifted feature.
-# The CLI's exit codes: 0 no drift, 3 drift, 4 too little traffic, 1 error (make turns non-zero into 2);
-# MONITOR_ARGS=--exit-zero makes drift/too-little-traffic exit 0 (workflows read `status` instead).
+# LABELS=labels.csv (or $PREDICTION_LABELS; CSV/Parquet/JSONL, path/glob/URL): also the live performance.
+# The CLI's exit codes: 0 no drift, 3 drift, 5 performance degraded, 4 too little traffic, 1 error (make turns
+# non-zero into 2); MONITOR_ARGS=--exit-zero makes drift/degraded/too-little-traffic exit 0 (workflows read
+# `status` instead).
 LOG ?=
 export LOG
+LABELS ?=
+export LABELS
 MONITOR_OUT ?= reports/monitor
 MONITOR_ARGS ?=
 
@@ -296,8 +310,9 @@ MONITOR_ARGS ?=
 profile: $(SETUP) ## (re)build the reference profile of the training data (DVC stage `profile`)
 	$(RUN) dvc repro profile
 
-monitor: $(SETUP) ## LOG=...: compare served traffic with the reference profile; drift report in $(MONITOR_OUT)
-	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
+monitor: $(SETUP) ## LOG=... [LABELS=...]: drift vs the reference profile, live performance; report in $(MONITOR_OUT)
+	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} $${LABELS:+--labels "$$LABELS"} \
+	  --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
 
 bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many seeds (benchmarks/results/drift.md)
 	$(RUN) python benchmarks/bench_drift.py

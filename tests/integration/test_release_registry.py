@@ -140,3 +140,64 @@ def test_register_reuses_the_training_run_on_the_same_server(at_server: str, rel
     release = registry.register(params, model_path=model_path, run_path=run_path)
     assert release.run_id == info["run_id"]
     assert release.version == "1"
+
+
+@pytest.fixture
+def shadow_repo(trained_repo: Path, tmp_path: Path, mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project copy with its own registered model name, at the server."""
+    repo = tmp_path / "repo"
+    shutil.copytree(trained_repo, repo, symlinks=True)
+    raw = yaml.safe_load((repo / "params.yaml").read_text())
+    raw["mlflow"]["registered_model_name"] = f"shadow-test-{uuid.uuid4().hex[:8]}"
+    (repo / "params.yaml").write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
+    shadow_repo: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops_template.monitoring.shadow import shadow_block
+    from mlops_template.release.__main__ import main as release_main
+    from tests.unit.test_shadow import traffic, write_summary
+
+    params = load_params(shadow_repo / "params.yaml")
+    champion = registry.register(params.mlflow).version
+    registry.promote(params.mlflow, champion)
+    # the champion's own model is no challenger (`make register-challenger` = register + promote --alias challenger)
+    assert release_main(["promote", "--alias", "challenger", "--version", champion]) == 1
+    assert "is the champion already" in capsys.readouterr().err
+    assert registry.champion(params.mlflow, "challenger") is None
+    model_path = shadow_repo / "models/model.joblib"
+    joblib.dump(joblib.load(model_path), model_path, compress=3)  # another model file
+    challenger = registry.register(params.mlflow).version
+    assert release_main(["promote", "--alias", "challenger", "--version", challenger]) == 0
+    assert registry.champion(params.mlflow, "challenger") == challenger != champion
+
+    summary = shadow_repo / "reports/monitor/summary.json"
+    lines, labels = traffic(600, champion_noise=0.5, challenger_noise=3.0)  # live traffic: the challenger is worse
+    write_summary(summary, shadow_block(lines, labels, params))
+    result = run(
+        ["python", "-m", "mlops_template.release", "promote-challenger"],
+        cwd=shadow_repo,
+        env=env_with_venv({"MLFLOW_TRACKING_URI": mlflow_server}),
+        check=False,
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "refused (worse)" in result.stderr and "roc_auc" in result.stderr and "margin" in result.stderr
+    assert "600 labelled pairs" in result.stderr
+    assert (registry.champion(params.mlflow), registry.champion(params.mlflow, "challenger")) == (champion, challenger)
+
+    lines, labels = traffic(600, champion_noise=3.0, challenger_noise=0.5)  # now it is better
+    write_summary(summary, shadow_block(lines, labels, params))
+    assert release_main(["promote-challenger"]) == 0
+    out = capsys.readouterr().out
+    assert f"@champion: {champion} -> {challenger}" in out and "challenger better" in out
+    assert registry.champion(params.mlflow) == challenger
+    assert registry.champion(params.mlflow, registry.PREVIOUS) == champion
+    assert registry.champion(params.mlflow, "challenger") is None
+    # twice: nothing left to promote, said plainly
+    assert release_main(["promote-challenger"]) == 1
+    assert "has no `challenger` alias" in capsys.readouterr().err
+    assert registry.champion(params.mlflow) == challenger

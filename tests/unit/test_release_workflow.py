@@ -176,3 +176,38 @@ def test_the_deploy_targets_read_the_image_from_the_record(
     assert release_image("ghcr.io/o/r:explicit") == "ghcr.io/o/r:explicit"
     assert main(["deploy"]) == 0 and "deploy: skipped" in capsys.readouterr().out
     assert not (tmp_path / "PWNED").exists()
+
+
+PROMOTE = REPO_ROOT / ".github/workflows/promote-challenger.yml"
+
+
+def test_promote_challenger_workflow_is_clean_dispatched_least_privilege_and_pinned() -> None:
+    """The shadow challenger's promotion: by hand, from main, the registry's secrets only in `production`."""
+    for tool in (["zizmor", "--offline", "--persona", "auditor"], ["check-jsonschema", "--builtin-schema"]):
+        args = [str(VENV_BIN / tool[0]), *tool[1:]] + (["vendor.github-workflows"] if "schema" in tool[0] else [])
+        result = subprocess.run([*args, str(PROMOTE)], capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+    flow: dict[Any, Any] = yaml.safe_load(PROMOTE.read_text())
+    on = flow[True] if True in flow else flow["on"]
+    assert set(on) == {"workflow_dispatch"}
+    assert flow["permissions"] == {} and flow["concurrency"]["group"] == "release"  # never beside a release
+    compare, promote = flow["jobs"]["compare"], flow["jobs"]["promote"]
+    assert (compare["environment"], promote["environment"]) == ("retrain", "production")
+    assert compare["permissions"] == promote["permissions"] == {"contents": "read"}
+    assert promote["needs"] == "compare"
+    assert "MLFLOW" not in yaml.safe_dump(compare) and "AWS_" not in yaml.safe_dump(promote)
+    targets = make_targets()
+    for name, job in flow["jobs"].items():
+        assert _runs(job)[0] == "make release-guard", name
+        for step in job["steps"]:
+            if "uses" in step:
+                assert PINNED.match(step["uses"]), step["uses"]
+                continue
+            assert "${{" not in step["run"], f"{name}: expressions belong in env:, not in run:"
+            words = step["run"].split()
+            assert words[0] == "make" and all("=" in w or w in targets for w in words[1:]), step["run"]
+    assert _runs(compare)[-2:] == ["make monitor MONITOR_ARGS=--exit-zero", "make monitor-summary"]
+    steps = promote["steps"]
+    download = next(i for i, s in enumerate(steps) if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert steps[download]["with"] == {"name": "shadow-report", "path": "reports/monitor"}
+    assert steps[-1]["run"] == "make setup promote-challenger" and len(steps) - 1 > download

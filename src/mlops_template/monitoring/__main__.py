@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 
 from mlops_template import paths
-from mlops_template.config import ConfigError, load_params
+from mlops_template.config import ConfigError, Params, load_params
+from mlops_template.errors import DataSourceError
 from mlops_template.monitoring.monitor import EXIT, github_output, run_monitor
+from mlops_template.monitoring.shadow import ShadowComparison, shadow_from_log
 
 SKIPPED = """## Drift monitor: skipped (no prediction log configured)
 
@@ -47,6 +49,12 @@ def main(argv: list[str] | None = None) -> int:
         "else serving.prediction_log_path",
     )
     parser.add_argument(
+        "--labels",
+        default=os.environ.get("PREDICTION_LABELS") or None,
+        help="ground-truth labels (id column + target; CSV, Parquet or JSONL; path, glob or URL); "
+        "default $PREDICTION_LABELS",
+    )
+    parser.add_argument(
         "--profile", default=str(paths.REFERENCE_PROFILE), help="reference profile (DVC stage `profile`)"
     )
     parser.add_argument("--out", default=str(paths.MONITOR_DIR), help="folder for drift.md, summary.json and PNGs")
@@ -69,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log = args.log or params.serving.prediction_log_path
     out = Path(args.out)
-    payload = run_monitor(log, Path(args.profile), out, params.monitor)
+    payload = run_monitor(log, Path(args.profile), out, params.monitor, shadow_or_none(log, args.labels, params))
     github_output(payload, out / "drift.md")
     status = payload["status"]
     stream = sys.stderr if status == "error" else sys.stdout
@@ -77,6 +85,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[monitor] report: {out / 'drift.md'}, summary: {out / 'summary.json'}", file=stream)
     code = EXIT[status]
     return code if (code == 1 or not args.exit_zero) else 0
+
+
+def shadow_or_none(log: str, labels: str | None, params: Params) -> ShadowComparison | None:
+    """The shadow challenger comparison; None without a challenger, or when the log or labels cannot be read
+    (the drift verdict reports an unreadable log; an unreadable labels source is a warning here)."""
+    try:
+        return shadow_from_log(log, labels, params)
+    except DataSourceError as err:
+        print(f"[monitor] shadow comparison skipped: {err}", file=sys.stderr)
+        return None
 
 
 def skip_unconfigured(out: Path) -> int:

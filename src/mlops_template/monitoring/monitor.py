@@ -16,6 +16,7 @@ from mlops_template.config import ConfigError, MonitorParams
 from mlops_template.errors import DataSourceError
 from mlops_template.monitoring.drift import compare
 from mlops_template.monitoring.report import write_report
+from mlops_template.monitoring.shadow import ShadowComparison
 from mlops_template.monitoring.window import read_window
 
 EXIT = {"ok": 0, "error": 1, "drift": 3, "insufficient_data": 4}
@@ -35,14 +36,17 @@ def load_profile(path: Path) -> dict:
     return profile
 
 
-def run_monitor(log: str, profile_path: Path, out: Path, params: MonitorParams) -> dict:
-    """Compare, write the report, return the summary (``status`` is one of EXIT's keys)."""
+def run_monitor(
+    log: str, profile_path: Path, out: Path, params: MonitorParams, shadow: ShadowComparison | None = None
+) -> dict:
+    """Compare, write the report, return the summary (``status`` is one of EXIT's keys). ``shadow``: the
+    challenger comparison (:func:`~mlops_template.monitoring.shadow.shadow_from_log`), reported as it is."""
     window = result = None
     try:
         profile = load_profile(profile_path)
         window = read_window(log, params.window, params.window_hours)
     except (ConfigError, DataSourceError) as err:
-        return write_report(out, "error", str(err), params, window, result)
+        return write_report(out, "error", str(err), params, window, result, shadow)
     rows = len(window.frame)
     if window.lines and window.malformed / window.lines > params.max_malformed_share:
         status, message = (
@@ -79,7 +83,7 @@ def run_monitor(log: str, profile_path: Path, out: Path, params: MonitorParams) 
                 f"{n} of {len(result.features)} features drifted ({result.drift_share:.0%} < monitor.drift_share "
                 f"{params.drift_share:.0%}) over {rows} served records."
             )
-    return write_report(out, status, message, params, window, result)
+    return write_report(out, status, message, params, window, result, shadow)
 
 
 def github_output(payload: dict, report: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from mlops_template.config import MonitorParams
 from mlops_template.monitoring.drift import DriftResult, FeatureDrift
+from mlops_template.monitoring.shadow import ShadowComparison, section_parts
 from mlops_template.monitoring.window import Window
 
 REPORT_MARKER = "<!-- mlops-template drift-monitor -->"
@@ -41,7 +42,12 @@ def plot_feature(f: FeatureDrift, path: Path) -> None:
 
 
 def summary(
-    status: str, message: str, params: MonitorParams, window: Window | None, result: DriftResult | None
+    status: str,
+    message: str,
+    params: MonitorParams,
+    window: Window | None,
+    result: DriftResult | None,
+    shadow: ShadowComparison | None = None,
 ) -> dict[str, Any]:
     return {
         "status": status,  # ok | drift | insufficient_data | error
@@ -64,6 +70,7 @@ def summary(
         "drift_share": None if result is None else result.drift_share,
         "drifted_features": [] if result is None else [f.feature for f in result.drifted],
         "features": [] if result is None else [f.to_dict() for f in result.features],
+        "shadow": section_parts(shadow)[0],  # what `make promote-challenger` reads
     }
 
 
@@ -74,6 +81,7 @@ def markdown(
     window: Window | None,
     result: DriftResult | None,
     images: dict[str, str],
+    shadow: ShadowComparison | None = None,
 ) -> str:
     title = {
         "ok": "no drift",
@@ -117,6 +125,8 @@ def markdown(
         if images:
             lines += ["", "### Drifted features", ""]
             lines += [f"![{name}]({img})" for name, img in images.items()]
+    if shadow is not None:
+        lines += ["", section_parts(shadow)[1]]
     if status == "drift":
         lines += [
             "",
@@ -137,7 +147,13 @@ def issue_body(report: str) -> str:
 
 
 def write_report(
-    out: Path, status: str, message: str, params: MonitorParams, window: Window | None, result: DriftResult | None
+    out: Path,
+    status: str,
+    message: str,
+    params: MonitorParams,
+    window: Window | None,
+    result: DriftResult | None,
+    shadow: ShadowComparison | None = None,
 ) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("drift-*.png"):
@@ -148,9 +164,12 @@ def write_report(
             name = f"drift-{_slug(f.feature)}.png"
             plot_feature(f, out / name)
             images[f.feature] = name
-    payload = summary(status, message, params, window, result)
-    (out / "drift.md").write_text(markdown(status, message, params, window, result, images), encoding="utf-8")
-    (out / "issue.md").write_text(issue_body(markdown(status, message, params, window, result, {})), encoding="utf-8")
+    payload = summary(status, message, params, window, result, shadow)
+    report = markdown(status, message, params, window, result, images, shadow)
+    (out / "drift.md").write_text(report, encoding="utf-8")
+    (out / "issue.md").write_text(
+        issue_body(markdown(status, message, params, window, result, {}, shadow)), encoding="utf-8"
+    )
     import json
 
     (out / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")

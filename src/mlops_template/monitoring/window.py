@@ -56,6 +56,8 @@ def parse_lines(text: str, origin: str) -> tuple[list[dict[str, Any]], int, list
         if entry is not None:
             if not isinstance(entry, dict):
                 why = "not a JSON object"
+            elif entry.get("role") == "challenger":
+                continue  # shadow scoring (no inputs): the drift window uses champion lines; see monitoring/shadow.py
             elif not isinstance(entry.get("inputs"), dict):
                 why = "no `inputs` object"
             elif (ts := _parse_ts(entry.get("ts"))) is None:

@@ -4,6 +4,7 @@ materialize     the outputs the committed dvc.lock pins (dvc pull; on a miss dvc
 register        register the trained model in MLflow (skipped without MLFLOW_TRACKING_URI)
 promote         move the `champion` alias to the registered version (skipped without MLFLOW_TRACKING_URI)
 rollback        point `champion` at --version N and print the image reference to redeploy
+promote-challenger  `challenger` -> `champion` if the monitor's shadow comparison finds it not worse (3: refused)
 versions        list the registered versions with their aliases and images
 image-refs      the references an image is pushed under (git SHA, model-<N>)
 tag-version     record the pushed image references (and bento tag) on the model version
@@ -22,6 +23,7 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_template import paths
 from mlops_template.config import ConfigError, load_params
@@ -33,7 +35,11 @@ from mlops_template.release.materialize import materialize
 from mlops_template.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
 from mlops_template.release.record import ReleaseRecord
 
+if TYPE_CHECKING:
+    from mlops_template.monitoring.shadow import ShadowComparison
+
 RELEASE_FILE = paths.RELEASE_RECORD
+REFUSED = 3  # promote-challenger: the live comparison does not allow it (1 = an error)
 
 
 def _mlflow_configured() -> bool:
@@ -184,6 +190,11 @@ def cmd_promote(args: argparse.Namespace) -> int:
         return 0
     params = load_params().mlflow
     version = _version(args)
+    if args.alias == registry.CHALLENGER and registry.champion(params) == version:
+        raise ReleaseError(
+            f"version {version} is the champion already: a challenger is another model (train one, then "
+            "`make register-challenger`)"
+        )
     previous, _ = registry.promote(params, version, args.alias)
     ReleaseRecord.merge(RELEASE_FILE, previous_champion=previous)
     print(f"promote: {params.registered_model_name} @{args.alias}: {previous or 'unset'} -> {version}")
@@ -215,6 +226,68 @@ def cmd_rollback(args: argparse.Namespace) -> int:
         record = {"image": image, "bento": tags.get("bento", ""), "version": version}
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     return 0
+
+
+def shadow_of(path: Path) -> ShadowComparison:
+    """The monitor's ``shadow`` block of summary.json, typed; a ReleaseError saying what to run when it is absent."""
+    from pydantic import ValidationError
+
+    from mlops_template.monitoring.shadow import ShadowComparison
+
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReleaseError(f"{path}: no monitor summary: run `make monitor LOG=... LABELS=...` first") from None
+    except (OSError, ValueError) as err:
+        raise ReleaseError(f"{path}: cannot read the monitor summary: {err}") from None
+    block = summary.get("shadow") if isinstance(summary, dict) else None
+    if block is None:
+        raise ReleaseError(
+            f"{path}: no `shadow` block: the prediction log holds no challenger lines. Register a challenger "
+            "(`make register-challenger`), serve it in shadow, then `make monitor LOG=... LABELS=...`"
+        )
+    try:
+        return ShadowComparison.model_validate(block)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ReleaseError(
+            f"{path}: shadow.{where}: {first['msg']} (re-run `make monitor` with this version)"
+        ) from None
+
+
+def refusal(block: ShadowComparison) -> str:
+    """Why the challenger is not promoted: its verdict, the metric, the interval, the margin, the labelled rows."""
+    rule = (
+        f"Promotion needs the challenger not worse than the champion by more than the margin: the worse end of the "
+        f"{block.confidence or 0.95:.0%} interval of the primary metric within the margin, on at least "
+        f"{block.min_labels} labelled pairs"
+    )
+    return f"refused ({block.verdict}): {block.message}. {rule}. The aliases are unchanged."
+
+
+def cmd_promote_challenger(args: argparse.Namespace) -> int:
+    block = shadow_of(Path(args.summary))
+    if not block.promote:
+        print(f"promote-challenger: {refusal(block)}", file=sys.stderr)
+        return REFUSED
+    if not _mlflow_configured():
+        raise ReleaseError("promote-challenger needs the model registry: set MLFLOW_TRACKING_URI")
+    params = load_params().mlflow
+    previous, version = registry.promote_challenger(params)
+    print(f"promote-challenger: {block.message}")
+    print(
+        f"promote-challenger: {params.registered_model_name} @{registry.CHAMPION}: {previous or 'unset'} -> {version} "
+        f"(served as {block.challenger_version!r}); @{registry.PREVIOUS}: {previous or 'unset'}; "
+        f"@{registry.CHALLENGER} removed. `make rollback` undoes it"
+    )
+    return 0
+
+
+def add_promote_challenger(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("promote-challenger")
+    p.add_argument("--summary", default=str(paths.MONITOR_DIR / "summary.json"), help="the monitor's summary.json")
+    p.set_defaults(fn=cmd_promote_challenger)
 
 
 def _from_rollback_record(args: argparse.Namespace) -> None:
@@ -345,6 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--image-repo", help="e.g. ghcr.io/owner/repo (default: $IMAGE_REPO)")
     p.add_argument("--output", help="write {image, bento, version} as JSON to this file (read by --rollback-record)")
     p.set_defaults(fn=cmd_rollback)
+    add_promote_challenger(sub)
     sub.add_parser("versions").set_defaults(fn=cmd_versions)
     p = sub.add_parser("image-refs")
     p.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY", "ghcr.io"))

@@ -1,4 +1,5 @@
-"""The MLflow model registry side of a release: register the trained model, move the ``champion`` alias, roll back.
+"""The MLflow model registry side of a release: register the trained model, move the ``champion`` alias, roll back,
+and promote the shadow ``challenger`` (docs/continuous-training.md).
 
 The tracking server comes from ``MLFLOW_TRACKING_URI`` (else params ``mlflow.tracking_uri``), as in training.
 """
@@ -19,6 +20,7 @@ from mlops_template.tracking import log_training_run, tracking_uri
 
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"  # where `champion` pointed before the last move: `make rollback` with no VERSION
+CHALLENGER = "challenger"  # scored in shadow on live traffic; `make promote-challenger` makes it the champion
 log = logging.getLogger(__name__)
 
 
@@ -169,6 +171,23 @@ def promote(params: MlflowParams, version: str, alias: str = CHAMPION) -> tuple[
         client.set_registered_model_alias(name, PREVIOUS, previous)
     client.set_registered_model_alias(name, alias, str(version))
     return previous, tags
+
+
+def promote_challenger(params: MlflowParams) -> tuple[str | None, str]:
+    """``champion`` -> the ``challenger``'s version (the old champion becomes ``previous-champion``, as in a
+    release), and the ``challenger`` alias goes: it serves now. Returns (previous champion or None, new champion)."""
+    version = champion(params, CHALLENGER)
+    if version is None:
+        raise ReleaseError(
+            f"model {params.registered_model_name!r} has no `{CHALLENGER}` alias: register one with "
+            "`make register-challenger` (see `make model-versions`)"
+        )
+    current = champion(params)
+    if current == version:
+        raise ReleaseError(f"the challenger is already the champion (version {version}): nothing to promote")
+    previous, _ = promote(params, version, CHAMPION)
+    _client(tracking_uri(params)).delete_registered_model_alias(params.registered_model_name, CHALLENGER)
+    return previous, version
 
 
 def list_versions(params: MlflowParams) -> list[dict[str, str]]:
