@@ -88,6 +88,30 @@ init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, d
 	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)") \
 	  $(if $(MISSING_LABELS),--missing-labels "$(MISSING_LABELS)")
 
+# ---- template updates (docs/fork.md "Taking template updates"; copier.yml) --------------------------
+# copier re-applies this project's changes on top of the template's new version: files both sides changed
+# get ordinary merge conflicts. --trust only because copier.yml has a task (make init, first copy only);
+# --skip-tasks: an update runs nothing from the template. VERSION and TEMPLATE are read as "$$VAR".
+.PHONY: template-update template-adopt
+
+template-update: $(SETUP) ## take the template's newest version (or VERSION=vX.Y.Z), keeping your data, schema, params, models and code
+	@test -f .copier-answers.yml || { echo "no .copier-answers.yml: run make template-adopt once (docs/fork.md)"; exit 1; }
+	$(RUN) copier update --trust --skip-tasks --defaults $${VERSION:+--vcs-ref "$$VERSION"}
+	@conflicts="$$(git diff --name-only --diff-filter=U)"; \
+	if [[ -n "$$conflicts" ]]; then \
+	  echo "merge conflicts (yours between <<<<<<< before updating and =======, the template's up to >>>>>>> after updating):"; \
+	  echo "$$conflicts" | sed 's/^/  /'; \
+	  echo "edit each file, git add it, then make repro test-fast and commit (uv.lock: take either side, then uv lock)"; \
+	  exit 1; \
+	fi; \
+	echo "updated: review git diff, make repro (commits dvc.lock) and test-fast, commit, open a pull request"
+
+template-adopt: $(SETUP) ## once, in a fork made with "Use this template": TEMPLATE=<git URL> VERSION=<tag it was made from>
+	@git ls-remote --exit-code --tags "$${TEMPLATE:?TEMPLATE=<the template git URL> is needed}" \
+	  "refs/tags/$${VERSION:?VERSION=<the template tag this project was made from> is needed}" >/dev/null \
+	  || { echo "no tag $$VERSION in $$TEMPLATE: pick the template's release this project was made from"; exit 1; }
+	$(RUN) python -m mlops_template.cli template-adopt
+
 # --- Pull request = experiment (issue 4): compare with the base branch's model, report, gate -------------
 # CI calls them in this order:  make pr-report BASE=origin/main  (runs `dvc repro` of the workspace first;
 # exit 0 whenever a report was written, also for a regression or a failed pipeline; posts nothing), then
