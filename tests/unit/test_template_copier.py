@@ -10,12 +10,13 @@ import pathspec
 import pytest
 import yaml
 
-from mlops_template.config import ConfigError
+from mlops_template.config import ConfigError, DataParams
 from mlops_template.project_init import ANSWERS_FILE, ANSWERS_HEADER, DEMO_DIRS, DEMO_LINEAGE, adopt_template
 from tests.support import REPO_ROOT, tracked_files
 
 CONFIG = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
 QUESTIONS = {k: v for k, v in CONFIG.items() if not k.startswith("_")}
+SCHEMA = DataParams.model_fields["schema_path"].default  # where a project's schema lives
 
 
 def _matcher(patterns: list[str]) -> pathspec.PathSpec:
@@ -30,7 +31,7 @@ def test_the_demo_lineage_is_never_copied_nor_updated() -> None:
     wanted = [
         "Makefile",
         "params.yaml",
-        "data/schema.yaml",
+        SCHEMA,
         "src/mlops_template/cli.py",
         "metrics/.gitignore",
         "models/.gitignore",
@@ -42,7 +43,7 @@ def test_the_demo_lineage_is_never_copied_nor_updated() -> None:
 
 
 def test_the_schema_is_the_projects_own_once_it_exists() -> None:
-    assert _matcher(CONFIG["_skip_if_exists"]).match_file("data/schema.yaml")
+    assert _matcher(CONFIG["_skip_if_exists"]).match_file(SCHEMA)
 
 
 def test_the_questions_are_make_inits() -> None:
