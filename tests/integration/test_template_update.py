@@ -4,9 +4,9 @@ A throwaway git repository of this checkout's files is "the template", tagged v1
 `copier copy` (its task runs `make init` on other data, a churn CSV), committed with stand-ins for its own
 pipeline outputs, and changes a line of code. Each case then makes its own next version of the template on a
 branch off v1 and runs `make template-update VERSION=...` in its own clone of the fork:
-- a fix (a source file, the Makefile, a new params.yaml line; also the demo's schema and lineage change):
+- v2.0.0, a fix (a source file, the Makefile, a new params.yaml line; the demo's schema and lineage change too):
   the fix arrives; the fork's data, schema, lineage, code change and params values stay as they were;
-- a change to the line the fork changed: an ordinary merge conflict (markers, unmerged in git's index);
+- v1.1.0, a change to the line the fork changed: an ordinary merge conflict (markers, unmerged in git's index);
 - a fork made by copying the files ("Use this template") adopts the template once with `make template-adopt`,
   then takes the fix the same way.
 All local (copier on file paths), no servers, no pipeline run.
@@ -104,7 +104,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = copy_repo(tmp_path_factory.mktemp("template") / "mlops-template")
     git(repo, "tag", "v1")
     _release(repo, "v2.0.0", _fix)
-    _release(repo, "v2.1.0", _conflicting)
+    _release(repo, "v1.1.0", _conflicting)
     return repo
 
 
@@ -142,7 +142,7 @@ def test_copy_makes_the_fork_its_own(fork: Path, template: Path) -> None:
 def test_update_brings_the_fix_and_keeps_the_forks_files(fork: Path, tmp_path: Path) -> None:
     repo = _clone(fork, tmp_path / "churn")
     before = _own_files(repo)
-    result = _make(repo, "template-update", "VERSION=v2.0.0")
+    result = _make(repo, "template-update")  # the newest release: v2.0.0
     assert "updated: review git diff" in result.stdout
     assert (repo / "src/mlops_template/paths.py").read_text(encoding="utf-8").endswith(FIX)
     assert _make(repo, "hello-v2").stdout == "v2\n"  # the new Makefile target works
@@ -156,7 +156,7 @@ def test_update_brings_the_fix_and_keeps_the_forks_files(fork: Path, tmp_path: P
 
 def test_a_line_both_changed_is_an_ordinary_merge_conflict(fork: Path, tmp_path: Path) -> None:
     repo = _clone(fork, tmp_path / "churn")
-    result = _make(repo, "template-update", "VERSION=v2.1.0", check=False)
+    result = _make(repo, "template-update", "VERSION=v1.1.0", check=False)
     assert result.returncode != 0
     assert "merge conflicts" in result.stdout
     assert str(CODE) in result.stdout
