@@ -11,12 +11,13 @@ python -m mlops_template.cli gate           # exit 1 when reports/pr/comparison.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from mlops_template.config import ConfigError, Params, load_params
 from mlops_template.errors import DataSourceError
-from mlops_template.project_init import CHECKLIST, DEMO_TESTS, init_project
+from mlops_template.project_init import CHECKLIST, DEMO_TESTS, adopt_template, init_project
 
 # pandas / pandera are imported inside the commands that need them: `pr-report --repro` starts the pipeline
 # before anything heavy is imported.
@@ -153,6 +154,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_template_adopt(_: argparse.Namespace) -> int:
+    """TEMPLATE and VERSION come from the environment (make template-adopt), never from make's command text."""
+    path = adopt_template(Path.cwd(), os.environ.get("TEMPLATE", ""), os.environ.get("VERSION", ""))
+    print(f"wrote {path.name}: commit it; `make template-update` then takes the template's later versions")
+    return 0
+
+
 def cmd_repro(args: argparse.Namespace) -> int:
     """``dvc repro``; when it fails, put dvc.lock and data/raw back as they were (see ``repro.py``)."""
     from mlops_template.data.schema import load_spec
@@ -250,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--schema", action="store_true", help="draft data/schema.yaml even if --source is not given")
     p.add_argument("--keep-lineage", action="store_true", help="keep dvc.lock, metrics, plots of the demo")
     p.set_defaults(fn=cmd_init)
+    p = sub.add_parser("template-adopt", help="write .copier-answers.yml ($TEMPLATE at tag $VERSION) in a fork")
+    p.set_defaults(fn=cmd_template_adopt)
     p = sub.add_parser("repro", help="dvc repro, restoring the last good state on failure")
     p.add_argument("dvc_args", nargs=argparse.REMAINDER)
     p.set_defaults(fn=cmd_repro)

@@ -180,3 +180,39 @@ def init_project(
                     path.unlink()
                     removed.append(str(path.relative_to(root)))
     return name, removed
+
+
+# copier (copier.yml) records the template version a project has taken here; `make template-update` reads it.
+ANSWERS_FILE = Path(".copier-answers.yml")
+ANSWERS_HEADER = (
+    "# Written by copier (copier copy / make template-update): the template version this project has taken\n"
+    "# (_commit), where the template lives (_src_path) and the answers given to make init. Do not edit.\n"
+)
+
+
+def adopt_template(root: Path, template: str, version: str) -> Path:
+    """Write the copier answers file of a project made without copier ("Use this template").
+
+    ``version`` is the template's tag the project was made from; the answers are read back from params.yaml
+    (what `make init` wrote there). `make template-update` then takes the later versions.
+    """
+    path = root / ANSWERS_FILE
+    if path.exists():
+        raise ConfigError(f"{ANSWERS_FILE} exists already: this project takes updates with `make template-update`")
+    if not template.strip() or not version.strip():
+        raise ConfigError(
+            "make template-adopt needs TEMPLATE=<the template's git URL> and VERSION=<the template tag this "
+            "project was made from> (docs/fork.md)"
+        )
+    params = parse_params(yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")), origin="params.yaml")
+    answers = {
+        "_commit": version.strip(),
+        "_src_path": template.strip(),
+        "data_source": params.data.source,
+        "id_column": params.data.id_column,
+        "project_name": params.mlflow.experiment,
+        "target": params.data.target,
+        "task": params.task,
+    }
+    path.write_text(ANSWERS_HEADER + yaml.safe_dump(answers, sort_keys=False), encoding="utf-8")
+    return path
