@@ -59,7 +59,7 @@ _RAISE = -2  # an unknown category where the encoder has handle_unknown="error"
 
 def _is_missing(value: Any) -> bool:
     """None or NaN: what the reference DataFrame (cast to the schema's dtypes) holds as a missing value."""
-    return value is None or (isinstance(value, float) and value != value)
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _impute_kernel(step: SimpleImputer) -> tuple[Kernel | None, str]:
