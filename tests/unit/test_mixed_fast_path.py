@@ -192,3 +192,33 @@ def test_fallback_and_slow_branches_say_why() -> None:
     assert predictor.fast and "RobustScaler" in predictor.why and "'numeric'" in predictor.why
     bare = Predictor(Pipeline([("model", robust.named_steps["model"])]), features, spec)  # no ColumnTransformer
     assert bare.mode == "dataframe" and "ColumnTransformer" in bare.why
+
+
+def test_a_kernel_wrong_on_unseen_values_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The self-check scores unseen categories: a one-hot kernel that drops them is not served."""
+    from mlops_template.serving import predictor as module
+
+    real = module._onehot_kernel
+
+    def zeros_for_unseen(enc: OneHotEncoder) -> Any:
+        kernel, why = real(enc)
+        return (lambda x: kernel(np.where(x == UNSEEN, x[0, 0], x))), why  # wrong: as if a known value
+
+    pipeline, features, spec, _ = fitted("churn-binary", "linear", max_categories=2)
+    assert Predictor(pipeline, features, spec).mode.startswith("numpy+kernels")
+    monkeypatch.setattr(module, "_onehot_kernel", zeros_for_unseen)
+    predictor = Predictor(pipeline, features, spec)
+    assert not predictor.mode.startswith("numpy+kernels"), predictor.mode
+    assert "the kernels differ from the pipeline" in predictor.why, predictor.why
+
+
+def test_the_dataframe_fallback_imputes_a_missing_category() -> None:
+    """A record alone with ``null`` in a categorical column: imputed as in training (the reference casts the
+    frame like ``coerce``), not encoded as an unknown value."""
+    pipeline, features, spec, raw = fitted("churn-binary", "linear", max_categories=2)
+    record = {k: None if pd.isna(v) else v for k, v in raw[features].iloc[0].to_dict().items()}
+    missing = {**record, "plan": None}
+    slow = Predictor(pipeline, features, spec, fast=False)
+    assert np.array_equal(slow.outputs([missing]), reference(slow, [missing]))
+    filled = pipeline.named_steps["features"].named_transformers_["categorical"].named_steps["impute"].statistics_
+    assert np.array_equal(slow.outputs([missing]), slow.outputs([{**record, "plan": filled[0]}]))

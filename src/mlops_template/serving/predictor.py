@@ -441,6 +441,8 @@ class Predictor:
             problem = self._fast_path_problem()
             if not problem:
                 self.mode = f"numpy{'+kernels' if kernels else ''} ({order}-order)"
+                if not kernels:
+                    self.why = f"the kernels differ from the pipeline ({problems[0]}): sklearn transforms used"
                 return
             problems.append(problem)
         self.branches = None
@@ -492,7 +494,9 @@ class Predictor:
                 part = block
             elif self._kernels and b.kernel is not None:
                 part = b.kernel(block)
-            else:
+            else:  # sklearn's imputers take NaN, not None, for a missing value in an object column
+                if block.dtype == object and pd.isna(block).any():
+                    block = np.where(pd.isna(block), np.nan, block)
                 part = b.transformer.transform(block)
             parts.append(part.toarray() if hasattr(part, "toarray") else part)
         # The estimator's BLAS kernels are memory-layout sensitive in the last bit: hand it the layout
