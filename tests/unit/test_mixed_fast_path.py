@@ -45,7 +45,10 @@ def churn() -> pd.DataFrame:
 
 
 @cache
-def fitted(case: str, model: str, max_categories: int = 20) -> tuple[Any, list[str], SchemaSpec, pd.DataFrame]:
+def fitted(
+    case: str, model: str, max_categories: int = 20, small: bool = True
+) -> tuple[Any, list[str], SchemaSpec, pd.DataFrame]:
+    """(fitted pipeline, features, drafted spec, raw table); ``small``: 10 trees (tests), else params defaults."""
     table, target, id_column, task, dates = CASES[case]
     raw = churn() if table == "churn" else messy_animal_frame(300)
     draft = draft_spec(raw, target, id_column, task=task, drop_missing_labels=True)
@@ -57,7 +60,8 @@ def fitted(case: str, model: str, max_categories: int = 20) -> tuple[Any, list[s
             "task": task,
             "data": {"target": target, "id_column": id_column},
             "features": {"max_categories": max_categories},
-            "model": {"type": model, "random_forest": {"n_estimators": 10}, "hist_gradient_boosting": {"max_iter": 10}},
+            "model": {"type": model}
+            | ({"random_forest": {"n_estimators": 10}, "hist_gradient_boosting": {"max_iter": 10}} if small else {}),
         }
     )
     features = spec.feature_columns(target, id_column)
