@@ -435,7 +435,7 @@ class Predictor:
 
     def _choose_exact_mode(self) -> None:
         """Fastest first; the first mode that is bit-identical to the DataFrame path on the probes wins."""
-        problems = []
+        problems: list[str] = []
         for kernels, order in ((True, "F"), (True, "C"), (False, "F"), (False, "C")):
             self._kernels, self._order = kernels, order
             problem = self._fast_path_problem()
