@@ -1,12 +1,12 @@
 """In-process latency of one mixed-type record through the service's predictor, path by path (issue 19).
 
-    make bench-fast-path     (or: uv run python benchmarks/bench_fast_path.py [--calls 400])
+    make bench-fast-path     (or: uv run python benchmarks/bench_fast_path.py [--seconds 0.5])
 
 The walkthrough's generated tables (tests/integration/datasets.py): churn (categoricals, missing values,
 booleans, a nullable boolean, "True"/"False" strings) for binary, multiclass and regression, and farm visits
 with a ``role: date`` column; each with the three estimators at params.yaml's default sizes. A record is
 scored alone (``Predictor.outputs([record])``, what ``/predict`` calls), cycling through request-shaped
-records that include unseen categories and all-missing rows. Paths, side by side in one run:
+records that include unseen categories and all-missing rows. Paths, side by side in one run (taking turns):
 
 - ``dataframe``: a one-row DataFrame through the pipeline (the fallback; before issue 19 the churn table
   was served this way);
@@ -43,15 +43,23 @@ ESTIMATORS = ["linear", "random_forest", "hist_gradient_boosting"]
 PATHS = ["dataframe", "numpy + sklearn transforms", "numpy kernels", "kernels + ONNX"]
 
 
-def per_record_ms(predictor: Predictor, records: list[dict[str, Any]], calls: int) -> float:
-    """Median of 5 rounds of ``calls`` single-record calls, in ms per record."""
-    rounds = []
-    for _ in range(5):
+def per_record_ms(paths: dict[str, Predictor], records: list[dict[str, Any]], seconds: float) -> dict[str, float]:
+    """Median over 5 rounds of ms per single-record call; the paths take turns within each round (so a
+    change in the machine's load hits all of them), each for about ``seconds`` per round."""
+    calls = {}
+    for name, predictor in paths.items():  # calibrate: how many calls fill the time slot
         t0 = time.perf_counter()
-        for i in range(calls):
-            predictor.outputs([records[i % len(records)]])
-        rounds.append((time.perf_counter() - t0) / calls * 1e3)
-    return statistics.median(rounds)
+        for record in records[:10]:
+            predictor.outputs([record])
+        calls[name] = max(10, int(seconds / ((time.perf_counter() - t0) / 10)))
+    rounds: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(5):
+        for name, predictor in paths.items():
+            t0 = time.perf_counter()
+            for i in range(calls[name]):
+                predictor.outputs([records[i % len(records)]])
+            rounds[name].append((time.perf_counter() - t0) / calls[name] * 1e3)
+    return {name: statistics.median(times) for name, times in rounds.items()}
 
 
 def predictors(case: str, model: str) -> tuple[dict[str, Predictor], list[dict[str, Any]]]:
@@ -75,13 +83,13 @@ def predictors(case: str, model: str) -> tuple[dict[str, Predictor], list[dict[s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--seconds", type=float, default=0.5, help="time per path per round")
     args = parser.parse_args(argv)
     rows = []
     for case in CASES:
         for model in ESTIMATORS:
             paths, records = predictors(case, model)
-            ms = {name: per_record_ms(p, records, args.calls) for name, p in paths.items()}
+            ms = per_record_ms(paths, records, args.seconds)
             best = min(ms[p] for p in ("numpy kernels", "kernels + ONNX") if p in ms)
             rows.append({"case": case, "model": model, "ms": ms, "speedup": ms["dataframe"] / best})
             print(case, model, {k: round(v, 4) for k, v in ms.items()}, flush=True)
@@ -98,8 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             "## Mixed-type records on the fast path (in process, one record per call)",
             "",
             "Single-record latency of the service's predictor on the walkthrough's generated tables (categoricals "
-            "with unseen values, missing values, booleans, dates); median of 5 rounds, thread pools pinned to one "
-            "thread. `make bench-fast-path`.",
+            "with unseen values, missing values, booleans, dates); median of 5 rounds in which the paths take turns, "
+            "thread pools pinned to one thread. `make bench-fast-path`.",
             "",
             *table,
             "",
@@ -107,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             "(compare within a row: absolute times vary with the machine's load).",
         ]
     )
-    write_results("fast_path", markdown, {"calls": args.calls, "rows": rows})
+    write_results("fast_path", markdown, {"seconds": args.seconds, "rows": rows})
     return 0
 
 
