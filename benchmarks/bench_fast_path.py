@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             *table,
             "",
             f"The fast path is {speedups[0]:.0f}–{speedups[-1]:.0f}× faster than the DataFrame fallback "
-            "(compare within a row: absolute times vary with the machine's load).",
+            "(compare within a row: absolute times vary with the machine's load; "
+            f"load average at the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs).",
         ]
     )
     write_results("fast_path", markdown, {"seconds": args.seconds, "rows": rows})
