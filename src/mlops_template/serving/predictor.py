@@ -4,9 +4,12 @@ The saved model is ``Pipeline([("features", ColumnTransformer), ("model", estima
 DataFrame per request costs more than the model itself, so :class:`Predictor` "compiles" the fitted
 pipeline once: for each branch of the ColumnTransformer it keeps a copy of the fitted transformer and
 the positions of its columns, then feeds it a numpy slice of a matrix built straight from the records.
-At load time it checks that this fast path gives bit-identical probabilities to the DataFrame path
-on probe rows made from the schema; if it does not (or the pipeline has another shape, e.g. sparse
-output), it falls back to the DataFrame path. Pure functions and objects only: no I/O here.
+Each branch step (imputers, scalers, one-hot encoder, boolean and date FunctionTransformers) runs as a
+numpy kernel built from the fitted object. At load time it checks that this fast path gives bit-identical
+outputs to the DataFrame path on probe rows made from the schema plus edge rows made from the fitted
+encoders (every category, unseen values, all missing); if it does not (or the pipeline has another
+shape), it falls back to the DataFrame path and ``Predictor.why`` says why. Pure functions and objects
+only: no I/O here.
 """
 
 from __future__ import annotations
