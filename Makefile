@@ -201,7 +201,7 @@ SERVE_PORT ?= 3000
 # Packages the service does not need, left out of the bento's requirements (exported from uv.lock).
 BENTO_PRUNE := --prune mlflow --prune dvc --prune s3fs --prune matplotlib
 
-.PHONY: bento serve serve-check bench-serving bench-soak
+.PHONY: bento serve serve-check bench-serving bench-soak bench-fast-path
 
 bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento
 	@mkdir -p build/bento
@@ -220,6 +220,9 @@ bench-serving: $(SETUP) ## benchmark the bento vs FastAPI vs in-process (writes 
 
 bench-soak: $(SETUP) ## 5-minute soak of the built bento, 64 clients, single + batch (writes benchmarks/results/soak.*)
 	$(RUN) python benchmarks/bench_soak.py
+
+bench-fast-path: $(SETUP) ## one mixed-type record in process, DataFrame vs numpy kernels vs ONNX (benchmarks/results/fast_path.*)
+	$(RUN) python benchmarks/bench_fast_path.py
 # ---------------------------------------------------------------------------------------------------------
 # Release: container image, smoke test, model registry, image push, deploy, rollback (docs/release.md)
 # ---------------------------------------------------------------------------------------------------------

@@ -110,7 +110,7 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     import pandas as pd
 
     from mlops_template.serving.onnx_path import TOLERANCE, OnnxModel, agreement, convert_estimator
-    from mlops_template.serving.predictor import Predictor
+    from mlops_template.serving.predictor import Predictor, edge_records
 
     pipeline = load_model(folder / MODEL_FILE)
     spec = load_spec(folder / SCHEMA_FILE)
@@ -121,8 +121,12 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     plain = Predictor(pipeline, features, spec)
     probe = Predictor(pipeline, features, spec, fast=False)
     records: list[dict[str, Any]] = (
-        [] if rows is None else [{str(k): v for k, v in r.items()} for r in rows.to_dict("records")]
-    )
+        []
+        if rows is None
+        else [{str(k): None if pd.isna(v) else v for k, v in r.items()} for r in rows.to_dict("records")]
+    )  # missing values as a JSON request carries them (null)
+    # plus rows the test split may lack: every category, unseen values, every nullable feature missing
+    records += edge_records(pipeline, features, spec, records[:20])
     n_inputs = None
     if plain.branches is not None and rows is not None and len(rows):
         n_inputs = plain._transform(plain.matrix(records[:1])).shape[1]
@@ -142,7 +146,7 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     if rows is None:
         model, note = None, f"{test_path} missing: nothing to check against"
     elif not n_inputs:
-        model, note = None, "no fast path to attach"
+        model, note = None, f"no fast path to attach: {plain.why}"
     else:
         model, note = convert_estimator(plain.estimator, n_inputs, accept=accept)
     if deviations:

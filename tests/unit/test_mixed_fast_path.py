@@ -1,0 +1,228 @@
+"""The fast path on mixed-type records (issue 19): one-hot categoricals (unknown and infrequent values),
+missing values, booleans, date parts and identifier/ignored columns, against the scikit-learn pipeline.
+
+The data are the walkthrough's generated tables (tests/integration/datasets.py); the schema is drafted from
+them as ``make init`` does. The reference is the pipeline on a DataFrame cast to the training dtypes.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, RobustScaler
+
+from mlops_template.config import parse_params
+from mlops_template.data.schema import SchemaSpec, coerce, draft_spec
+from mlops_template.features import _date_parts
+from mlops_template.model import build_pipeline
+from mlops_template.serving.onnx_path import agreement, convert_estimator
+from mlops_template.serving.predictor import UNSEEN, Predictor, _date_parts_kernel, _onehot_kernel, edge_records
+from tests.integration.datasets import messy_animal_frame, mixed_churn_frame
+
+ESTIMATORS = ["linear", "random_forest", "hist_gradient_boosting"]
+# (table, target, id column, task, columns switched to role: date)
+CASES = {
+    "churn-binary": ("churn", "churned", "customer_id", "binary", ()),
+    "churn-multiclass": ("churn", "region", "customer_id", "multiclass", ()),
+    "churn-regression": ("churn", "income", "customer_id", "regression", ()),
+    "animal-binary": ("animal", "Outcome (30 days)", "Animal ID", "binary", ("Visit date",)),
+}
+
+
+def churn() -> pd.DataFrame:
+    """The churn table plus a nullable boolean and a boolean held as strings ("True"/"False": a category)."""
+    frame = mixed_churn_frame(400)
+    rng = np.random.default_rng(3)
+    frame["has_app"] = pd.Series(rng.random(len(frame)) < 0.5, dtype=object)
+    frame.loc[rng.random(len(frame)) < 0.1, "has_app"] = None
+    frame["paperless"] = np.where(rng.random(len(frame)) < 0.3, "True", "False")
+    return frame
+
+
+@cache
+def fitted(
+    case: str, model: str, max_categories: int = 20, small: bool = True
+) -> tuple[Any, list[str], SchemaSpec, pd.DataFrame]:
+    """(fitted pipeline, features, drafted spec, raw table); ``small``: 10 trees (tests), else params defaults."""
+    table, target, id_column, task, dates = CASES[case]
+    raw = churn() if table == "churn" else messy_animal_frame(300)
+    draft = draft_spec(raw, target, id_column, task=task, drop_missing_labels=True)
+    columns = {n: c.model_copy(update={"role": "date"}) if n in dates else c for n, c in draft.spec.columns.items()}
+    spec = draft.spec.model_copy(update={"columns": columns})
+    frame = coerce(raw[raw[target].notna()], spec)
+    params = parse_params(
+        {
+            "task": task,
+            "data": {"target": target, "id_column": id_column},
+            "features": {"max_categories": max_categories},
+            "model": {"type": model}
+            | ({"random_forest": {"n_estimators": 10}, "hist_gradient_boosting": {"max_iter": 10}} if small else {}),
+        }
+    )
+    features = spec.feature_columns(target, id_column)
+    pipeline = build_pipeline(params, spec).fit(frame[features], frame[target])
+    return pipeline, features, spec, raw
+
+
+def requests(pipeline: Any, raw: pd.DataFrame, features: list[str], spec: SchemaSpec) -> list[dict[str, Any]]:
+    """Records as a client sends them (null for missing, identifier/ignored columns included), plus the
+    edge rows: every category, unseen values, every nullable feature missing."""
+    keep = [c for c in raw.columns if c in features or spec.columns[c].role in ("identifier", "ignored")]
+    rows = [{k: None if pd.isna(v) else v for k, v in r.items()} for r in raw[keep].head(60).to_dict("records")]
+    return rows + edge_records(pipeline, features, spec, rows[:5])
+
+
+def reference(predictor: Predictor, records: list[dict[str, Any]]) -> np.ndarray:
+    """The scikit-learn pipeline on a DataFrame of the same records, cast as training casts (coerce)."""
+    frame = coerce(pd.DataFrame.from_records(records)[predictor.features], predictor.spec)
+    pipeline = predictor.pipeline
+    return np.asarray(pipeline.predict_proba(frame) if predictor.is_classifier else pipeline.predict(frame))
+
+
+@pytest.mark.parametrize("model", ESTIMATORS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_kernels_are_exact_on_mixed_records(case: str, model: str) -> None:
+    pipeline, features, spec, raw = fitted(case, model)
+    predictor = Predictor(pipeline, features, spec)
+    assert predictor.mode.startswith("numpy+kernels"), (predictor.mode, predictor.why)
+    assert predictor.why == ""  # every step of every branch has a kernel
+    records = requests(pipeline, raw, features, spec)
+    assert any(v == UNSEEN for r in records for v in r.values())  # unknown categories are in the check
+    assert any(all(r[f] is None for f in features if spec.columns[f].nullable) for r in records)
+    assert np.array_equal(predictor.outputs(records), reference(predictor, records))
+    for record in records[-8:]:  # one by one, as /predict scores them
+        assert np.array_equal(predictor.outputs([record]), reference(predictor, [record]))
+
+
+@pytest.mark.parametrize("model", ESTIMATORS)
+@pytest.mark.parametrize("case", ["churn-binary", "churn-multiclass", "churn-regression"])
+def test_onnx_path_agrees_on_mixed_records(case: str, model: str) -> None:
+    """What ``make bento`` attaches: the kernels feeding the estimator in ONNX Runtime, within the tolerance."""
+    pipeline, features, spec, raw = fitted(case, model)
+    plain = Predictor(pipeline, features, spec)
+    records = requests(pipeline, raw, features, spec)
+    width = plain._transform(plain.matrix(records[:1])).shape[1]
+    model_onnx, note = convert_estimator(plain.estimator, width)
+    assert model_onnx is not None, note
+    served = Predictor(pipeline, features, spec, onnx=model_onnx)
+    assert served.mode.startswith("numpy+onnx"), (served.mode, served.why)
+    ok, dev = agreement(served.outputs(records), reference(served, records), served.is_classifier)
+    assert ok, dev
+
+
+def test_infrequent_categories_share_one_column() -> None:
+    """max_categories: 2 groups the rarer plans and regions; an unseen value goes to that column too."""
+    pipeline, features, spec, raw = fitted("churn-binary", "linear", max_categories=2)
+    encoder = pipeline.named_steps["features"].named_transformers_["categorical"].named_steps["encode"]
+    assert any(rare is not None for rare in encoder.infrequent_categories_)
+    predictor = Predictor(pipeline, features, spec)
+    assert predictor.mode.startswith("numpy+kernels"), predictor.why
+    records = requests(pipeline, raw, features, spec)
+    assert np.array_equal(predictor.outputs(records), reference(predictor, records))
+
+
+@pytest.mark.parametrize("handle_unknown", ["ignore", "infrequent_if_exist", "error"])
+def test_onehot_kernel_follows_the_fitted_encoder(handle_unknown: str) -> None:
+    """Whatever the encoder does with an unknown value (zeros, the infrequent column, an error), so does the
+    kernel: an open category's unseen value is encoded, a closed one's is an error in both."""
+    x = np.array([["a"], ["a"], ["a"], ["b"], ["b"], ["c"]], dtype=object)
+    encoder = OneHotEncoder(handle_unknown=handle_unknown, max_categories=2, sparse_output=False).fit(x)
+    kernel, why = _onehot_kernel(encoder)
+    assert kernel is not None, why
+    known = np.array([["a"], ["b"], ["c"]], dtype=object)
+    assert np.array_equal(kernel(known), encoder.transform(known))
+    unseen = np.array([["zzz"]], dtype=object)
+    if handle_unknown == "error":
+        with pytest.raises(ValueError, match="unknown categor"):
+            encoder.transform(unseen)
+        with pytest.raises(ValueError, match="unknown categor"):
+            kernel(unseen)
+    else:
+        assert np.array_equal(kernel(unseen), encoder.transform(unseen))
+
+
+def test_an_encoder_with_drop_is_named_as_the_reason() -> None:
+    encoder = OneHotEncoder(drop="first").fit(np.array([["a"], ["b"]], dtype=object))
+    assert _onehot_kernel(encoder) == (None, "OneHotEncoder(drop='first')")
+
+
+DATES = [
+    "2024-03-01",
+    "1999-12-31",
+    "2024-02-29T23:59:59",
+    "2024-02-29 23:59:59.123456789",
+    "2024-12-31T23:30:00Z",
+    "2024-12-31T23:30:00+02:00",  # an offset moves the day in UTC: parsed by pandas
+    "2024-12-31T20:30:00-05:00",
+    "2023-02-29",  # no such day
+    "2024-13-01",
+    "2024-01-01T24:00:00",
+    "1 March 2021",
+    "03/04/2021",
+    "20240301",
+    "not a date",
+    "",
+    None,
+]
+# Outside pandas' nanosecond Timestamp range the pipeline's own answer depends on the other rows of the batch
+# (a date alone is parsed, among in-range dates it is NaT): the kernel answers as for a one-record request.
+OUT_OF_RANGE = ["1600-01-01", "2300-01-01"]
+
+
+def test_date_parts_kernel_equals_the_pipeline_function() -> None:
+    kernel = _date_parts_kernel(_date_parts)
+    x = np.array([[d, DATES[-1 - i]] for i, d in enumerate(DATES)], dtype=object)
+    expected = _date_parts(pd.DataFrame(x).astype("str"))
+    assert np.array_equal(kernel(x), expected, equal_nan=True)
+    assert np.array_equal(kernel(x), expected, equal_nan=True)  # second call: from the cache
+    for row in [*x, *np.array([[d] for d in OUT_OF_RANGE], dtype=object)]:  # one by one
+        assert np.array_equal(kernel(row[None, :]), _date_parts(pd.DataFrame([row]).astype("str")), equal_nan=True)
+
+
+def test_fallback_and_slow_branches_say_why() -> None:
+    _, features, spec, raw = fitted("churn-binary", "linear")
+    robust = build_pipeline(
+        parse_params({"data": {"target": "churned", "id_column": "customer_id"}}), spec
+    )  # same shape, another scaler: no kernel for it
+    robust.named_steps["features"].transformers[0][1].steps[-1] = ("scale", RobustScaler())
+    frame = coerce(raw, spec)
+    robust.fit(frame[features], frame["churned"])
+    predictor = Predictor(robust, features, spec)
+    assert predictor.fast and "RobustScaler" in predictor.why and "'numeric'" in predictor.why
+    bare = Predictor(Pipeline([("model", robust.named_steps["model"])]), features, spec)  # no ColumnTransformer
+    assert bare.mode == "dataframe" and "ColumnTransformer" in bare.why
+
+
+def test_a_kernel_wrong_on_unseen_values_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The self-check scores unseen categories: a one-hot kernel that drops them is not served."""
+    from mlops_template.serving import predictor as module
+
+    real = module._onehot_kernel
+
+    def zeros_for_unseen(enc: OneHotEncoder) -> Any:
+        kernel, why = real(enc)
+        return (lambda x: kernel(np.where(x == UNSEEN, x[0, 0], x))), why  # wrong: as if a known value
+
+    pipeline, features, spec, _ = fitted("churn-binary", "linear", max_categories=2)
+    assert Predictor(pipeline, features, spec).mode.startswith("numpy+kernels")
+    monkeypatch.setattr(module, "_onehot_kernel", zeros_for_unseen)
+    predictor = Predictor(pipeline, features, spec)
+    assert not predictor.mode.startswith("numpy+kernels"), predictor.mode
+    assert "the kernels differ from the pipeline" in predictor.why, predictor.why
+
+
+def test_the_dataframe_fallback_imputes_a_missing_category() -> None:
+    """A record alone with ``null`` in a categorical column: imputed as in training (the reference casts the
+    frame like ``coerce``), not encoded as an unknown value."""
+    pipeline, features, spec, raw = fitted("churn-binary", "linear", max_categories=2)
+    record = {k: None if pd.isna(v) else v for k, v in raw[features].iloc[0].to_dict().items()}
+    missing = {**record, "plan": None}
+    slow = Predictor(pipeline, features, spec, fast=False)
+    assert np.array_equal(slow.outputs([missing]), reference(slow, [missing]))
+    filled = pipeline.named_steps["features"].named_transformers_["categorical"].named_steps["impute"].statistics_
+    assert np.array_equal(slow.outputs([missing]), slow.outputs([{**record, "plan": filled[0]}]))
