@@ -284,7 +284,7 @@ profile: $(SETUP) ## (re)build the reference profile of the training data (DVC s
 monitor: $(SETUP) ## LOG=...: compare served traffic with the reference profile; drift report in $(MONITOR_OUT)
 	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
 
-bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many seeds (benchmarks/results/drift.md)
+bench-drift: $(SETUP) ## false alarms and power of the drift rule vs Evidently 0.7 (own env: benchmarks/evidently), many seeds (benchmarks/results/drift.md)
 	$(RUN) python benchmarks/bench_drift.py
 
 # The workflows' steps (.github/workflows/monitor.yml, retrain.yml). The GitHub calls need GITHUB_TOKEN and
@@ -332,6 +332,6 @@ retrain-summary: ## append what the retraining decided (and the report) to the G
 	if [ -f reports/retrain/pr-body.md ]; then cat reports/retrain/pr-body.md >> "$$out"; \
 	else echo "## Retraining: no pull request (data unchanged, candidate not better; see the log)" >> "$$out"; fi
 
-# The test harness's targets (test-deps, container-tools, act-pr, act-release, workflow-check): .ci/README.md.
-# Optional: a fork that deletes the harness keeps every target above.
--include .ci/harness.mk
+# The test harness's targets (test-deps, container-tools, act-pr, act-release, workflow-check), from its folder
+# under .ci/ when present (.ci/README.md). A fork that deletes the harness keeps every target above.
+-include $(wildcard .ci/*/harness.mk)

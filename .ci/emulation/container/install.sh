@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make container-tools` (.ci/harness.mk): install what `make container` needs here on a fresh Debian/Ubuntu
+# `make container-tools` (.ci/emulation/harness.mk): install what `make container` needs here on a fresh Debian/Ubuntu
 # machine (podman + runc + debootstrap), then make the local base image (base-image.sh).
 # Skipped when a Docker engine answers (GitHub runners); the install is skipped when the tools are there.
 set -euo pipefail

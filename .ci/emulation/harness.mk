@@ -1,8 +1,7 @@
-# The test harness's Make targets, included by the Makefile when present (`-include .ci/harness.mk`).
+# The test harness's Make targets, included by the Makefile when present (`-include $(wildcard .ci/*/harness.mk)`).
 # They drive the local stand-ins in .ci/emulation (act, a GitHub API, a registry, podman on a machine without
 # Docker; see .ci/README.md). A fork that deletes .ci/emulation keeps every product target: `make test` then
 # runs without the act dependencies and `make container` builds with plain `bentoml containerize`.
-ifneq ($(wildcard .ci/emulation/act/harness.py),)
 
 .PHONY: test-deps container-tools act-pr act-release workflow-check
 
@@ -30,4 +29,3 @@ act-release: $(SETUP) ## run release.yml under act with a local registry (MLFLOW
 workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @actions/workflow-parser)
 	bash .ci/emulation/workflow-check/run.sh
 
-endif
