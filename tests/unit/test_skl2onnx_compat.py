@@ -36,7 +36,7 @@ def test_outside_the_tested_versions_nothing_is_patched(monkeypatch: pytest.Monk
     original = container.make_node
     with compat.attribute_fix(double_trees=False):
         assert container.make_node is original
-    with pytest.raises(compat.Unsupported, match="installed: 9.0.0"), compat.attribute_fix(double_trees=True):
+    with pytest.raises(compat.Unsupported, match=r"installed: 9\.0\.0"), compat.attribute_fix(double_trees=True):
         pass
     # the ONNX path then refuses the double-tree variant with that note and goes on to the next one
     rng = np.random.default_rng(0)

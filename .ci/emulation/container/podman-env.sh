@@ -1,4 +1,4 @@
-# The test harness's CONTAINER_ENV_HOOK (exported by .ci/harness.mk), sourced by scripts/container/env.sh.
+# The test harness's CONTAINER_ENV_HOOK (exported by .ci/emulation/harness.mk), sourced by scripts/container/env.sh.
 # For machines like the one this template is tested on (root without CAP_SYS_RESOURCE, hybrid cgroups, no
 # Docker engine, no registry to pull from; see the shared container notes):
 # - a private podman config: runc (crun fails on hybrid cgroups here), explicit ulimits (podman's defaults
