@@ -23,7 +23,7 @@ PYTEST_ARGS ?=
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup repro test test-deps test-fast lint format schema check-params metrics bench clean init
+.PHONY: help setup repro test test-fast lint format schema check-params metrics bench clean init
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-18s %s\n", $$1, $$2}'
@@ -46,9 +46,6 @@ repro: $(SETUP) ## run the whole DVC pipeline (extract, validate, split, train, 
 	$(RUN) python -m mlops_template.cli repro
 	@$(RUN) dvc metrics show
 
-test-deps: ## system packages the tests need (Node.js for the act tests); a no-op when present
-	bash .ci/emulation/install-act-deps.sh
-
 # Coverage floors: the share of src/mlops_template's lines the tests run in pytest's own process (code run by
 # the make targets, pipelines and servers the tests start is not counted), a few points below the measured
 # value, so deleting tests or adding untested code fails. They apply to whole runs only (no PYTEST_ARGS).
@@ -57,7 +54,7 @@ COV_FLOOR ?= 62
 COV_FLOOR_FAST ?= 62
 cov = $(if $(PYTEST_ARGS),,--cov=mlops_template --cov-report= --cov-fail-under=$(1))
 
-test: $(SETUP) test-deps ## run the whole test suite (unit, data, model, integration, workflows under act), coverage >= COV_FLOOR
+test: $(SETUP) ## run the whole test suite (unit, data, model, integration, workflows under act), coverage >= COV_FLOOR
 	$(RUN) pytest $(call cov,$(COV_FLOOR)) $(PYTEST_ARGS)
 
 test-fast: $(SETUP) ## unit + data + model tests only (no servers, no pipeline runs), coverage >= COV_FLOOR_FAST
@@ -151,7 +148,7 @@ PR_REPORT ?= $(PR_OUT)/report.md
 PR_ARTIFACT ?= .cache/pr-artifact
 ACT_ARGS ?=
 
-.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post protect dvc-pull dvc-pin-map pr-push act-pr bench-pr
+.PHONY: lint-workflows test-unit test-data test-model pr-summary pr-comment-post protect dvc-pull dvc-pin-map pr-push bench-pr
 
 lint-workflows: $(SETUP) ## security audit (zizmor, offline) + schema check of .github/
 	$(RUN) zizmor --offline .github
@@ -184,9 +181,6 @@ dvc-pull: $(SETUP) ## pull .dvc-tracked data and dvc.lock's outputs from the DVC
 
 pr-push: $(SETUP) ## after lock-check: push the PR's outputs to dvc-pull's remote (the release pulls them); skips on forks
 	bash scripts/pr/dvc-push.sh
-
-act-pr: $(SETUP) ## run .github/workflows/pr.yml locally under act (stand-ins for marketplace actions)
-	PYTHONPATH=.ci $(RUN) python -m emulation.act.harness $(ACT_ARGS)
 
 bench-pr: $(SETUP) ## time the whole PR workflow under act, cold and warm caches (benchmarks/results/pr_workflow.md)
 	$(RUN) python benchmarks/bench_pr_workflow.py
@@ -234,13 +228,10 @@ IMAGE_REGISTRY ?= ghcr.io
 VERSION ?=
 export IMAGE_NAME IMAGE_REGISTRY UV
 
-.PHONY: container-tools container smoke-container test-container test-extended test-release-act release-materialize release-register release-promote dvc-push \
-	release-artifacts image-push deploy rollback register-challenger promote-challenger model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag workflow-check act-release
+.PHONY: container smoke-container test-container test-extended test-release-act release-materialize release-register release-promote dvc-push \
+	release-artifacts image-push deploy rollback register-challenger promote-challenger model-versions k8s-validate gitops-publish gitops-wait release-guard bento-tag
 
-container-tools: ## install podman + runc + debootstrap when no Docker engine answers (apt-get)
-	bash .ci/emulation/container/install.sh
-
-container: $(SETUP) container-tools ## build the OCI image from the built bento (docker, else podman)
+container: $(SETUP) ## build the OCI image from the built bento (docker, else podman; BASE_IMAGE=... to rebase it)
 	bash scripts/container/build.sh "$$(cat build/bento/tag.txt)" "$(LOCAL_IMAGE)"
 
 smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a prediction vs in-process, non-root
@@ -249,10 +240,10 @@ smoke-container: $(SETUP) ## run the built image on 127.0.0.1: /readyz, a predic
 test-container: $(SETUP) ## opt-in real container test (build + run + smoke + push); needs podman or docker
 	$(RUN) pytest -m container tests/integration/test_container.py $(PYTEST_ARGS)
 
-test-extended: $(SETUP) test-deps ## opt-in: the end-to-end tests kept out of .ci/run for its time budget (-m extended)
+test-extended: $(SETUP) ## opt-in: the end-to-end tests kept out of .ci/run for its time budget (-m extended)
 	$(RUN) pytest -m extended $(PYTEST_ARGS)
 
-test-release-act: $(SETUP) test-deps container-tools ## opt-in, not in .ci/run (≈ 16 min here, over the CI budget): release.yml under act, 3 releases
+test-release-act: $(SETUP) ## opt-in, not in .ci/run (over its time budget, .ci/README.md): release.yml under act, 3 releases
 	$(RUN) pytest -m container tests/integration/test_release_act.py $(PYTEST_ARGS)
 
 bento-tag: $(SETUP) ## print the built bento's tag (and expose it to GitHub Actions)
@@ -305,12 +296,6 @@ promote-challenger: $(SETUP) ## `challenger` -> `champion` if $(MONITOR_OUT)/sum
 model-versions: $(SETUP) ## list the registered model versions, their aliases and images
 	$(RELEASE) versions
 
-act-release: $(SETUP) ## run release.yml under act with a local registry (MLFLOW_TRACKING_URI=..., ROLLBACK_TO=N optional)
-	bash .ci/emulation/act/act-release.sh
-
-workflow-check: ## check .github/workflows/*.yml with GitHub's own parser (npm @actions/workflow-parser)
-	bash .ci/emulation/workflow-check/run.sh
-
 k8s-validate: .venv/.synced ## validate k8s/ manifests offline against the Kubernetes schemas
 	$(RUN) kubernetes-validate --strict $(filter-out k8s/kustomization.yaml,$(wildcard k8s/*.yaml))
 
@@ -349,7 +334,7 @@ monitor: $(SETUP) ## LOG=... [LABELS=...]: drift vs the reference profile, live 
 	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} $${LABELS:+--labels "$$LABELS"} \
 	  --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
 
-bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many seeds (benchmarks/results/drift.md)
+bench-drift: $(SETUP) ## false alarms and power of the drift rule vs Evidently 0.7 (own env: benchmarks/evidently), many seeds (benchmarks/results/drift.md)
 	$(RUN) python benchmarks/bench_drift.py
 
 # The workflows' steps (.github/workflows/monitor.yml, retrain.yml). The GitHub calls need GITHUB_TOKEN and
@@ -396,3 +381,7 @@ retrain-summary: ## append what the retraining decided (and the report) to the G
 	@out="$${GITHUB_STEP_SUMMARY:?is not set: retrain-summary writes the GitHub Actions job summary}"; \
 	if [ -f reports/retrain/pr-body.md ]; then cat reports/retrain/pr-body.md >> "$$out"; \
 	else echo "## Retraining: no pull request (data unchanged, candidate not better; see the log)" >> "$$out"; fi
+
+# The test harness's targets (test-deps, container-tools, act-pr, act-release, workflow-check), from its folder
+# under .ci/ when present (.ci/README.md). A fork that deletes the harness keeps every target above.
+-include $(wildcard .ci/*/harness.mk)

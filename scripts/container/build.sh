@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Build the OCI image of a built bento: `bentoml containerize` with Docker (GitHub runners); with podman
-# (no Docker engine, no registry access) from a local debootstrap base image (.ci/emulation/container/base-image.sh).
+# Build the OCI image of a built bento: `bentoml containerize` with Docker or podman. With BASE_IMAGE set
+# (podman only: a mirror of, or a local stand-in for, python:3.11-slim holding Python 3.11, CA certificates
+# and uv), the bento's Dockerfile is rebased on it (mlops_template.release.containerfile) and built by podman.
 # Usage: build.sh BENTO_TAG IMAGE
 set -euo pipefail
 bento_tag="${1:?bento tag}"; image="${2:?image name}"
@@ -10,8 +11,9 @@ RUN=("${UV:-uv}" run --frozen --no-sync)
 start=$(date +%s)
 if [[ "$CONTAINER_BACKEND" == docker ]]; then
   "${RUN[@]}" bentoml containerize "$bento_tag" -t "$image"
+elif [[ -z "${BASE_IMAGE:-}" ]]; then
+  "${RUN[@]}" bentoml containerize "$bento_tag" --backend podman -t "$image"
 else
-  bash "$ROOT/.ci/emulation/container/base-image.sh"
   ctx="$CACHE/context"
   dockerfile="$("${RUN[@]}" python -m mlops_template.release.containerfile "$bento_tag" "$BASE_IMAGE" "$ctx")"
   podman build --network host --layers -f "$dockerfile" -t "$image" "$ctx"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.release.containerfile import keep_command
+from mlops_template.release.containerfile import keep_command, rebase
 from mlops_template.release.deploy import deploy, kubeconfig_text, render_dir
 from mlops_template.release.plan import (
     IMAGE_PLACEHOLDER,
@@ -116,6 +116,20 @@ def test_deploy_without_a_target_skips_cleanly(capsys: pytest.CaptureFixture[str
 def test_containerfile_keeps_only_the_bentos_own_commands() -> None:
     assert not keep_command("apt-get update && apt-get install -y build-essential")
     assert keep_command("mkdir -p /data && chown bentoml /data")
+
+
+def test_containerfile_rebases_bentomls_dockerfile_and_fails_loudly_when_its_template_changes() -> None:
+    generated = (
+        "# Block SETUP_BENTO_BASE_IMAGE\nFROM python:3.11-slim AS base-container\nENV LANG=C.UTF-8\n"
+        "RUN apt-get update && apt-get install -y git\nRUN command -v uv >/dev/null || pip install uv\n"
+    )
+    text, dropped = rebase(generated, "localhost/base:py311")
+    assert "FROM localhost/base:py311 AS base-container\n" in text
+    assert "python:3.11-slim" not in text and "apt-get" not in text
+    assert "RUN command -v uv >/dev/null || pip install uv" in text
+    assert dropped == ["apt-get update && apt-get install -y git"]
+    with pytest.raises(SystemExit, match="found 0; BentoML changed its template"):
+        rebase("FROM python:3.11-slim\n", "localhost/base:py311")
 
 
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="needs kubectl")

@@ -4,7 +4,9 @@
 # reached through a TLS-intercepting proxy) and a `uv` binary (BentoML's Dockerfile needs uv or pip).
 # Cached twice: the podman image itself, and the rootfs tarball in .cache/container (re-imported in seconds).
 set -euo pipefail
+export CONTAINER_ENV_HOOK="${CONTAINER_ENV_HOOK:-$(cd "$(dirname "$0")" && pwd)/podman-env.sh}"
 source "$(dirname "$0")/../../../scripts/container/env.sh"
+if [[ "$CONTAINER_BACKEND" != podman ]]; then echo "container: $CONTAINER_BACKEND backend; no local base image needed"; exit 0; fi
 if podman image exists "$BASE_IMAGE"; then echo "container: base image $BASE_IMAGE is cached"; exit 0; fi
 tarball="$CACHE/base-rootfs.tar"
 if [[ ! -s "$tarball" ]]; then

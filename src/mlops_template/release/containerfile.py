@@ -1,21 +1,26 @@
-"""Build context + Dockerfile for a bento on a machine without registry access (podman + a local base image).
+"""Build context + Dockerfile for a bento on another base image (a mirror, or a local image when no registry
+can be pulled from), with BentoML's public API only.
 
-``bentoml containerize`` bakes the bento's base image (python:3.11-slim by default) and its apt-get steps into
-the Dockerfile; neither can be fetched offline. This writes the same context BentoML would (the bento, its
-models from the model store) and renders BentoML's own template with the local base image instead, without
-the distro package commands. Used by scripts/container/build.sh on the podman path only; on GitHub's runners
-the workflow uses plain ``bentoml containerize``.
+``bentoml containerize`` bakes the bento's base image (python:3.11-slim by default) and its distro package
+steps (apt-get) into the Dockerfile. This writes the same build context BentoML would (``bentoml.export_bento``
+as a folder: the bento and its models) and the Dockerfile ``bentoml containerize`` would use
+(``bentoml.container.get_containerfile``), with ``FROM`` pointing at the given base image and the distro package
+commands left out (that base image must already hold Python 3.11, CA certificates and ``uv``). Used by
+scripts/container/build.sh when ``BASE_IMAGE`` is set; otherwise it runs plain ``bentoml containerize``.
 
     python -m mlops_template.release.containerfile BENTO_TAG BASE_IMAGE OUT_DIR   # prints OUT_DIR/Dockerfile
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 from pathlib import Path
 
 DISTRO_COMMAND_MARKERS = ("apt-get", "apk ", "yum ", "microdnf")
+# BentoML's template names its first stage "base-container" (``# Block SETUP_BENTO_BASE_IMAGE``)
+FROM_LINE = re.compile(r"^FROM\s+\S+(\s+AS\s+base-container)\s*$", re.IGNORECASE | re.MULTILINE)
 
 
 def keep_command(command: str) -> bool:
@@ -23,38 +28,42 @@ def keep_command(command: str) -> bool:
     return not any(marker in command for marker in DISTRO_COMMAND_MARKERS)
 
 
-def write_context(bento_tag: str, base_image: str, out: Path) -> Path:
-    import attr
-    import bentoml
-    from _bentoml_impl.docker import generate_dockerfile
-    from _bentoml_sdk.models import BentoModel
-    from bentoml._internal.bento.bento import BaseBentoInfo, BentoInfoV2
-    from bentoml._internal.container import split_envs_by_stage
+def rebase(dockerfile: str, base_image: str) -> tuple[str, list[str]]:
+    """The Dockerfile on ``base_image`` without its distro package ``RUN`` lines; also returns those lines.
 
-    bento = bentoml.get(bento_tag)
-    with open(bento.path_of("bento.yaml"), "rb") as handle:
-        info = BaseBentoInfo.from_yaml_file(handle)
-    if not isinstance(info, BentoInfoV2):
-        raise SystemExit(f"{bento_tag}: an old-style bento; set docker.base_image in bentofile.yaml instead")
+    Raises SystemExit naming what changed when BentoML's generated Dockerfile no longer has the one
+    ``FROM ... AS base-container`` line this rewrites (a BentoML upgrade changed its template)."""
+    found = FROM_LINE.findall(dockerfile)
+    if len(found) != 1:
+        raise SystemExit(
+            f"containerfile: expected one 'FROM <image> AS base-container' line in BentoML's Dockerfile, found "
+            f"{len(found)}; BentoML changed its template: build with docker (bentoml containerize) instead"
+        )
+    rebased = FROM_LINE.sub(lambda m: f"FROM {base_image}{m.group(1)}", dockerfile)
+    lines, dropped = [], []
+    for line in rebased.splitlines():
+        if line.startswith("RUN ") and not keep_command(line):
+            dropped.append(line.removeprefix("RUN "))
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n", dropped
+
+
+def write_context(bento_tag: str, base_image: str, out: Path) -> Path:
+    import bentoml
+
     if out.exists():
         shutil.rmtree(out)
-    shutil.copytree(bento.path, out)
-    models = out / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    for model in info.all_models:
-        BentoModel.from_info(model).resolve(models)
-    dropped = [c for c in info.image.commands if not keep_command(c)]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bentoml.export_bento(bento_tag, str(out), "folder")  # the bento with its models/, as containerize copies
+    generated = out / "env/docker/Dockerfile.generated"
+    bentoml.container.get_containerfile(bento_tag, output_path=str(generated), enable_buildkit=False)
+    text, dropped = rebase(generated.read_text(encoding="utf-8"), base_image)
+    generated.unlink()
     if dropped:
         print(f"containerfile: base image {base_image}: skipping distro commands {dropped}", file=sys.stderr)
-    image = attr.evolve(info.image, base_image=base_image, commands=[c for c in info.image.commands if keep_command(c)])
-    runtime_envs, build_envs = split_envs_by_stage(info.envs)
-    if build_envs:
-        raise SystemExit("stage='build' environment variables need BuildKit; use docker for this bento")
     dockerfile = out / "env/docker/Dockerfile"
-    dockerfile.write_text(
-        generate_dockerfile(image, out, enable_buildkit=False, add_header=True, envs=runtime_envs, secret_envs=[]),
-        encoding="utf-8",
-    )
+    dockerfile.write_text(text, encoding="utf-8")
     return dockerfile
 
 

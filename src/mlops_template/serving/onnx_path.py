@@ -20,77 +20,19 @@ plain pipeline path.
 
 from __future__ import annotations
 
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+# skl2onnx's internals are patched only there, gated on the versions the patch was written for
+from mlops_template.serving._skl2onnx_compat import TREE_OPS
+from mlops_template.serving._skl2onnx_compat import attribute_fix as _skl2onnx_attribute_fix
+
 # max |served - sklearn| per probability (classifiers) / per prediction, relative to max(1, |y|) (regression);
 # classifiers must also give the same label on every checked row.
 TOLERANCE = 1e-4
-
-
-TREE_OPS = ("TreeEnsembleRegressor", "TreeEnsembleClassifier")
-# the tree attributes that ai.onnx.ml opset 3 also accepts as a (double) tensor, "<name>_as_tensor"
-_TENSOR_ATTRIBUTES = ("nodes_values", "nodes_hitrates", "base_values", "target_weights", "class_weights")
-
-
-@contextlib.contextmanager
-def _skl2onnx_attribute_fix(double_trees: bool = False) -> Iterator[None]:
-    """Patch skl2onnx 1.20's node builder while converting.
-
-    - It passes numpy bools/uint32 in integer-list attributes (HistGradientBoosting's trees), which
-      onnx >= 1.17 rejects ("Expected an int, got a boolean"): cast them to int.
-    - ``double_trees``: the forest/HGB converters are registered for ml opset 1, where thresholds and leaf
-      values are float32 lists. Call them for opset 3 (they then keep float64 arrays for double input) and
-      write those arrays as double tensors (``*_as_tensor``); :func:`_finish_double_trees` then fixes the
-      output types.
-    """
-    import skl2onnx.common._container as container
-    import skl2onnx.common._registration as registration
-    from onnx import numpy_helper
-    from skl2onnx.operator_converters import random_forest
-
-    original = container.make_node
-    tree_converters = (
-        random_forest.convert_sklearn_random_forest_classifier,
-        random_forest.convert_sklearn_random_forest_regressor_converter,
-    )
-    swapped = {
-        name: registered._fct
-        for name, registered in registration._converter_pool.items()
-        if double_trees and registered._fct in tree_converters
-    }
-
-    def make_node(op_type: str, inputs: Any, outputs: Any, name: str | None = None, **attrs: Any) -> Any:
-        for key, value in attrs.items():
-            if (
-                isinstance(value, list | tuple)
-                and value
-                and all(isinstance(v, bool | np.bool_ | np.integer) for v in value)
-            ):
-                attrs[key] = [int(v) for v in value]
-        if double_trees and op_type in TREE_OPS:
-            for key in _TENSOR_ATTRIBUTES:
-                if key in attrs:
-                    values = np.asarray(attrs.pop(key))
-                    if values.dtype != np.float64:
-                        raise TypeError(f"{op_type}.{key} is {values.dtype}, not float64")
-                    attrs[f"{key}_as_tensor"] = numpy_helper.from_array(values.ravel(), name=key)
-        return original(op_type, inputs, outputs, name=name, **attrs)
-
-    container.make_node = make_node
-    for name, fct in swapped.items():
-        registration._converter_pool[name]._fct = functools.partial(fct, op_version=3)
-    try:
-        yield
-    finally:
-        container.make_node = original
-        for name, fct in swapped.items():
-            registration._converter_pool[name]._fct = fct
 
 
 def _finish_double_trees(onx: Any) -> Any:
