@@ -284,10 +284,14 @@ release-guard: ## refuse to release from any ref but the default branch (REF, DE
 # ---- Continuous training (issue 13): drift monitor of served traffic, retraining (docs/continuous-training.md)
 # make monitor LOG=logs/predictions.jsonl   (a path, a glob, or s3://bucket/prefix/*.jsonl; default: the
 # serving.prediction_log_path). Writes $(MONITOR_OUT)/drift.md + summary.json + a PNG per drifted feature.
-# The CLI's exit codes: 0 no drift, 3 drift, 4 too little traffic, 1 error (make turns non-zero into 2);
-# MONITOR_ARGS=--exit-zero makes drift/too-little-traffic exit 0 (workflows read `status` instead).
+# LABELS=labels.csv (or $PREDICTION_LABELS; CSV/Parquet/JSONL, path/glob/URL): also the live performance.
+# The CLI's exit codes: 0 no drift, 3 drift, 5 performance degraded, 4 too little traffic, 1 error (make turns
+# non-zero into 2); MONITOR_ARGS=--exit-zero makes drift/degraded/too-little-traffic exit 0 (workflows read
+# `status` instead).
 LOG ?=
 export LOG
+LABELS ?=
+export LABELS
 MONITOR_OUT ?= reports/monitor
 MONITOR_ARGS ?=
 
@@ -296,8 +300,9 @@ MONITOR_ARGS ?=
 profile: $(SETUP) ## (re)build the reference profile of the training data (DVC stage `profile`)
 	$(RUN) dvc repro profile
 
-monitor: $(SETUP) ## LOG=...: compare served traffic with the reference profile; drift report in $(MONITOR_OUT)
-	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
+monitor: $(SETUP) ## LOG=... [LABELS=...]: drift vs the reference profile, live performance; report in $(MONITOR_OUT)
+	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} $${LABELS:+--labels "$$LABELS"} \
+	  --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
 
 bench-drift: $(SETUP) ## false-alarm rate and power of the drift tests over many seeds (benchmarks/results/drift.md)
 	$(RUN) python benchmarks/bench_drift.py
