@@ -70,7 +70,8 @@ def test_two_retrains_never_race_and_the_monitor_starts_the_retraining() -> None
     statuses = "needs.monitor.outputs.status == 'drift' || needs.monitor.outputs.status == 'degraded'"
     assert monitor["jobs"]["alert"]["if"] == "${{ " + statuses + " }}"  # drift and the fifth trigger
     assert monitor["jobs"]["alert"]["env"]["RETRAIN_REASON"] == "${{ needs.monitor.outputs.reason }}"
-    assert monitor["jobs"]["monitor"]["env"]["PREDICTION_LABELS"] == "${{ inputs.labels || vars.PREDICTION_LABELS_URL }}"
+    labels = "${{ inputs.labels || vars.PREDICTION_LABELS_URL }}"
+    assert monitor["jobs"]["monitor"]["env"]["PREDICTION_LABELS"] == labels
     publish = next(s for s in retrain["jobs"]["publish"]["steps"] if s.get("run") == "make retrain-publish")
     token = "${{ steps.app-token.outputs.token || secrets.RETRAIN_TOKEN || github.token }}"
     assert publish["env"]["GITHUB_TOKEN"] == token

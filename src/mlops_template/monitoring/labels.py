@@ -123,7 +123,7 @@ def read_labels(location: str, id_column: str, target: str) -> Labels:
             raise DataSourceError(f"labels {f.path}: cannot read as {kind}: {type(err).__name__}: {err}") from None
         names.append(f.path)
         frames.append(frame.reindex(columns=[id_column, target, "ts"]))
-    rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[id_column, target, "ts"])
-    ts = pd.to_datetime(rows["ts"], utc=True, errors="coerce", format="ISO8601")
-    frame = pd.DataFrame({"id": rows[id_column].to_numpy(), "y": rows[target].to_numpy(), "ts": ts})
+    table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[id_column, target, "ts"])
+    ts = pd.to_datetime(table["ts"], utc=True, errors="coerce", format="ISO8601")
+    frame = pd.DataFrame({"id": table[id_column].to_numpy(), "y": table[target].to_numpy(), "ts": ts})
     return Labels(frame, malformed, examples, names)

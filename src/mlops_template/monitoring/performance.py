@@ -298,6 +298,7 @@ def performance_block(
     joined = join(predictions, labels, setup, now, malformed)
     counts = joined.counts
     error = bad_share_message(counts, joined.examples, setup)
+    fields: dict[str, Any]
     if error:
         status, message, fields = "error", error, {}
     elif counts["label_rows"] == 0:
