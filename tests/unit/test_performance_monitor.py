@@ -252,3 +252,14 @@ def test_bad_label_sources_give_a_clear_error_or_message(workdir: Path) -> None:
     code, summary = run(workdir, "--labels", str(workdir / "junk.jsonl"))
     assert (code, summary["status"]) == (1, "error") and "2 unreadable" in summary["message"]
     assert "junk.jsonl:1: not JSON" in summary["message"] or "junk.jsonl:1" in json.dumps(summary["performance"])
+
+
+def test_precedence_error_then_degraded_then_drift() -> None:
+    from mlops_template.monitoring.monitor import combine
+
+    assert combine("drift", "d.", {"status": "degraded", "message": "p."})[0] == "degraded"
+    assert combine("insufficient_data", "d.", {"status": "degraded", "message": "p."})[0] == "degraded"
+    assert combine("drift", "d.", {"status": "error", "message": "bad labels."}) == ("error", "labels: bad labels.")
+    assert combine("error", "no log.", {"status": "degraded", "message": "p."}) == ("error", "no log.")
+    assert combine("drift", "d.", {"status": "insufficient_labels", "message": "few."})[0] == "drift"
+    assert combine("ok", "d.", None) == ("ok", "d.")

@@ -152,7 +152,8 @@ def run_monitor(
     status, message, result = drift_verdict(profile, window, params)
     block = None if performance is None or status == "error" else measure_performance(performance, window, now)
     status, message = combine(status, message, block)
-    sections = [Section("performance", block, performance_markdown(block, NO_LABELS))]
+    hint = NO_LABELS if performance is None else "Not measured: the prediction log could not be used (above)."
+    sections = [Section("performance", block, performance_markdown(block, hint))]
     # further blocks (e.g. the shadow challenger's comparison) are appended to `sections` here
     payload = write_report(out, status, message, params, window, result, sections)
     return payload
