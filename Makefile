@@ -325,7 +325,7 @@ export LABELS
 MONITOR_OUT ?= reports/monitor
 MONITOR_ARGS ?=
 
-.PHONY: profile monitor bench-drift
+.PHONY: profile monitor bench-drift bench-performance
 
 profile: $(SETUP) ## (re)build the reference profile of the training data (DVC stage `profile`)
 	$(RUN) dvc repro profile
@@ -336,6 +336,9 @@ monitor: $(SETUP) ## LOG=... [LABELS=...]: drift vs the reference profile, live 
 
 bench-drift: $(SETUP) ## false alarms and power of the drift rule vs Evidently 0.7 (own env: benchmarks/evidently), many seeds (benchmarks/results/drift.md)
 	$(RUN) python benchmarks/bench_drift.py
+
+bench-performance: $(SETUP) ## false alarms / power of "degraded", CBPE error, over many seeds (results/performance.md)
+	$(RUN) python benchmarks/bench_performance.py
 
 # The workflows' steps (.github/workflows/monitor.yml, retrain.yml). The GitHub calls need GITHUB_TOKEN and
 # GITHUB_REPOSITORY (set in Actions) and run on the plain runner Python: the jobs that hold write tokens

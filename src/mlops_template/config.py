@@ -197,6 +197,12 @@ class MonitorParams(StrictModel):
     p_value: Annotated[float, Field(gt=0.0, lt=1.0)] = 0.01
     drift_share: Annotated[float, Field(gt=0.0, le=1.0)] = 0.3
     max_malformed_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
+    # live performance (ground-truth labels joined to the logged predictions, `make monitor LABELS=...`)
+    label_horizon_days: Annotated[float, Field(gt=0.0)] = Field(
+        30.0, description="predictions of the last this many days are joined to labels (labels arrive late)"
+    )
+    min_labelled_rows: Annotated[int, Field(ge=1)] = 100
+    max_bad_label_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.1
 
 
 class Params(StrictModel):

@@ -3,6 +3,7 @@ GitHub API stand-in (.ci/emulation/github_api.py) and a local bare repository th
 
 - monitor.yml, drifted traffic in the log: the drift issue is opened and retrain.yml dispatched; a second
   run updates the same issue instead of opening another. With no log configured: green, a notice, nothing.
+  Labels under which the logged predictions are often wrong: degraded, the issue, reason "performance degraded".
 - retrain.yml on one trained repository whose data source is a file outside git (the "bucket"):
   1. nothing changed: no branch, no PR, exit 0;
   2. new data landed (repository_dispatch new-data): branch retrain/candidate pushed with dvc.lock,
@@ -123,6 +124,43 @@ def test_drifted_traffic_opens_one_issue_and_dispatches_retraining(
     # the report also reached the job summary and the artifact
     assert "Drift monitor: DRIFT" in first.summary()
     assert (first.record_dir / "artifacts" / "drift-report" / "summary.json").is_file()
+
+
+def test_labels_the_model_gets_wrong_open_the_issue_and_dispatch_retraining_for_performance(
+    tmp_path_factory: pytest.TempPathFactory, uv_cache: Path
+) -> None:
+    """The fifth trigger under act: logged predictions with ids, labels (the `labels` input) under which half the
+    answers are wrong: status degraded (it outranks the drift of these synthetic inputs), the one issue gets the
+    performance section, and retrain.yml is dispatched with reason "performance degraded"."""
+    work = tmp_path_factory.mktemp("monitor-degraded")
+    repo = publish_origin(copy_repo(work / "seed"), work)
+    profile = json.loads((repo / "models" / "reference_profile.json").read_text(encoding="utf-8"))
+    medians = {
+        f: c["summary"]["p50"] if c["kind"] == "numeric" else next(iter(c["counts"]))
+        for f, c in profile["columns"].items()
+    }
+    from datetime import UTC, datetime
+
+    ts, rows = datetime.now(UTC).isoformat(), 200
+    lines = [
+        {"ts": ts, "request_id": f"r{i}", "id": i, "role": "champion", "endpoint": "predict", "model_version": "m:1"}
+        | {"inputs": medians, "label": i % 2, "score": 0.95 if i % 2 else 0.05}
+        for i in range(rows)
+    ]
+    (work / "traffic").mkdir()
+    log, labels = work / "traffic" / "predictions.jsonl", work / "traffic" / "labels.jsonl"
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    truth = [{"id": i, "target": (i // 2) % 2, "ts": ts} for i in range(rows)]  # right for half the rows
+    labels.write_text("".join(json.dumps(t) + "\n" for t in truth), encoding="utf-8")
+    with GitHubStandIn() as github:
+        event = {"inputs": {"log": str(log), "labels": str(labels)}}
+        r = act(repo, MONITOR, "workflow_dispatch", event, work / "act", github, uv_cache)
+        assert r.returncode == 0, r.describe()
+        assert "[monitor] degraded:" in r.log
+        [issue] = github.plain_issues()
+        assert "PERFORMANCE DEGRADED" in issue["body"] and "### Live performance: DEGRADED" in issue["body"]
+        dispatches = github.calls("POST", r"/actions/workflows/retrain\.yml/dispatches$")
+        assert [d["json"] for d in dispatches] == [{"ref": "main", "inputs": {"reason": "performance degraded"}}]
 
 
 def test_a_new_repository_without_a_prediction_log_skips_with_a_notice(

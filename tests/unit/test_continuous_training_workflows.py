@@ -67,7 +67,11 @@ def test_two_retrains_never_race_and_the_monitor_starts_the_retraining() -> None
     assert "reason" in retrain.get("on", retrain.get(True))["workflow_dispatch"]["inputs"]
     alert = [s["run"] for s in monitor["jobs"]["alert"]["steps"] if "run" in s]
     assert alert[0] == "make monitor-issue" and alert[1].startswith("make retrain-dispatch")
-    assert monitor["jobs"]["alert"]["if"] == "${{ needs.monitor.outputs.status == 'drift' }}"
+    statuses = "needs.monitor.outputs.status == 'drift' || needs.monitor.outputs.status == 'degraded'"
+    assert monitor["jobs"]["alert"]["if"] == "${{ " + statuses + " }}"  # drift and the fifth trigger
+    assert monitor["jobs"]["alert"]["env"]["RETRAIN_REASON"] == "${{ needs.monitor.outputs.reason }}"
+    labels = "${{ inputs.labels || vars.PREDICTION_LABELS_URL }}"
+    assert monitor["jobs"]["monitor"]["env"]["PREDICTION_LABELS"] == labels
     publish = next(s for s in retrain["jobs"]["publish"]["steps"] if s.get("run") == "make retrain-publish")
     token = "${{ steps.app-token.outputs.token || secrets.RETRAIN_TOKEN || github.token }}"
     assert publish["env"]["GITHUB_TOKEN"] == token

@@ -1,8 +1,13 @@
-"""python -m mlops_template.monitoring --log LOG [--out reports/monitor] [--exit-zero] [--skip-unconfigured]
+"""python -m mlops_template.monitoring --log LOG [--labels LABELS] [--out reports/monitor] [--exit-zero]
+[--skip-unconfigured]
 
 Compares the last window of served inputs (prediction log: a file, glob or fsspec URL) with the
 reference profile (models/reference_profile.json), writes OUT/drift.md, OUT/summary.json and a PNG
-per drifted feature. Exit codes: 0 no drift, 3 drift, 4 not enough traffic, 1 error.
+per drifted feature. With LABELS (ground truth: CSV/Parquet/JSONL rows of data.id_column, data.target and
+optionally ts; a file, glob or fsspec URL), it also joins them to the logged predictions by id and compares
+the live primary metric with the model's test metric (summary.json `performance`).
+Exit codes: 0 no drift, 3 drift, 5 performance degraded, 4 not enough traffic, 1 error
+(precedence: error > degraded > drift; see monitoring/monitor.py).
 --skip-unconfigured (the scheduled workflow): with neither --log nor $PREDICTION_LOG, say how to configure
 the log (a notice, OUT/skipped.md for the job summary, status `unconfigured`) and exit 0 instead of failing
 every day on a repository that serves nothing yet.
@@ -18,7 +23,7 @@ from pathlib import Path
 from mlops_template import paths
 from mlops_template.config import ConfigError, Params, load_params
 from mlops_template.errors import DataSourceError
-from mlops_template.monitoring.monitor import EXIT, github_output, run_monitor
+from mlops_template.monitoring.monitor import EXIT, PerformanceInputs, github_output, run_monitor
 from mlops_template.monitoring.shadow import ShadowComparison, shadow_from_log
 
 SKIPPED = """## Drift monitor: skipped (no prediction log configured)
@@ -51,16 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--labels",
         default=os.environ.get("PREDICTION_LABELS") or None,
-        help="ground-truth labels (id column + target; CSV, Parquet or JSONL; path, glob or URL); "
-        "default $PREDICTION_LABELS",
+        help="ground-truth labels: path, glob or URL of CSV/Parquet/JSONL; default $PREDICTION_LABELS, else none "
+        "(no performance check)",
     )
+    parser.add_argument("--card", default=str(paths.MODEL_METADATA), help="the served model's card")
+    parser.add_argument("--metrics", default=str(paths.METRICS), help="the served model's test metrics")
     parser.add_argument(
         "--profile", default=str(paths.REFERENCE_PROFILE), help="reference profile (DVC stage `profile`)"
     )
     parser.add_argument("--out", default=str(paths.MONITOR_DIR), help="folder for drift.md, summary.json and PNGs")
     parser.add_argument("--params", default="params.yaml")
     parser.add_argument(
-        "--exit-zero", action="store_true", help="exit 0 on drift / too little traffic (errors still 1)"
+        "--exit-zero", action="store_true", help="exit 0 on drift / degraded / too little traffic (errors still 1)"
     )
     parser.add_argument(
         "--skip-unconfigured",
@@ -77,7 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     log = args.log or params.serving.prediction_log_path
     out = Path(args.out)
-    payload = run_monitor(log, Path(args.profile), out, params.monitor, shadow_or_none(log, args.labels, params))
+    labels = (args.labels or "").strip()
+    performance = PerformanceInputs(labels, params, Path(args.card), Path(args.metrics)) if labels else None
+    shadow = shadow_or_none(log, labels or None, params)
+    payload = run_monitor(log, Path(args.profile), out, params.monitor, performance, shadow=shadow)
     github_output(payload, out / "drift.md")
     status = payload["status"]
     stream = sys.stderr if status == "error" else sys.stdout

@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlops_template.config import MonitorParams
 from mlops_template.monitoring.drift import DriftResult, FeatureDrift
-from mlops_template.monitoring.shadow import ShadowComparison, section_parts
 from mlops_template.monitoring.window import Window
 
 REPORT_MARKER = "<!-- mlops-template drift-monitor -->"
+RETRAIN_STATUSES = ("drift", "degraded")
+
+
+@dataclass(frozen=True)
+class Section:
+    """An extra block of the monitor's output: ``summary.json[key] = data`` and ``markdown`` appended to drift.md
+    and the issue body. The performance block is one (monitoring/performance.py); add others the same way."""
+
+    key: str
+    data: dict[str, Any] | None
+    markdown: str
 
 
 def _slug(name: str) -> str:
@@ -42,17 +54,12 @@ def plot_feature(f: FeatureDrift, path: Path) -> None:
 
 
 def summary(
-    status: str,
-    message: str,
-    params: MonitorParams,
-    window: Window | None,
-    result: DriftResult | None,
-    shadow: ShadowComparison | None = None,
+    status: str, message: str, params: MonitorParams, window: Window | None, result: DriftResult | None
 ) -> dict[str, Any]:
     return {
-        "status": status,  # ok | drift | insufficient_data | error
+        "status": status,  # ok | drift | degraded | insufficient_data | error
         "message": message,
-        "retrain": status == "drift",
+        "retrain": status in RETRAIN_STATUSES,
         "thresholds": params.model_dump(),
         "window": None
         if window is None
@@ -70,7 +77,6 @@ def summary(
         "drift_share": None if result is None else result.drift_share,
         "drifted_features": [] if result is None else [f.feature for f in result.drifted],
         "features": [] if result is None else [f.to_dict() for f in result.features],
-        "shadow": section_parts(shadow)[0],  # what `make promote-challenger` reads
     }
 
 
@@ -81,11 +87,11 @@ def markdown(
     window: Window | None,
     result: DriftResult | None,
     images: dict[str, str],
-    shadow: ShadowComparison | None = None,
 ) -> str:
     title = {
         "ok": "no drift",
         "drift": "DRIFT: retraining triggered",
+        "degraded": "PERFORMANCE DEGRADED: retraining triggered",
         "insufficient_data": "not enough traffic for a verdict",
         "error": "monitor failed",
     }[status]
@@ -125,9 +131,7 @@ def markdown(
         if images:
             lines += ["", "### Drifted features", ""]
             lines += [f"![{name}]({img})" for name, img in images.items()]
-    if shadow is not None:
-        lines += ["", section_parts(shadow)[1]]
-    if status == "drift":
+    if status in RETRAIN_STATUSES:
         lines += [
             "",
             "Next: the retraining workflow proposes a model trained on fresh data as a pull request; review it there.",
@@ -153,8 +157,9 @@ def write_report(
     params: MonitorParams,
     window: Window | None,
     result: DriftResult | None,
-    shadow: ShadowComparison | None = None,
+    sections: Sequence[Section] = (),
 ) -> dict[str, Any]:
+    """drift.md, issue.md and summary.json; every extra block (``sections``) is added here, in one place."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("drift-*.png"):
         old.unlink()
@@ -164,13 +169,66 @@ def write_report(
             name = f"drift-{_slug(f.feature)}.png"
             plot_feature(f, out / name)
             images[f.feature] = name
-    payload = summary(status, message, params, window, result, shadow)
-    report = markdown(status, message, params, window, result, images, shadow)
+    payload = summary(status, message, params, window, result)
+    extra = "".join(f"\n{section.markdown}" for section in sections)
+    for section in sections:
+        payload[section.key] = section.data
+    report = markdown(status, message, params, window, result, images) + extra
     (out / "drift.md").write_text(report, encoding="utf-8")
-    (out / "issue.md").write_text(
-        issue_body(markdown(status, message, params, window, result, {}, shadow)), encoding="utf-8"
-    )
+    issue = issue_body(markdown(status, message, params, window, result, {}) + extra)
+    (out / "issue.md").write_text(issue, encoding="utf-8")
     import json
 
     (out / "summary.json").write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
     return payload
+
+
+def performance_markdown(block: dict[str, Any] | None, hint: str = "") -> str:
+    """The report's performance section (``block``: monitoring/performance.py; None: no labels configured)."""
+    if block is None:
+        return f"### Live performance: no labels\n\n{hint}\n"
+    title = {
+        "ok": "no degradation",
+        "degraded": "DEGRADED",
+        "insufficient_labels": "not enough labels for a verdict",
+        "unavailable": "not measurable from the log",
+        "error": "labels unusable",
+    }[block["status"]]
+    lines = [f"### Live performance: {title}", "", block["message"], ""]
+    if "counts" not in block:  # the labels, the card or the test metrics could not be read
+        return "\n".join(lines)
+    if block.get("live_value") is not None:
+        lines += [
+            f"| metric | test set | margin | live | {block['confidence']:.0%} CI | labelled rows |",
+            "|---|---:|---:|---:|---|---:|",
+            f"| {block['metric']} | {block['test_value']:.4f} | {block['margin']:g} | {block['live_value']:.4f} | "
+            f"[{block['ci_low']:.4f}, {block['ci_high']:.4f}] | {block['labelled_rows']} |",
+            "",
+        ]
+    coverage = block["label_coverage"]
+    delay = block["label_delay"]
+    delay_text = (
+        "no label times (`ts`)"
+        if delay is None
+        else f"median {delay['median_hours']:.1f} h, p90 {delay['p90_hours']:.1f} h ({delay['rows']} labels)"
+    )
+    c = block["counts"]
+    lines += [
+        f"- window: {block['predictions_in_window']} predictions of the last {block['horizon_days']:g} days, "
+        f"{block['labelled_rows']} labelled (coverage {'-' if coverage is None else f'{coverage:.1%}'})",
+        f"- label delay: {delay_text}",
+        f"- label rows: {c['label_rows']}; unusable: {c['malformed']} unreadable, {c['type_errors']} wrong type, "
+        f"{c['duplicate_ids']} duplicate ids, {c['unknown_ids']} unknown ids; {c['outside_horizon']} for older "
+        "predictions (outside the horizon)"
+        + (f" (e.g. {'; '.join(block['bad_label_examples'][:3])})" if block["bad_label_examples"] else ""),
+    ]
+    estimate = block.get("estimate")
+    if estimate and estimate["value"] is not None:
+        on_labelled = estimate["on_labelled_rows"]
+        lines.append(
+            f"- **estimated** {estimate['metric']} of the {estimate['unlabelled_rows']} unlabelled predictions: "
+            f"{estimate['value']:.4f} (CBPE from the logged probabilities"
+            + (f"; on the labelled rows it estimates {on_labelled:.4f}" if on_labelled is not None else "")
+            + "). An estimate: it never triggers anything."
+        )
+    return "\n".join(lines) + "\n"

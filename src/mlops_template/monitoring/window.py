@@ -29,6 +29,9 @@ class Window:
     first_ts: str | None = None
     last_ts: str | None = None
     files: list[str] = field(default_factory=list)
+    # every readable champion prediction of the log (not only the window): id, label, score, ts; the
+    # performance monitor joins ground-truth labels to it (monitoring/performance.py)
+    predictions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _parse_ts(value: Any) -> datetime | None:
@@ -98,6 +101,16 @@ def _read_texts(location: str) -> list[tuple[str, str]]:
     return texts
 
 
+def predictions_of(entries: list[dict[str, Any]]) -> pd.DataFrame:
+    """The champion predictions (lines without ``role`` are champion lines) as id, label, score, ts."""
+    rows = [
+        {"id": e.get("id"), "label": e.get("label"), "score": e.get("score"), "ts": e["_ts"]}
+        for e in entries
+        if e.get("role", "champion") == "champion"
+    ]
+    return pd.DataFrame(rows, columns=["id", "label", "score", "ts"])
+
+
 def read_window(location: str, window: int, window_hours: float | None, now: datetime | None = None) -> Window:
     texts = _read_texts(location)
     entries: list[dict[str, Any]] = []
@@ -111,6 +124,7 @@ def read_window(location: str, window: int, window_hours: float | None, now: dat
         examples += why[: 5 - len(examples)]
     entries.sort(key=lambda e: e["_ts"])
     total = len(entries)
+    predictions = predictions_of(entries)
     if window_hours is not None:
         start = (now or datetime.now(UTC)) - timedelta(hours=window_hours)
         entries = [e for e in entries if e["_ts"] >= start]
@@ -129,4 +143,5 @@ def read_window(location: str, window: int, window_hours: float | None, now: dat
         first_ts=entries[0]["_ts"].isoformat() if entries else None,
         last_ts=entries[-1]["_ts"].isoformat() if entries else None,
         files=[name for name, _ in texts],
+        predictions=predictions,
     )
