@@ -220,10 +220,11 @@ def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
     report = (tmp_path / "out" / "drift.md").read_text(encoding="utf-8")
     assert "### Shadow challenger" in report and "**worse**" in report and "refuses" in report
     assert "### Shadow challenger" in (tmp_path / "out" / "issue.md").read_text(encoding="utf-8")
-    # without labels: agreement and score differences only; a missing labels file is a warning, not a crash
-    assert monitor_main([*args, "--labels", str(tmp_path / "none.csv")]) == 0
+    # a missing labels file is the performance check's error (exit 1, status error), never a crash
+    assert monitor_main([*args, "--labels", str(tmp_path / "none.csv")]) == 1
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["shadow"] is None
+    assert summary["status"] == "error" and summary["shadow"] is None
+    # without labels: agreement and score differences only
     assert monitor_main(args) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["shadow"]["verdict"] == "insufficient labels" and summary["shadow"]["agreement"] is not None

@@ -23,9 +23,9 @@ from mlops_template.config import ConfigError, MonitorParams, Params
 from mlops_template.errors import DataSourceError
 from mlops_template.monitoring.drift import DriftResult, compare
 from mlops_template.monitoring.report import Section, performance_markdown, write_report
-from mlops_template.monitoring.window import Window, read_window
 from mlops_template.monitoring.shadow import ShadowComparison
 from mlops_template.monitoring.shadow import section_parts as shadow_section
+from mlops_template.monitoring.window import Window, read_window
 
 EXIT = {"ok": 0, "error": 1, "drift": 3, "insufficient_data": 4, "degraded": 5}
 RETRAIN_REASON = {"drift": "drift detected by the monitor", "degraded": "performance degraded"}
