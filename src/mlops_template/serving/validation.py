@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from mlops_template.data.schema import ColumnSpec, SchemaSpec
@@ -87,8 +87,19 @@ def label_type(spec: SchemaSpec, target: str, classes: list[Any] | None) -> Any:
     """A true label (``POST /feedback``): the schema's rules for the target column, never null; a target the
     schema does not describe takes the model's classes (classifiers) or any number (regressors)."""
     col = spec.columns.get(target)
-    if col is not None:
+    allowed = col.allowed if col is not None else classes
+    if col is None and not classes:
+        return Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    if allowed is None:
+        assert col is not None
         return field_type(col.model_copy(update={"nullable": False}))
-    if classes:
-        return Literal[tuple(classes)]
-    return Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    base = _JSON_TYPES[col.dtype] if col is not None else type(allowed[0])
+    values = list(allowed)
+
+    def known(value: Any) -> Any:
+        # strictly typed first (no 1.0 or true for class 1), then one of the allowed values
+        if value not in values:
+            raise ValueError(f"Input should be one of {', '.join(map(repr, values))}")
+        return value
+
+    return Annotated[base, Field(strict=True), AfterValidator(known)]
