@@ -115,7 +115,7 @@ def test_columnar_takes_an_id_column_and_answers_ids(
         columnar.validate_table(table, spec, features, 100)
     body, _ = columnar.answer([1, 0], [0.9, 0.1], "m:1", "application/json", ids=[3, "r-1"])
     assert json.loads(body)["ids"] == [3, "r-1"]
-    stream, media = columnar.answer([1, 0], [0.9, 0.1], "m:1", columnar.ARROW_STREAM, ids=[3, 4])
+    stream, _ = columnar.answer([1, 0], [0.9, 0.1], "m:1", columnar.ARROW_STREAM, ids=[3, 4])
     assert pa.ipc.open_stream(io.BytesIO(stream)).read_all().column("id").to_pylist() == [3, 4]
 
 
