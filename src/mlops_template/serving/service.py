@@ -297,4 +297,4 @@ ModelService.mount_asgi_app(columnar.make_app(_score_columnar), path="/arrow")  
 
 
 ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=CONFIG.max_request_bytes)  # type: ignore[attr-defined]
-ModelService.add_asgi_middleware(ContentTypeGuard, paths=["/predict", "/predict_batch", "/metadata"])  # type: ignore[attr-defined]
+ModelService.add_asgi_middleware(ContentTypeGuard, paths=["/predict", "/predict_batch", "/metadata", "/feedback"])  # type: ignore[attr-defined]
