@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,17 @@ def test_shadow_scores_off_path_with_the_champions_ids(predictor: Predictor, row
     ids = [f"r-{i}" for i in range(len(rows))]
     assert shadow.submit(ShadowWork("predict_batch", "r", ids, labels, records=rows))
     assert shadow.submit(ShadowWork("predict", "s", ["s"], labels[:1], matrix=predictor.matrix(rows[:1])))
-    shadow.close()
+    assert written == []  # submitting only enqueues
+
+    async def serve_briefly() -> None:  # the service's event-loop task drains the queue in the background
+        task = asyncio.get_running_loop().create_task(shadow.run(interval=0.01))
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if not shadow.pending and shadow.scored:
+                break
+        task.cancel()
+
+    asyncio.run(serve_briefly())
     lines = [json.loads(line) for line in "".join(written).splitlines()]
     assert [(e["request_id"], e["id"]) for e in lines] == [("r", i) for i in ids] + [("s", "s")]
     assert {e["role"] for e in lines} == {"challenger"} and all("inputs" not in e for e in lines)
@@ -135,36 +145,31 @@ def test_shadow_scores_off_path_with_the_champions_ids(predictor: Predictor, row
     assert (stats["scored"], stats["dropped"], stats["failed"], stats["agreement"]) == (len(rows) + 1, 0, 0, 1.0)
 
 
-class _Blocked(Predictor):
-    """A challenger stuck in its first call until released (a slow model)."""
-
-    def __init__(self, inner: Predictor, release: threading.Event) -> None:
-        self.__dict__.update(inner.__dict__)
-        self.release, self.entered = release, threading.Event()
-
-    def proba_matrix(self, x: np.ndarray) -> np.ndarray:
-        self.entered.set()
-        self.release.wait(10)
-        return super().proba_matrix(x)
-
-
 def test_shadow_queue_is_bounded_and_counts_drops(predictor: Predictor, rows: list[dict[str, Any]]) -> None:
-    release = threading.Event()
-    slow = _Blocked(predictor, release)
     drops: list[int] = []
-    shadow = ShadowScorer(slow, "c:1", 0.5, 3, None, on_drop=lambda: drops.append(1))
+    shadow = ShadowScorer(predictor, "c:1", 0.5, 3, None, on_drop=lambda: drops.append(1))
     work = ShadowWork("predict", "r", ["r"], [0], records=rows[:1])
-    assert shadow.submit(work)
-    assert slow.entered.wait(10)  # the worker holds the first request
-    accepted = [shadow.submit(work) for _ in range(50)]  # a flood: 3 fit in the queue, the rest are dropped
-    assert accepted.count(True) == 3 and shadow.dropped == 47 == len(drops)
-    release.set()
-    shadow.close()
-    assert shadow.stats()["scored"] == 4 and shadow.stats()["failed"] == 0
+    accepted = [shadow.submit(work) for _ in range(50)]  # a flood before the task runs: 3 wait, the rest drop
+    assert accepted.count(True) == 3 and shadow.dropped == 47 == len(drops) and len(shadow.pending) == 3
+    shadow.drain()
+    assert shadow.stats()["scored"] == 3 and shadow.stats()["failed"] == 0
+    assert shadow.submit(work)  # room again
+
+
+def test_shadow_chunks_and_big_requests(predictor: Predictor, rows: list[dict[str, Any]], monkeypatch: Any) -> None:
+    from mlops_template.serving import shadow as shadow_module
+
+    monkeypatch.setattr(shadow_module, "CHUNK_ROWS", 4)
+    shadow = ShadowScorer(predictor, "c:1", 0.5, 100, None)
+    for i in range(3):
+        shadow.submit(ShadowWork("predict_batch", f"r{i}", ["a", "b", "c"], [0, 0, 0], records=rows[:3]))
+    assert [len(shadow.take()) for _ in range(3)] == [1, 1, 1]  # 3 + 3 > 4 rows: one request per chunk
+    shadow.submit(ShadowWork("predict_batch", "big", [str(i) for i in range(8)], [0] * 8, records=rows[:8]))
+    assert len(shadow.take()) == 1  # a request bigger than a chunk is still taken (scored in a thread)
 
 
 def test_shadow_failure_is_counted_not_raised(predictor: Predictor) -> None:
     shadow = ShadowScorer(predictor, "c:1", 0.5, 3, None)
     shadow.submit(ShadowWork("predict", "r", ["r"], [0], records=[{"not_a_feature": 1.0}]))
-    shadow.close()
+    shadow.drain()
     assert (shadow.stats()["failed"], shadow.stats()["scored"]) == (1, 0)

@@ -158,6 +158,12 @@ class ModelService:
         gc.freeze()
         gc.set_threshold(50_000, 20, 1_000)
 
+    @bentoml.on_startup
+    async def start_shadow(self) -> None:
+        """Start the challenger's scoring task on the server's event loop (nothing without a challenger)."""
+        if self.shadow is not None:
+            self._shadow_task = asyncio.get_running_loop().create_task(self.shadow.run())
+
     def _write(
         self,
         endpoint: str,
