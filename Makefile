@@ -195,9 +195,13 @@ SERVE_PORT ?= 3000
 # Packages the service does not need, left out of the bento's requirements (exported from uv.lock).
 BENTO_PRUNE := --prune mlflow --prune dvc --prune s3fs --prune matplotlib
 
-.PHONY: bento serve serve-check bench-serving bench-soak bench-fast-path
+# CHALLENGER=<model store tag, or a project folder with models/>: a second model in the bento, scored in shadow.
+CHALLENGER ?=
+export CHALLENGER
 
-bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento
+.PHONY: bento serve serve-check bench-serving bench-soak bench-shadow bench-fast-path
+
+bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento (CHALLENGER=...: shadow model)
 	@mkdir -p build/bento
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet $(BENTO_PRUNE) -o build/bento/requirements.txt
 	$(RUN) python -m mlops_template.serving.store
@@ -211,6 +215,9 @@ serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI 
 
 bench-serving: $(SETUP) ## benchmark the bento vs FastAPI vs in-process (writes benchmarks/results/serving.*)
 	$(RUN) python benchmarks/bench_serving.py
+
+bench-shadow: $(SETUP) ## champion latency with vs without a shadow challenger, real bentoml serve (benchmarks/results/shadow.md)
+	$(RUN) python benchmarks/bench_shadow.py
 
 bench-soak: $(SETUP) ## 5-minute soak of the built bento, 64 clients, single + batch (writes benchmarks/results/soak.*)
 	$(RUN) python benchmarks/bench_soak.py

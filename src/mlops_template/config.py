@@ -184,6 +184,8 @@ class ServingParams(StrictModel):
     tracing: bool = False
     prediction_log: bool = False
     prediction_log_path: str = "logs/predictions.jsonl"
+    feedback_log_path: str = "logs/feedback.jsonl"
+    shadow_queue_size: Annotated[int, Field(ge=1)] = 1000
 
 
 class MonitorParams(StrictModel):

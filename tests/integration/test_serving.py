@@ -56,6 +56,7 @@ def served(trained_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     log_path = work / "predictions.jsonl"
     port = free_port()
     env.update({"MLOPS_PREDICTION_LOG": "1", "MLOPS_PREDICTION_LOG_PATH": str(log_path)})
+    env["MLOPS_FEEDBACK_LOG_PATH"] = str(work / "feedback.jsonl")
     cmd = ["bentoml", "serve", bento_tag, "--host", "127.0.0.1", "--port", str(port)]
     url = f"http://127.0.0.1:{port}"
     features = load_card(repo / "models/metadata.json").features
@@ -249,7 +250,7 @@ def test_columnar_batch_equals_json_batch(served: Served, client: httpx.Client) 
     by_json = client.post("/predict_batch", json={"records": records_of(served)}).json()
     resp = client.post("/arrow/predict_batch", content=arrow_body(frame), headers={"content-type": ARROW_STREAM})
     assert resp.status_code == 200, resp.text
-    assert resp.json() == by_json
+    assert {**resp.json(), "ids": None} == {**by_json, "ids": None}  # ids: generated per request
     parquet = io.BytesIO()
     frame.to_parquet(parquet)
     resp = client.post(
@@ -321,3 +322,123 @@ def test_drifted_traffic_through_the_service_triggers_retraining(
         assert [i["title"] for i in github.plain_issues()] == ["Drift detected in served traffic"]
         dispatch = github.calls("POST", r"/actions/workflows/retrain\.yml/dispatches$")
         assert [d["json"] for d in dispatch] == [{"ref": "main", "inputs": {"reason": "drift detected"}}]
+
+
+# ----------------------------------------------------------------------------- ids, feedback, shadow (issue 20)
+
+
+def test_ids_are_accepted_returned_and_logged(served: Served, client: httpx.Client) -> None:
+    """A record may carry its id (data.id_column): not a feature, answered and logged; else a generated one."""
+    records = records_of(served, 3)
+    before = len(read_log(served.log_path)) if served.log_path.exists() else 0
+    plain = client.post("/predict", json={"record": records[0]}).json()
+    resp = client.post("/predict", json={"record": {**records[0], "id": 7}})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["id"] == 7 and resp.json()["score"] == plain["score"]  # the id never reaches the model
+    batch = client.post("/predict_batch", json={"records": [{**records[0], "id": 11}, records[1], records[2]]})
+    assert batch.status_code == 200, batch.text
+    ids = batch.json()["ids"]
+    entries = read_log(served.log_path)[before:]
+    request_id = entries[2]["request_id"]
+    assert ids == [11, f"{request_id}-1", f"{request_id}-2"]
+    assert [e["id"] for e in entries] == [entries[0]["request_id"], 7, *ids] == [plain["id"], 7, *ids]
+    assert {e["role"] for e in entries} == {"champion"}
+    assert all("id" not in e["inputs"] for e in entries) and entries[1]["inputs"] == records[0]
+    bad = client.post("/predict", json={"record": {**records[0], "id": "seven"}})  # the schema says int64
+    assert bad.status_code == 400 and bad.json()["detail"][0]["loc"] == ["record", "id"]
+    table = served.test[served.features].head(3).assign(id=[21, 22, 23])
+    arrow = client.post("/arrow/predict_batch", content=arrow_body(table), headers={"content-type": ARROW_STREAM})
+    assert arrow.status_code == 200, arrow.text
+    assert arrow.json()["ids"] == [21, 22, 23]
+
+
+def test_feedback_is_validated_and_appended(served: Served, client: httpx.Client) -> None:
+    feedback = served.log_path.parent / "feedback.jsonl"
+    before = len(read_log(feedback)) if feedback.exists() else 0
+    assert client.post("/feedback", json={"id": 7, "label": 1}).json() == {"id": 7, "recorded": True}
+    assert client.post("/feedback", json={"id": "abc-1", "label": 0}).status_code == 200
+    for body, field, rule in (
+        ({"id": 7, "label": 2}, "label", "value_error"),  # not a class of the target column
+        ({"id": 7, "label": "1"}, "label", "int_type"),
+        ({"id": 7, "label": None}, "label", "int_type"),
+        ({"label": 1}, "id", "missing"),
+        ({"id": 7}, "label", "missing"),
+        ({"id": [7], "label": 1}, "id", None),
+    ):
+        resp = client.post("/feedback", json=body)
+        assert resp.status_code == 400, (body, resp.text)
+        locs = [d["loc"][-1] if d["loc"][-1] in ("id", "label") else d["loc"][0] for d in resp.json()["detail"]]
+        assert set(locs) == {field}, (body, resp.text)
+        if rule:
+            assert rule in {d["type"] for d in resp.json()["detail"]}, (body, resp.text)
+    # a flood: every label is written once (one line each, nothing held in memory), the server stays healthy
+    import concurrent.futures
+
+    def post(i: int) -> int:
+        return client.post("/feedback", json={"id": 1000 + i, "label": i % 2}).status_code
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(post, range(400))) == {200}
+    rows = read_log(feedback)[before:]
+    assert rows[:2] == [{"id": 7, "target": 1, "ts": rows[0]["ts"]}, {"id": "abc-1", "target": 0, "ts": rows[1]["ts"]}]
+    assert sorted(r["id"] for r in rows[2:]) == list(range(1000, 1400))
+    assert client.post("/metadata").json()["shadow"] is None  # no challenger in this bento
+
+
+@pytest.fixture(scope="module")
+def shadowed(served: Served) -> Iterator[tuple[str, Path, str]]:
+    """The same project built with `make bento CHALLENGER=<folder>`: a challenger whose coefficients are halved
+    (scores differ, so its lines are told apart). Yields (url, prediction log, challenger tag)."""
+    import joblib
+
+    work = served.repo.parent
+    challenger, repo = work / "challenger", work / "shadow-repo"
+    for dest in (challenger, repo):
+        shutil.copytree(served.repo, dest, symlinks=True, ignore=shutil.ignore_patterns(".bentoml", "build"))
+    pipeline = load_model(challenger / "models/model.joblib")
+    pipeline.steps[-1][1].coef_ = pipeline.steps[-1][1].coef_ * 0.5
+    joblib.dump(pipeline, challenger / "models/model.joblib")
+    env = env_with_venv({"BENTOML_HOME": str(work / "bentoml"), "BENTOML_DO_NOT_TRACK": "True"})
+    run(["make", "-o", ".venv/.synced", "bento", "RUN=", f"CHALLENGER={challenger}"], cwd=repo, env=env, timeout=300)
+    tag = (repo / "bento_challenger_tag.txt").read_text().strip()
+    log_path, port = work / "shadow.jsonl", free_port()
+    env.update({"MLOPS_PREDICTION_LOG": "1", "MLOPS_PREDICTION_LOG_PATH": str(log_path)})
+    bento = (repo / "build/bento/tag.txt").read_text().strip()
+    cmd = ["bentoml", "serve", bento, "--host", "127.0.0.1", "--port", str(port)]
+    with server(cmd, f"http://127.0.0.1:{port}/readyz", cwd=work, log_path=work / "shadow.log", timeout=180, env=env):
+        yield f"http://127.0.0.1:{port}", log_path, tag
+
+
+def test_shadow_challenger_logged_and_champion_unchanged(
+    served: Served, client: httpx.Client, shadowed: tuple[str, Path, str]
+) -> None:
+    import time
+
+    url, log_path, challenger_tag = shadowed
+    records = [{**r, "id": i} for i, r in enumerate(records_of(served, 40))]
+    with httpx.Client(base_url=url, timeout=30) as shadow:
+        assert shadow.post("/predict_batch", json={"records": records}).json() == {
+            **client.post("/predict_batch", json={"records": records}).json()
+        }
+        for record in records[:5]:
+            with_challenger = shadow.post("/predict", json={"record": record}).json()
+            assert with_challenger == client.post("/predict", json={"record": record}).json()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and shadow.post("/metadata").json()["shadow"]["scored"] < 45:
+            time.sleep(0.2)
+        stats = shadow.post("/metadata").json()["shadow"]
+    assert challenger_tag != served.model_tag and challenger_tag.startswith(served.model_tag.split(":")[0] + ":")
+    assert stats["model_version"] == challenger_tag and (stats["scored"], stats["dropped"], stats["failed"]) == (
+        45,
+        0,
+        0,
+    )
+    entries = read_log(log_path)
+    champion = {(e["request_id"], e["id"]): e for e in entries if e["role"] == "champion"}
+    challenger = {(e["request_id"], e["id"]): e for e in entries if e["role"] == "challenger"}
+    assert set(champion) == set(challenger) and len(champion) == 45  # both predictions, one request id
+    assert {e["model_version"] for e in champion.values()} == {served.model_tag}
+    assert {e["model_version"] for e in challenger.values()} == {challenger_tag}
+    assert all("inputs" not in e for e in challenger.values())
+    assert all(challenger[k]["score"] != champion[k]["score"] for k in champion)  # really the second model
+    assert "shadow_dropped" in httpx.get(f"{url}/metrics").text

@@ -65,12 +65,15 @@ def _first_row(mask: Any) -> int:
     return int(np.flatnonzero(np.asarray(mask, dtype=bool))[0])
 
 
-def validate_table(table: pa.Table, spec: SchemaSpec, features: list[str], max_rows: int) -> np.ndarray:
+def validate_table(
+    table: pa.Table, spec: SchemaSpec, features: list[str], max_rows: int, id_column: str | None = None
+) -> np.ndarray:
     """Table -> feature matrix (float64 when every feature is numeric, else object), or ColumnarError.
 
     Per column (first offending row reported): Arrow type matches the column's kind (integers are accepted
     for float columns), nulls only where ``nullable``, then the kind's own check (mlops_template.data.kinds):
     finite floats, ``min``/``max``, ``allowed`` (a closed category), dates that parse.
+    An ``id_column`` column may come along (the record ids; not a feature, not checked here).
     """
     problems: list[dict[str, Any]] = []
     if not 1 <= table.num_rows <= max_rows:
@@ -78,6 +81,8 @@ def validate_table(table: pa.Table, spec: SchemaSpec, features: list[str], max_r
     names = table.column_names
     problems += [_problem("missing", ["records", "*", f], "column required") for f in features if f not in names]
     carried = set(features) | set(spec.passthrough_columns())  # identifier/ignored columns: any value, never used
+    if id_column is not None:
+        carried.add(id_column)
     problems += [_problem("extra_forbidden", ["records", "*", n], "not a feature") for n in names if n not in carried]
     if len(set(names)) != len(names):
         problems.append(_problem("duplicate_column", ["records"], "each column once"))
@@ -110,15 +115,24 @@ def validate_table(table: pa.Table, spec: SchemaSpec, features: list[str], max_r
     return np.column_stack([np.asarray(c, dtype=object) for c in columns])
 
 
-def answer(labels: list[Any], scores: list[float], version: str, accept: str) -> tuple[bytes, str]:
-    """The response: JSON ``{labels, scores, model_version}``, or an Arrow stream when the client accepts it."""
+def answer(
+    labels: list[Any], scores: list[float], version: str, accept: str, ids: list[Any] | None = None
+) -> tuple[bytes, str]:
+    """The response: JSON ``{labels, scores, model_version[, ids]}``, or an Arrow stream (``label``, ``score``
+    [, ``id``] columns) when the client accepts it."""
     if ARROW_STREAM in accept:
-        table = pa.table({"label": labels, "score": pa.array(scores, type=pa.float64())})
+        columns: dict[str, Any] = {"label": labels, "score": pa.array(scores, type=pa.float64())}
+        if ids is not None:
+            columns["id"] = pa.array([str(i) for i in ids]) if any(isinstance(i, str) for i in ids) else ids
+        table = pa.table(columns)
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema.with_metadata({"model_version": version})) as writer:
             writer.write_table(table)
         return sink.getvalue().to_pybytes(), ARROW_STREAM
-    return json.dumps({"labels": labels, "scores": scores, "model_version": version}).encode(), "application/json"
+    body: dict[str, Any] = {"labels": labels, "scores": scores, "model_version": version}
+    if ids is not None:
+        body["ids"] = ids
+    return json.dumps(body).encode(), "application/json"
 
 
 def make_app(score: Callable[[bytes, str | None, str], tuple[int, bytes, str]]) -> Any:

@@ -2,12 +2,19 @@
 
 Line format (stable; the monitor job reads it)::
 
-    {"ts": "2026-11-23T01:02:03.456789+00:00", "request_id": "...", "endpoint": "predict",
-     "model_version": "mlops-template-model:abc", "inputs": {...feature: value...},
+    {"ts": "2026-11-23T01:02:03.456789+00:00", "request_id": "...", "id": 7, "role": "champion",
+     "endpoint": "predict", "model_version": "mlops-template-model:abc", "inputs": {...feature: value...},
      "label": 1, "score": 0.97}
 
+``id`` is the record's ``data.id_column`` value when the client sent one, else a generated id
+(:func:`record_ids`); the response returns the same ids, so labels can be reported against them.
+``role`` is ``champion`` (the model that answered) or ``challenger`` (scored in shadow: same
+``request_id`` and ``id``, its own ``model_version``, no ``inputs``). Lines without ``role`` (older logs)
+are champion lines.
+
 Each request is written with one ``write`` call on a file opened in append mode, so lines of
-concurrent workers do not interleave.
+concurrent workers do not interleave. The feedback log (``POST /feedback``) is a second JSONL file with
+one ``{<id_column>: id, <target>: label, "ts": ...}`` line per label: the monitor's labels format.
 """
 
 from __future__ import annotations
@@ -20,29 +27,69 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def record_ids(request_id: str, records: Sequence[dict[str, Any]], id_column: str, single: bool = False) -> list[Any]:
+    """The id of each record: its ``id_column`` value when sent (and not null), else a generated one.
+
+    Generated ids: the request id for a single-record request, ``f"{request_id}-{i}"`` for record ``i`` of
+    a batch (pure).
+    """
+    ids: list[Any] = []
+    for i, record in enumerate(records):
+        sent = record.get(id_column)
+        ids.append(sent if sent is not None else (request_id if single else f"{request_id}-{i}"))
+    return ids
+
 
 def log_lines(
-    endpoint: str, model_version: str, records: Sequence[dict[str, Any]], labels: Sequence[Any], scores: Sequence[float]
+    endpoint: str,
+    model_version: str,
+    records: Sequence[dict[str, Any]] | None,
+    labels: Sequence[Any],
+    scores: Sequence[float],
+    *,
+    request_id: str | None = None,
+    ids: Sequence[Any] | None = None,
+    role: str = CHAMPION,
+    drop: str | None = None,
 ) -> str:
-    """The JSONL text for one request (pure)."""
+    """The JSONL text for one request (pure).
+
+    ``records`` (the inputs) are written on champion lines only; ``drop`` names a key left out of the
+    logged inputs (the id column: it is the line's ``id``, not a feature).
+    """
     ts = datetime.now(UTC).isoformat()
-    request_id = uuid.uuid4().hex
-    return "".join(
-        json.dumps(
-            {
-                "ts": ts,
-                "request_id": request_id,
-                "endpoint": endpoint,
-                "model_version": model_version,
-                "inputs": record,
-                "label": label,
-                "score": score,
-            },
-            separators=(",", ":"),
-        )
-        + "\n"
-        for record, label, score in zip(records, labels, scores, strict=True)
-    )
+    request_id = request_id or new_request_id()
+    ids = list(ids) if ids is not None else [f"{request_id}-{i}" for i in range(len(labels))]
+    lines = []
+    for i, (label, score) in enumerate(zip(labels, scores, strict=True)):
+        line: dict[str, Any] = {
+            "ts": ts,
+            "request_id": request_id,
+            "id": ids[i],
+            "role": role,
+            "endpoint": endpoint,
+            "model_version": model_version,
+        }
+        if role == CHAMPION and records is not None:
+            record = records[i]
+            line["inputs"] = {k: v for k, v in record.items() if k != drop} if drop in record else record
+        line["label"] = label
+        line["score"] = score
+        lines.append(json.dumps(line, separators=(",", ":")) + "\n")
+    return "".join(lines)
+
+
+def feedback_line(id_column: str, target: str, record_id: Any, label: Any) -> str:
+    """One labels row as JSONL (the monitor's labels format): ``{<id_column>: id, <target>: label, ts}``."""
+    return json.dumps({id_column: record_id, target: label, "ts": datetime.now(UTC).isoformat()}) + "\n"
 
 
 class PredictionLog:

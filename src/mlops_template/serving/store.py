@@ -11,6 +11,7 @@ derived from the model file's hash, so importing the same model twice is a no-op
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ CHECK_FILE = "serving_check.json"  # what `make bento` checked: served path vs t
 BUILD_DIR = Path("build/bento")
 TAG_FILE = BUILD_DIR / "tag.txt"  # the last built bento tag (make serve, make container read it)
 MODEL_TAG_FILE = Path("bento_model_tag.txt")  # the model tag the bento serves (included in the bento)
+CHALLENGER_TAG_FILE = Path("bento_challenger_tag.txt")  # the challenger scored in shadow (make bento CHALLENGER=...)
 
 
 def lineage_of(root: Path, params: Params) -> Lineage:
@@ -208,18 +210,44 @@ def load_stored(path: str | Path, tag: str, bento_tag: str | None = None) -> Loa
     )
 
 
+def import_challenger(root: Path, params: Params, source: str) -> str | None:
+    """The challenger's store tag: ``source`` is a model store tag (``name:version``) or a project folder whose
+    ``models/`` is imported like the champion's (with its own card); empty = no challenger."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    if not source:
+        return None
+    folder = Path(source)
+    if folder.name == "models" and (folder / paths.MODEL.name).is_file():
+        folder = folder.parent
+    if (folder / paths.MODEL).is_file():
+        return import_model(folder.resolve(), params)
+    try:
+        return str(bentoml.models.get(source).tag)
+    except (NotFound, ValueError):
+        raise SystemExit(
+            f"CHALLENGER={source}: neither a model store tag nor a project folder with {paths.MODEL}"
+        ) from None
+
+
 def build_bento(root: Path, params: Params) -> str:
     """Import the model, pin its tag for the service, ``bentoml build``; return the bento tag."""
     import bentoml
 
     model_tag = import_model(root, params)
     (root / MODEL_TAG_FILE).write_text(model_tag + "\n", encoding="utf-8")
+    challenger = import_challenger(root, params, os.environ.get("CHALLENGER", "").strip())
+    (root / CHALLENGER_TAG_FILE).unlink(missing_ok=True)
+    if challenger:
+        (root / CHALLENGER_TAG_FILE).write_text(challenger + "\n", encoding="utf-8")
     lineage = lineage_of(root, params)
     bento = bentoml.bentos.build_bentofile(
         str(root / "bentofile.yaml"),
         build_ctx=str(root),
         name=params.serving.name,
-        labels={"model_tag": model_tag.replace(":", "-"), **labels_of(lineage)},
+        labels={"model_tag": model_tag.replace(":", "-"), **labels_of(lineage)}
+        | ({"challenger_tag": challenger.replace(":", "-")} if challenger else {}),
     )
     (root / TAG_FILE).parent.mkdir(parents=True, exist_ok=True)
     (root / TAG_FILE).write_text(f"{bento.tag}\n", encoding="utf-8")

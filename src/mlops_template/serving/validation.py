@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
 from mlops_template.data import kinds
@@ -46,14 +46,23 @@ def field_type(col: ColumnSpec) -> Any:
 Passthrough = NotRequired[str | int | float | bool | None]
 
 
-def record_type(spec: SchemaSpec, features: list[str], name: str = "Record") -> type:
+def id_type(spec: SchemaSpec, id_column: str) -> Any:
+    """The record id (``data.id_column``): the schema's rules for that column when it has one, else a string or
+    an integer."""
+    col = spec.columns.get(id_column)
+    return field_type(col) if col is not None else Annotated[str | int, Field(strict=True)]
+
+
+def record_type(spec: SchemaSpec, features: list[str], name: str = "Record", id_column: str | None = None) -> type:
     """A ``TypedDict`` with one required key per feature; unknown keys are an error.
 
     The schema's identifier/ignored columns may be sent too, with any value: the model never sees them,
-    so a new comment or id is never a 400.
+    so a new comment or id is never a 400. ``id_column`` (optional key) carries the record's id.
     """
     annotations: dict[str, Any] = {feature: field_type(spec.columns[feature]) for feature in features}
     annotations.update({c: Passthrough for c in spec.passthrough_columns() if c not in features})
+    if id_column is not None and id_column not in annotations:
+        annotations[id_column] = NotRequired[id_type(spec, id_column)]
     record = TypedDict(name, annotations)  # type: ignore[misc]
     record.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
     return record
@@ -76,3 +85,25 @@ def validate_records(record: type, rows: list[Any]) -> list[dict[str, Any]]:
     """Validate raw rows in-process (tests, benchmarks) with the very rules the service applies."""
     validated: list[dict[str, Any]] = TypeAdapter(list[record]).validate_python(rows)  # type: ignore[valid-type]
     return validated
+
+
+def label_type(spec: SchemaSpec, target: str, classes: list[Any] | None) -> Any:
+    """A true label (``POST /feedback``): the schema's rules for the target column, never null; a target the
+    schema does not describe takes the model's classes (classifiers) or any number (regressors)."""
+    col = spec.columns.get(target)
+    allowed = col.allowed if col is not None else classes
+    if col is None and not classes:
+        return Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    if allowed is None:
+        assert col is not None
+        return field_type(col.model_copy(update={"nullable": False}))
+    base = _JSON_TYPES[col.dtype] if col is not None else type(allowed[0])
+    values = list(allowed)
+
+    def known(value: Any) -> Any:
+        # strictly typed first (no 1.0 or true for class 1), then one of the allowed values
+        if value not in values:
+            raise ValueError(f"Input should be one of {', '.join(map(repr, values))}")
+        return value
+
+    return Annotated[base, Field(strict=True), AfterValidator(known)]
