@@ -68,9 +68,18 @@ ESTIMATORS = os.environ.get("BENCH_ESTIMATORS", "linear,random_forest,hist_gradi
 WRK_TIMEOUT = int(os.environ.get("BENCH_WRK_TIMEOUT", "10"))
 CONCURRENCY = [int(c) for c in os.environ.get("BENCH_CONCURRENCY", "1,16,64").split(",")]
 EXTRA_CONCURRENCY = [int(c) for c in os.environ.get("BENCH_EXTRA_CONCURRENCY", "16").split(",")]
-TASKS = os.environ.get("BENCH_TASKS", "binary,multiclass,regression").split(",")
+TASKS = os.environ.get("BENCH_TASKS", "binary,multiclass,regression,mixed").split(",")
 # The bundled dataset each task is measured on when it is not the project's own (make init SOURCE=...).
 TASK_SOURCES = {"binary": "sklearn:breast_cancer", "multiclass": "sklearn:wine", "regression": "sklearn:diabetes"}
+# "mixed": a generated customer table (tests/integration/datasets.py mixed_churn_frame: categoricals, a boolean,
+# missing numeric and categorical values, a string id, string labels), a binary task; written to data/source/.
+MIXED = {"SOURCE": "data/source/churn.csv", "TARGET": "churned", "ID": "customer_id", "TASK": "binary"}
+# Every server's native thread pools pinned to one thread, as the bento's ONNX Runtime session is (one worker =
+# one core): OpenMP (HistGradientBoosting, forests' predict), BLAS. Left at their defaults, OpenMP spins up
+# one thread per core per request and a 2-core shared machine then measures contention, not serving.
+PINNED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# the servers side by side: the bento, the FastAPI + ONNX Runtime peer, the FastAPI + scikit-learn peer
+SERVERS = ("bento", "onnx", "fastapi")
 # Reuse the task copies of an earlier run (their `make init/repro/bento`) instead of rebuilding them.
 REUSE_PROJECTS = os.environ.get("BENCH_REUSE_PROJECTS", "") not in ("", "0")
 # Where those copies live: outside the repository, and on a path without hidden folders (`bentoml build`
@@ -224,8 +233,9 @@ class Project:
     """A project the bench measures one task on: the repository itself, or a copy made that task's own."""
 
     def __init__(self, task: str, root: Path, origin: str, bento: str) -> None:
-        self.task, self.root, self.origin, self.bento = task, root, origin, bento
+        self.root, self.origin, self.bento = root, origin, bento
         self.params = load_params(root / "params.yaml")
+        self.name, self.task = task, self.params.task  # "mixed" is a binary task on the generated table
         own = root == ROOT
         self.concurrency = sorted(set(CONCURRENCY if own else EXTRA_CONCURRENCY) | {16})
 
@@ -243,11 +253,12 @@ def project_for(task: str, params: Any, env: dict[str, str]) -> Project:
     if task == params.task:
         tag = TAG_FILE.read_text().strip() if TAG_FILE.exists() else build_bento(ROOT, params)
         return Project(task, ROOT, f"this project (`{params.data.source}`)", tag)
-    if task not in TASK_SOURCES:
-        raise SystemExit(f"BENCH_TASKS: unknown task {task!r} (known: {', '.join(TASK_SOURCES)})")
-    source = TASK_SOURCES[task]
+    if task not in TASK_SOURCES and task != "mixed":
+        raise SystemExit(f"BENCH_TASKS: unknown task {task!r} (known: {', '.join([*TASK_SOURCES, 'mixed'])})")
     repo = TASK_DIR / f"task-{task}" / f"bench-{task}"
-    settings = {"NAME": f"bench-{task}", "SOURCE": source, "TARGET": "target", "ID": "id", "TASK": task}
+    settings = {"NAME": f"bench-{task}", "SOURCE": TASK_SOURCES.get(task), "TARGET": "target", "ID": "id", "TASK": task}
+    if task == "mixed":
+        settings.update(MIXED)
     origin = f"a copy of this repository, `make init {' '.join(f'{k}={v}' for k, v in settings.items())}`"
     origin += ", `make repro`, `make bento`"
     tag_file = repo / TAG_FILE
@@ -256,6 +267,10 @@ def project_for(task: str, params: Any, env: dict[str, str]) -> Project:
         return Project(task, repo, origin, tag_file.read_text().strip())
     shutil.rmtree(repo.parent, ignore_errors=True)
     copy_repo(repo)
+    if task == "mixed":
+        from tests.integration.datasets import mixed_churn_frame
+
+        mixed_churn_frame().to_csv(repo / MIXED["SOURCE"], index=False)
     uv = _uv()
     make_env = {**env, "PATH": f"{env['PATH']}{os.pathsep}{Path(uv).parent}"}  # bentoml build needs uv
     log = repo.parent / "make.log"
@@ -373,7 +388,7 @@ def model_for(kind: str, project: Project) -> str:
     src, params = project.root, project.params
     if kind == params.model.type:
         return (src / MODEL_TAG_FILE).read_text().strip()
-    root = WORK / f"model-{project.task}-{kind}"
+    root = WORK / f"model-{project.name}-{kind}"
     shutil.rmtree(root, ignore_errors=True)
     for rel in ("models/metadata.json", "data/split/test.parquet", "metrics/metrics.json", params.data.schema_path):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
