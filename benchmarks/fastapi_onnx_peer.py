@@ -63,6 +63,7 @@ def _one_hot_tables(steps: list[Any], columns: list[str]) -> list[tuple[str, dic
     bounds = np.cumsum([0, *encoder._n_features_outs])
     tables = []
     for j, name in enumerate(columns):
+
         def block(value: Any, j: int = j) -> np.ndarray:
             row = np.array([[*base[:j], value, *base[j + 1 :]]], dtype=object)
             out = encoder.transform(row)

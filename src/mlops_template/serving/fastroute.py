@@ -46,7 +46,9 @@ class FastPredict:
     worker has started), so the middleware can be declared with the service class.
     """
 
-    def __init__(self, app: ASGIApp, path: str, get_handler: Callable[[], Callable[[bytes], tuple[int, bytes]]]) -> None:
+    def __init__(
+        self, app: ASGIApp, path: str, get_handler: Callable[[], Callable[[bytes], tuple[int, bytes]]]
+    ) -> None:
         self.app = app
         self.path = path
         self.get_handler = get_handler
