@@ -51,6 +51,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caching on, as on a user's machine (see _common.py)
+# One thread for OpenMP/BLAS in this process too (the in-process ceiling), as in every server (PINNED below).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(ROOT))
 
 from mlops_template.config import load_params  # noqa: E402

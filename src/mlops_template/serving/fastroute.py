@@ -52,6 +52,7 @@ class FastPredict:
         self.app = app
         self.path = path
         self.get_handler = get_handler
+        self.handler: Callable[[bytes], tuple[int, bytes]] | None = None  # resolved on the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
@@ -65,7 +66,9 @@ class FastPredict:
                 return
             chunks.append(message.get("body", b""))
             more = message.get("more_body", False)
-        status, payload = self.get_handler()(b"".join(chunks))
+        if self.handler is None:
+            self.handler = self.get_handler()
+        status, payload = self.handler(b"".join(chunks))
         headers = [*JSON_HEADERS, (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
