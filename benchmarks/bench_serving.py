@@ -51,9 +51,6 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caching on, as on a user's machine (see _common.py)
-# One thread for OpenMP/BLAS in this process too (the in-process ceiling), as in every server (PINNED below).
-for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
 sys.path.insert(0, str(ROOT))
 
 from mlops_template.config import load_params  # noqa: E402
@@ -201,7 +198,15 @@ def batch_breakdown(loaded: Any, body: bytes) -> dict[str, float]:
 
 
 def in_process(model: Any, features: list[str], records: list[dict[str, Any]]) -> dict[str, Any]:
-    """The ceiling: the pipeline's own ``predict_proba`` (classifiers) / ``predict`` (regressors) on a DataFrame."""
+    """The ceiling: the pipeline's own ``predict_proba`` (classifiers) / ``predict`` (regressors) on a DataFrame,
+    with OpenMP/BLAS at one thread as in every server (PINNED)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return _in_process(model, features, records)
+
+
+def _in_process(model: Any, features: list[str], records: list[dict[str, Any]]) -> dict[str, Any]:
     score = model.predict_proba if hasattr(model, "predict_proba") else model.predict
     n = 0
     start = time.perf_counter()
