@@ -463,7 +463,9 @@ def bench_one(project: Project, model_tag: str, test: pd.DataFrame, env: dict[st
     model_dir = bentoml.models.get(model_tag).path
     loaded = load_stored(model_dir, model_tag)
     features = loaded.features
-    records: list[dict[str, Any]] = json.loads(json.dumps(test[features].to_dict("records")))
+    # missing values as JSON null (a client sends null, not NaN, which the schema's types reject)
+    missing_as_none = test[features].astype(object).where(test[features].notna(), None)
+    records: list[dict[str, Any]] = json.loads(json.dumps(missing_as_none.to_dict("records")))
     WORK.mkdir(parents=True, exist_ok=True)
     bodies = WORK / "single_bodies.jsonl"
     bodies.write_text("".join(json.dumps({"record": r}) + "\n" for r in records))
