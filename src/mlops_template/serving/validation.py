@@ -97,7 +97,7 @@ def label_type(spec: SchemaSpec, target: str, classes: list[Any] | None) -> Any:
     if allowed is None:
         assert col is not None
         return field_type(col.model_copy(update={"nullable": False}))
-    base = _JSON_TYPES[col.dtype] if col is not None else type(allowed[0])
+    base = kinds.kind_of(col).json if col is not None else type(allowed[0])
     values = list(allowed)
 
     def known(value: Any) -> Any:
