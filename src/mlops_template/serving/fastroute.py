@@ -26,7 +26,7 @@ JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 def validation_error_body(err: ValidationError) -> bytes:
-    """BentoML's 400 body for a pydantic error (``_bentoml_impl.server.app.api_endpoint_wrapper``)."""
+    """BentoML's 400 body for a pydantic error (as its API endpoint wrapper builds it)."""
     data = {
         "error": f"{err.error_count()} validation error for {err.title}",
         "detail": err.errors(include_context=False, include_input=False),
