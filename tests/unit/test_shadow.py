@@ -11,13 +11,11 @@ import pandas as pd
 import pytest
 
 from mlops_template.config import Params
-from mlops_template.errors import DataSourceError
 from mlops_template.evaluation.compare import compare_predictions
 from mlops_template.monitoring.shadow import (
     ShadowComparison,
     pair_lines,
     predictions,
-    read_labels,
     shadow_block,
     verdict_from,
 )
@@ -170,20 +168,6 @@ def test_the_block_round_trips_and_rejects_unknown_keys() -> None:
     assert ShadowComparison.model_validate_json(block.model_dump_json()) == block
     with pytest.raises(ValueError, match="extra"):
         ShadowComparison.model_validate(block.model_dump() | {"surprise": 1})
-
-
-def test_read_labels_formats_and_a_missing_column_is_named(tmp_path: Path) -> None:
-    frame = pd.DataFrame({"id": [1, 2], "target": [0, 1]})
-    frame.to_csv(tmp_path / "a.csv", index=False)
-    frame.to_json(tmp_path / "b.jsonl", orient="records", lines=True)
-    frame.to_parquet(tmp_path / "c.parquet")
-    for name in ("a.csv", "b.jsonl", "c.parquet"):
-        assert read_labels(str(tmp_path / name), "id", "target")["target"].tolist() == [0, 1]
-    frame.rename(columns={"target": "y"}).to_csv(tmp_path / "bad.csv", index=False)
-    with pytest.raises(DataSourceError, match="no column 'target'"):
-        read_labels(str(tmp_path / "bad.csv"), "id", "target")
-    with pytest.raises(DataSourceError, match="no such file"):
-        read_labels(str(tmp_path / "none-*.csv"), "id", "target")
 
 
 def write_shadow_log(path: Path, n: int, champion_noise: float, challenger_noise: float) -> pd.DataFrame:

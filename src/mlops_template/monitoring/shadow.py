@@ -34,9 +34,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from mlops_template.config import Params, TaskType
-from mlops_template.errors import DataSourceError
 from mlops_template.evaluation.compare import compare_predictions, describe
 from mlops_template.evaluation.metrics import Predictions
+from mlops_template.monitoring.labels import read_labels
 
 ShadowVerdict = Literal["better", "not worse", "worse", "inconclusive", "insufficient labels", "not comparable"]
 PROMOTABLE: frozenset[str] = frozenset({"better", "not worse"})
@@ -145,43 +145,6 @@ def read_log_entries(location: str) -> tuple[list[Any], int]:
         entries += found
         bad += unreadable
     return entries, bad
-
-
-def read_labels(location: str, id_column: str, target: str) -> pd.DataFrame:
-    """Ground-truth labels (CSV, Parquet or JSONL; a path, glob or fsspec URL) as one frame.
-
-    Minimal reader for the shadow comparison; the monitor's labels reader replaces it at merge.
-    """
-    import fsspec
-
-    try:
-        files = fsspec.open_files(location, mode="rb")
-    except Exception as err:
-        raise DataSourceError(f"labels {location}: cannot open: {type(err).__name__}: {err}") from None
-    if not files:
-        raise DataSourceError(f"labels {location}: no such file")
-    frames = []
-    for f in sorted(files, key=lambda f: f.path):
-        try:
-            with f as handle:
-                if f.path.endswith(".parquet"):
-                    frames.append(pd.read_parquet(handle))
-                elif f.path.endswith((".jsonl", ".json")):
-                    frames.append(pd.read_json(handle, lines=True))
-                else:
-                    frames.append(pd.read_csv(handle))
-        except FileNotFoundError:
-            raise DataSourceError(f"labels {f.path}: no such file") from None
-        except (OSError, ValueError) as err:
-            raise DataSourceError(f"labels {f.path}: cannot read: {type(err).__name__}: {err}") from None
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    missing = [c for c in (id_column, target) if c not in frame.columns]
-    if missing and len(frame):
-        raise DataSourceError(
-            f"labels {location}: no column {', '.join(map(repr, missing))} (need data.id_column {id_column!r} "
-            f"and data.target {target!r}; found {', '.join(map(str, frame.columns[:10]))})"
-        )
-    return frame
 
 
 def truth_by_id(labels: pd.DataFrame | None, id_column: str, target: str) -> tuple[dict[str, Any], int]:
@@ -344,8 +307,8 @@ def shadow_block(
 ) -> ShadowComparison | None:
     """The monitor's ``shadow`` block, or None when the log holds no challenger line (no shadow deployed).
 
-    ``min_labels``: the fewest labelled pairs for a verdict (default ``monitor.min_rows``); ``unreadable``: lines
-    the caller could not parse (added to the count).
+    ``min_labels``: the fewest labelled pairs for a verdict (default ``monitor.min_labelled_rows``);
+    ``unreadable``: lines the caller could not parse (added to the count).
     """
     entries = (
         log_frame_or_lines.to_dict("records") if isinstance(log_frame_or_lines, pd.DataFrame) else log_frame_or_lines
@@ -355,7 +318,7 @@ def shadow_block(
     if not pairs.challenger:
         return None
     truth, label_duplicates = truth_by_id(labels, params.data.id_column, params.data.target)
-    need = params.monitor.min_rows if min_labels is None else min_labels
+    need = params.monitor.min_labelled_rows if min_labels is None else min_labels
     fields = counts_of(pairs) | score_stats(pairs) | labelled_comparison(pairs, truth, params, need)
     fields["label_duplicates"] = label_duplicates
     fields["promote"] = fields["verdict"] in PROMOTABLE
@@ -365,7 +328,7 @@ def shadow_block(
 def shadow_from_log(log: str, labels: str | None, params: Params) -> ShadowComparison | None:
     """The ``shadow`` block from the prediction log and (optionally) a labels source; None without a challenger."""
     entries, unreadable = read_log_entries(log)
-    frame = None if not labels else read_labels(labels, params.data.id_column, params.data.target)
+    frame = None if not labels else read_labels(labels, params.data.id_column, params.data.target).frame
     return shadow_block(entries, frame, params, unreadable=unreadable)
 
 
