@@ -61,7 +61,8 @@ merges still build and smoke-test the service; everything also runs offline on a
       prediction logs are shipped, e.g. s3://bucket/prediction-logs/*.jsonl) for the drift monitor (until then
       it skips with a notice); variable PREDICTION_LABELS_URL (ground-truth labels, e.g. the /feedback log) for
       the live-performance check and the shadow challenger's comparison; a GitHub App (below) or a fine-grained
-      PAT in the secret RETRAIN_TOKEN so retraining PRs get their normal checks. Enable Actions in a fork for the schedules to run.
+      PAT in the secret RETRAIN_TOKEN so retraining PRs get their normal checks. Enable Actions in a fork for
+      the schedules to run.
   [ ] Settings > Actions > General: keep "Read repository contents" as the default token permission (the
       workflows ask for what they need job by job); fork pull requests get the comment from pr-comment.yml.
 
