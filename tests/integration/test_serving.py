@@ -385,6 +385,45 @@ def test_feedback_is_validated_and_appended(served: Served, client: httpx.Client
     assert client.post("/metadata").json()["shadow"] is None  # no challenger in this bento
 
 
+def test_labels_posted_as_feedback_that_the_model_gets_wrong_trigger_retraining(
+    served: Served, client: httpx.Client, tmp_path: Path
+) -> None:
+    """The fifth trigger end to end: traffic with ids through the served bento, ground truth posted to
+    /feedback under which the model is wrong, `make monitor LABELS=...` -> degraded (exit 5, made 2 by make),
+    then the issue and the retraining dispatch with the monitor's own reason (read from $GITHUB_OUTPUT)."""
+    from emulation.github_api import GitHubStandIn
+
+    test = served.test.reset_index(drop=True)
+    ids = [50_000 + i for i in range(len(test))]
+    records = [{**r, "id": i} for r, i in zip(test[served.features].to_dict("records"), ids, strict=True)]
+    answer = client.post("/predict_batch", json={"records": records})
+    assert answer.status_code == 200 and answer.json()["ids"] == ids, answer.text
+    feedback = served.log_path.parent / "feedback.jsonl"
+    before = len(read_log(feedback)) if feedback.exists() else 0
+    for i, y in zip(ids, test["target"].tolist(), strict=True):  # every label flipped: the model is wrong
+        assert client.post("/feedback", json={"id": i, "label": 1 - int(y)}).status_code == 200
+    labels = tmp_path / "labels.jsonl"  # this test's labels, as a log shipper would hand them over
+    labels.write_text("".join(json.dumps(row) + "\n" for row in read_log(feedback)[before:]), encoding="utf-8")
+    out, outputs = tmp_path / "monitor", tmp_path / "github_output"
+    env = env_with_venv({"GITHUB_OUTPUT": str(outputs)})
+    monitor = ["make", "-o", ".venv/.synced", "monitor", "RUN=", f"LOG={served.log_path}", f"LABELS={labels}"]
+    result = run([*monitor, f"MONITOR_OUT={out}"], cwd=served.repo, env=env, check=False)
+    assert result.returncode != 0 and "[monitor] degraded:" in result.stdout, result.stdout + result.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["status"] == "degraded" and summary["retrain"] is True
+    assert summary["performance"]["labelled_rows"] == len(ids), summary["performance"]
+    reason = dict(line.split("=", 1) for line in outputs.read_text(encoding="utf-8").splitlines())["reason"]
+    assert reason == "performance degraded"
+    with GitHubStandIn() as github:
+        env |= {"GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "acme/service", "GITHUB_TOKEN": "t"}
+        run(["make", "monitor-issue", f"MONITOR_OUT={out}"], cwd=served.repo, env=env)
+        run(["make", "retrain-dispatch"], cwd=served.repo, env={**env, "RETRAIN_REASON": reason})
+        issues = github.plain_issues()
+        assert len(issues) == 1 and "erformance" in issues[0]["body"]
+        dispatch = github.calls("POST", r"/actions/workflows/retrain\.yml/dispatches$")
+        assert [d["json"]["inputs"] for d in dispatch] == [{"reason": "performance degraded"}]
+
+
 @pytest.fixture(scope="module")
 def shadowed(served: Served) -> Iterator[tuple[str, Path, str]]:
     """The same project built with `make bento CHALLENGER=<folder>`: a challenger whose coefficients are halved
