@@ -94,9 +94,17 @@ def test_kernels_are_exact_on_mixed_records(case: str, model: str) -> None:
     records = requests(pipeline, raw, features, spec)
     assert any(v == UNSEEN for r in records for v in r.values())  # unknown categories are in the check
     assert any(all(r[f] is None for f in features if spec.columns[f].nullable) for r in records)
-    assert np.array_equal(predictor.outputs(records), reference(predictor, records))
+    assert same(predictor, predictor.outputs(records), reference(predictor, records))
     for record in records[-8:]:  # one by one, as /predict scores them
-        assert np.array_equal(predictor.outputs([record]), reference(predictor, [record]))
+        assert same(predictor, predictor.outputs([record]), reference(predictor, [record]))
+
+
+def same(predictor: Predictor, got: np.ndarray, want: np.ndarray) -> bool:
+    """Equal to the last few bits: a dot product's summation order (BLAS threads, memory alignment) can move the
+    last digit of a value like 52839.62 between runs and machines. Classifiers: the same top class, too."""
+    if got.shape != want.shape or not np.allclose(got, want, rtol=1e-12, atol=1e-15):
+        return False
+    return not predictor.is_classifier or bool(np.array_equal(got.argmax(axis=1), want.argmax(axis=1)))
 
 
 @pytest.mark.parametrize("model", ESTIMATORS)
@@ -123,7 +131,7 @@ def test_infrequent_categories_share_one_column() -> None:
     predictor = Predictor(pipeline, features, spec)
     assert predictor.mode.startswith("numpy+kernels"), predictor.why
     records = requests(pipeline, raw, features, spec)
-    assert np.array_equal(predictor.outputs(records), reference(predictor, records))
+    assert same(predictor, predictor.outputs(records), reference(predictor, records))
 
 
 @pytest.mark.parametrize("handle_unknown", ["ignore", "infrequent_if_exist", "error"])

@@ -193,8 +193,15 @@ def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text("monitor:\n  min_rows: 50\n", encoding="utf-8")
     labels = write_shadow_log(tmp_path / "log.jsonl", 300, champion_noise=0.5, challenger_noise=3.0)
     labels.to_csv(tmp_path / "labels.csv", index=False)
+    # the served model's card and test metrics: this test's own (not the project's models/), with a test metric
+    # the champion clears, so the performance check (which labels also switch on) says ok
+    from tests.unit.test_performance_monitor import CARD
+
+    (tmp_path / "card.json").write_text(json.dumps({**CARD, "target": "target"}), encoding="utf-8")
+    (tmp_path / "metrics.json").write_text(json.dumps({"roc_auc": 0.5}), encoding="utf-8")
     args = ["--log", str(tmp_path / "log.jsonl"), "--profile", str(tmp_path / "profile.json")]
     args += ["--out", str(tmp_path / "out"), "--params", str(tmp_path / "params.yaml")]
+    args += ["--card", str(tmp_path / "card.json"), "--metrics", str(tmp_path / "metrics.json")]
     code = monitor_main([*args, "--labels", str(tmp_path / "labels.csv")])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     # challenger lines (no inputs) are not unreadable drift lines: the drift verdict is unchanged
