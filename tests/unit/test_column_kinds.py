@@ -206,3 +206,20 @@ def test_a_served_date_is_judged_by_the_rule_of_the_validate_stage(value: str) -
     except ValueError:
         served = False
     assert served == bool(kinds.parse_dates([value]).notna().iloc[0])
+
+
+def test_a_null_in_a_nullable_closed_category_is_accepted_by_every_gate() -> None:
+    """Arrow's is_in says False for a null: the Arrow gate rejected what validate and JSON accept."""
+    spec = SPEC.model_copy(
+        update={"columns": {**SPEC.columns, "plan": ColumnSpec(dtype="str", allowed=["basic", "pro"], nullable=True)}}
+    )
+    rows = [GOOD, {**GOOD, "plan": None}]
+    _, report = validate(pd.DataFrame([{"id": i, **r, "y": 1} for i, r in enumerate(rows)]), spec)
+    assert report.failures == []
+    validate_records(record_type(spec, FEATURES), rows)
+    matrix = validate_table(pa.Table.from_pylist(rows), spec, FEATURES, max_rows=10)
+    assert matrix.shape[0] == 2
+    unknown = pa.Table.from_pylist([GOOD, {**GOOD, "plan": "gold"}])
+    with pytest.raises(ColumnarError) as err:  # a value outside the list is still rejected
+        validate_table(unknown, spec, FEATURES, max_rows=10)
+    assert err.value.body["detail"][0]["loc"] == ["records", 1, "plan"]

@@ -94,7 +94,9 @@ def _arrow_category(arr: pa.Array, col: ColumnSpec, numeric: bool) -> ArrowResul
 
     arr = _as_strings(arr)
     if col.allowed is not None:
-        inside = pc.fill_null(pc.is_in(arr, value_set=pa.array([str(a) for a in col.allowed])), True)
+        # a null is not "outside" the list: is_in says False for it, and nullability was checked before
+        known = pc.is_in(arr, value_set=pa.array([str(a) for a in col.allowed]))
+        inside = pc.fill_null(pc.or_(pc.is_null(arr), known), True)
         if not pc.all(inside).as_py():
             return "literal_error", _first(~np.asarray(inside, dtype=bool)), "not allowed"
     return np.array(arr.to_pylist(), dtype=object)
