@@ -12,13 +12,13 @@ names what to fix. An empty source is not an error: there are no labels yet.
 from __future__ import annotations
 
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from mlops_template.errors import DataSourceError
+from mlops_template.monitoring.window import jsonl_values
 
 FORMATS = {
     ".csv": "csv",
@@ -49,24 +49,8 @@ def format_of(path: str) -> str:
 
 
 def parse_jsonl(text: str, origin: str) -> tuple[list[dict[str, Any]], int, list[str]]:
-    rows: list[dict[str, Any]] = []
-    bad, examples = 0, list[str]()
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            row, why = None, f"not JSON ({err.msg})"
-        else:
-            why = "not a JSON object"
-        if isinstance(row, dict):
-            rows.append(row)
-            continue
-        bad += 1
-        if len(examples) < 5:
-            examples.append(f"{origin}:{number}: {why}")
-    return rows, bad, examples
+    """The label rows (JSON objects) of one JSONL text; count and describe the other lines."""
+    return jsonl_values(text, origin, lambda row: "" if isinstance(row, dict) else "not a JSON object")
 
 
 def _table(data: bytes, kind: str, origin: str, id_column: str, target: str) -> pd.DataFrame:

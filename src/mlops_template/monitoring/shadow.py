@@ -24,7 +24,6 @@ Only ``better`` and ``not worse`` allow ``make promote-challenger``: promotion a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +36,7 @@ from mlops_template.config import Params, TaskType
 from mlops_template.evaluation.compare import compare_predictions, describe
 from mlops_template.evaluation.metrics import Predictions
 from mlops_template.monitoring.labels import read_labels
+from mlops_template.monitoring.window import jsonl_values, read_texts
 
 ShadowVerdict = Literal["better", "not worse", "worse", "inconclusive", "insufficient labels", "not comparable"]
 PROMOTABLE: frozenset[str] = frozenset({"better", "not worse"})
@@ -122,26 +122,13 @@ def pair_lines(entries: Iterable[Any]) -> Pairs:
     return out
 
 
-def parse_log_text(text: str) -> tuple[list[Any], int]:
-    """JSON values of a log's lines and the number of lines that are not JSON."""
-    values, bad = [], 0
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                values.append(json.loads(line))
-            except json.JSONDecodeError:
-                bad += 1
-    return values, bad
-
-
 def read_log_entries(location: str) -> tuple[list[Any], int]:
-    """Every line of the prediction log (path, glob or fsspec URL, read as the drift window reads it)."""
-    from mlops_template.monitoring.window import _read_texts
-
+    """Every JSON line of the prediction log (path, glob or fsspec URL, read as the drift window reads it) and
+    the number of lines that are not JSON."""
     entries: list[Any] = []
     bad = 0
-    for _, text in _read_texts(location):
-        found, unreadable = parse_log_text(text)
+    for name, text in read_texts(location):
+        found, unreadable, _ = jsonl_values(text, name, lambda value: "")
         entries += found
         bad += unreadable
     return entries, bad

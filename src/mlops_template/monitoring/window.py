@@ -9,6 +9,7 @@ skipped and counted, never fatal on their own.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -44,38 +45,52 @@ def _parse_ts(value: Any) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def parse_lines(text: str, origin: str) -> tuple[list[dict[str, Any]], int, list[str]]:
-    """Valid entries (with a parsed ``_ts``) of one log file's text; count and describe the rest."""
-    entries: list[dict[str, Any]] = []
-    malformed, examples = 0, list[str]()
+def jsonl_values(text: str, origin: str, judge: Callable[[Any], str | None]) -> tuple[list[Any], int, list[str]]:
+    """The JSON values of one JSONL text that ``judge`` keeps; count and describe the other lines.
+
+    ``judge(value)`` returns "" to keep the value, None to skip it silently, or why the line is unusable.
+    The one reader of JSONL lines: the prediction log (drift window, shadow comparison) and the labels."""
+    kept: list[Any] = []
+    bad, examples = 0, list[str]()
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        why = ""
         try:
-            entry = json.loads(line)
+            value = json.loads(line)
         except json.JSONDecodeError as err:
-            entry, why = None, f"not JSON ({err.msg})"
-        if entry is not None:
-            if not isinstance(entry, dict):
-                why = "not a JSON object"
-            elif entry.get("role") == "challenger":
-                continue  # shadow scoring (no inputs): the drift window uses champion lines; see monitoring/shadow.py
-            elif not isinstance(entry.get("inputs"), dict):
-                why = "no `inputs` object"
-            elif (ts := _parse_ts(entry.get("ts"))) is None:
-                why = "no ISO-8601 `ts`"
-            else:
-                entry["_ts"] = ts
-                entries.append(entry)
-                continue
-        malformed += 1
+            why: str | None = f"not JSON ({err.msg})"
+        else:
+            why = judge(value)
+            if why == "":
+                kept.append(value)
+        if why is None or why == "":
+            continue
+        bad += 1
         if len(examples) < 5:
             examples.append(f"{origin}:{number}: {why}")
-    return entries, malformed, examples
+    return kept, bad, examples
 
 
-def _read_texts(location: str) -> list[tuple[str, str]]:
+def _champion_entry(entry: Any) -> str | None:
+    """A drift-window entry ("" and ``_ts`` set), a challenger line (None: skipped), or why it is unusable."""
+    if not isinstance(entry, dict):
+        return "not a JSON object"
+    if entry.get("role") == "challenger":
+        return None  # shadow scoring (no inputs): the drift window uses champion lines; see monitoring/shadow.py
+    if not isinstance(entry.get("inputs"), dict):
+        return "no `inputs` object"
+    if (ts := _parse_ts(entry.get("ts"))) is None:
+        return "no ISO-8601 `ts`"
+    entry["_ts"] = ts
+    return ""
+
+
+def parse_lines(text: str, origin: str) -> tuple[list[dict[str, Any]], int, list[str]]:
+    """Valid entries (with a parsed ``_ts``) of one log file's text; count and describe the rest."""
+    return jsonl_values(text, origin, _champion_entry)
+
+
+def read_texts(location: str) -> list[tuple[str, str]]:
     """(name, text) of every file the location names: a path, a glob, or an fsspec URL/glob."""
     import fsspec
 
@@ -112,7 +127,7 @@ def predictions_of(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def read_window(location: str, window: int, window_hours: float | None, now: datetime | None = None) -> Window:
-    texts = _read_texts(location)
+    texts = read_texts(location)
     entries: list[dict[str, Any]] = []
     lines = malformed = 0
     examples: list[str] = []
