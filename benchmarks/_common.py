@@ -76,3 +76,30 @@ if __name__ == "__main__":
     for md in sorted(RESULTS.glob("*.md")):
         quoted = quote_in_docs(md.stem, md.read_text())
         print(f"{md.name}: {'quoted in docs/benchmarks.md' if quoted else 'no block there'}")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """The records of a benchmark's resume log (none when it does not exist yet)."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def run_logged(
+    fn: Callable[[Any], dict[str, Any]],
+    jobs: list[Any],
+    workers: int,
+    log: Path,
+    done: list[dict[str, Any]],
+    stamp: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """``fn(job)`` for every job in ``workers`` processes; each result appended to ``log`` as it arrives (a run
+    stopped early resumes from it) and to ``done``. ``stamp`` may add fields to a result before it is logged."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(workers) as pool, log.open("a") as handle:
+        for result in pool.map(fn, jobs):
+            if stamp is not None:
+                stamp(result)
+            handle.write(json.dumps(result) + "\n")
+            handle.flush()
+            done.append(result)

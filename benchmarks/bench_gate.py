@@ -21,12 +21,10 @@ PRs outside their cell are counted and left out. Rates carry a 95% Wilson interv
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +32,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import ROOT, write_results
+from benchmarks._common import ROOT, read_jsonl, run_logged, write_results
 from mlops_template.config import Params, load_params, parse_params
 from mlops_template.data.schema import SchemaSpec, draft_spec
 from mlops_template.data.split import split_frame
@@ -147,6 +145,10 @@ def _run(args: tuple[int, str, int]) -> dict[str, object]:
     return simulate(*args)
 
 
+def _stamp_load(result: dict[str, object]) -> None:
+    result["load1"] = round(os.getloadavg()[0], 2)  # the machine's load when this PR finished
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sims-small", type=int, default=200, help="simulated PRs per candidate at 500 rows")
@@ -155,20 +157,14 @@ def main() -> None:
     ap.add_argument("--log", type=Path, default=Path(".cache/bench_gate.jsonl"), help="one line per simulated PR")
     ap.add_argument("--table-only", action="store_true", help="write the table from the log, simulate nothing")
     args = ap.parse_args()
-    done = [json.loads(line) for line in args.log.read_text().splitlines()] if args.log.exists() else []
+    done = read_jsonl(args.log)
     seen = {(r["n"], r["kind"], r["i"]) for r in done}
     jobs = []
     for i in range(max(args.sims_small, args.sims_large)):  # interleaved: a partial run is balanced
         for n, sims in ((500, args.sims_small), (100_000, args.sims_large)):
             jobs += [(n, kind, i) for kind in ("worse", "near") if i < sims and (n, kind, i) not in seen]
     if not args.table_only:
-        args.log.parent.mkdir(parents=True, exist_ok=True)
-        with ProcessPoolExecutor(args.workers) as pool, args.log.open("a") as log:
-            for result in pool.map(_run, jobs):
-                result["load1"] = round(os.getloadavg()[0], 2)  # the machine's load when this PR finished
-                log.write(json.dumps(result) + "\n")
-                log.flush()
-                done.append(result)
+        run_logged(_run, jobs, args.workers, args.log, done, stamp=_stamp_load)
     results = done
     total = sum(float(r["seconds"]) for r in results)  # type: ignore[arg-type]
     loads = [float(r["load1"]) for r in results if "load1" in r]  # type: ignore[arg-type]

@@ -14,10 +14,8 @@ minimum detectable drop with the true drop. Results: benchmarks/results/gate_mde
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from statistics import NormalDist
 
@@ -25,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import write_results
+from benchmarks._common import read_jsonl, run_logged, write_results
 from benchmarks.bench_gate import POLICY, simulate, wilson
 
 Z = NormalDist().inv_cdf(1 - (1 - POLICY.confidence) / 2)
@@ -49,15 +47,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--log", type=Path, default=Path(".cache/bench_gate_mde.jsonl"))
     args = ap.parse_args()
-    done = [json.loads(line) for line in args.log.read_text().splitlines()] if args.log.exists() else []
+    done = read_jsonl(args.log)
     seen = {r["i"] for r in done if r["n"] == args.rows}
     jobs = [(args.rows, "worse", i) for i in range(args.sims) if i not in seen]
-    args.log.parent.mkdir(parents=True, exist_ok=True)
-    with ProcessPoolExecutor(args.workers) as pool, args.log.open("a") as log:
-        for result in pool.map(_run, jobs):
-            log.write(json.dumps(result) + "\n")
-            log.flush()
-            done.append(result)
+    run_logged(_run, jobs, args.workers, args.log, done)
     sims = [r for r in done if r["n"] == args.rows and r["kind"] == "worse" and r.get("minimum_detectable")]
     blocked = sum(1 for r in sims if not r["passed"])
     observed = blocked / len(sims)

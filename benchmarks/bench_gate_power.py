@@ -22,10 +22,8 @@ Results: benchmarks/results/gate_power.{md,json}; one line per simulated PR in .
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from statistics import NormalDist
 
@@ -35,7 +33,7 @@ from sklearn.model_selection import RepeatedStratifiedKFold
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._common import write_results
+from benchmarks._common import read_jsonl, run_logged, write_results
 from benchmarks.bench_gate import (
     DROPPED,
     FEATURES,
@@ -172,16 +170,11 @@ def main() -> None:
     ap.add_argument("--log", type=Path, default=Path(".cache/bench_gate_power.jsonl"))
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args()
-    done = [json.loads(line) for line in args.log.read_text().splitlines()] if args.log.exists() else []
+    done = read_jsonl(args.log)
     seen = {(r["kind"], r["i"]) for r in done}
     jobs = [(kind, i) for i in range(args.sims) for kind in ("worse", "near") if (kind, i) not in seen]
     if not args.table_only:
-        args.log.parent.mkdir(parents=True, exist_ok=True)
-        with ProcessPoolExecutor(args.workers) as pool, args.log.open("a") as log:
-            for result in pool.map(_run, jobs):
-                log.write(json.dumps(result) + "\n")
-                log.flush()
-                done.append(result)
+        run_logged(_run, jobs, args.workers, args.log, done)
     md, cells = table(done)
     write_results("gate_power", md, {"cells": cells, "simulated": len(done), "rows": ROWS})
 
