@@ -229,9 +229,12 @@ CATEGORY = Kind(
     "category", "str", str, _is_string, _arrow_category, "categorical", "categorical",
     lambda col, i, k, where: f"value{k}", 12345,
 )  # fmt: skip
+# valid dates in several shapes (a date, a naive and an offset timestamp, free text): the probe rows
+# exercise every route of the served date parsing (serving/predictor.py's date kernel)
+DATE_PROBES = ("2024-03-01", "2023-12-31T23:30:00", "2024-02-29T22:00:00-05:00", "1 March 2021")
 DATE = Kind(
     "date", "str", str, _is_string, _arrow_date, "date", None,
-    lambda col, i, k, where: f"2024-{1 + (i + k) % 12:02d}-{1 + (3 * k) % 28:02d}", "not-a-date",
+    lambda col, i, k, where: DATE_PROBES[k % len(DATE_PROBES)], "not-a-date",
     pandera_checks=_date_checks, validators=_date_validators(),
 )  # fmt: skip
 
