@@ -39,8 +39,6 @@ from mlops_template.data import kinds
 from mlops_template.data.schema import SchemaSpec, pandas_dtype
 from mlops_template.serving.onnx_path import OnnxEstimator, OnnxModel, agreement
 
-_NUMERIC = ("int64", "float64", "bool")
-
 
 @dataclass(frozen=True)
 class Branch:
@@ -310,7 +308,7 @@ def compile_branches(
             Branch(
                 transformer=None if isinstance(trans, str) else _strip_feature_names(trans),
                 columns=np.array([features.index(c) for c in names], dtype=np.intp),
-                numeric=all(spec.columns[c].dtype in _NUMERIC for c in names),
+                numeric=all(kinds.kind_of(spec.columns[c]).float_matrix for c in names),
                 kernel=kernel,
             )
         )
@@ -388,8 +386,7 @@ class Predictor:
         self.pipeline = pipeline
         self.features = list(features)
         self.spec = spec
-        self.dtypes = {f: spec.columns[f].dtype for f in self.features}
-        self.all_numeric = all(d in _NUMERIC for d in self.dtypes.values())
+        self.all_numeric = all(kinds.kind_of(spec.columns[f]).float_matrix for f in self.features)
         self.any_nullable = any(spec.columns[f].nullable for f in self.features)
         self._row = itemgetter(*self.features)
         self.estimator = pipeline.steps[-1][1]
