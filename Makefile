@@ -60,10 +60,11 @@ test: $(SETUP) ## run the whole test suite (unit, data, model, integration, work
 test-fast: $(SETUP) ## unit + data + model tests only (no servers, no pipeline runs), coverage >= COV_FLOOR_FAST
 	$(RUN) pytest tests/unit tests/data tests/model $(call cov,$(COV_FLOOR_FAST)) $(PYTEST_ARGS)
 
-lint: $(SETUP) lint-workflows ## ruff lint + format check, mypy (+ workflow checks: make lint-workflows)
+lint: $(SETUP) lint-workflows ## ruff lint + format check, mypy, the import contract (+ make lint-workflows)
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 	$(RUN) mypy
+	$(RUN) lint-imports --no-cache --no-logo  # the three wings (pyproject.toml [tool.importlinter])
 
 format: $(SETUP) ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
@@ -140,7 +141,7 @@ gate: $(SETUP) ## exit non-zero when the last pr-report found a regression (read
 	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"
 
 lock-check: $(SETUP) ## after the pipeline ran: fail when the committed dvc.lock is not what code, params and data produce
-	$(RUN) python -m mlops_template.lockcheck --report "$(PR_OUT)/report.md"
+	$(RUN) python -m mlops_template.experiment.lockcheck --report "$(PR_OUT)/report.md"
 
 # ---- PR workflow (GitHub side): workflow checks, CI test slices, job summary, sticky comment, act ----
 # .github/workflows/pr.yml and pr-comment.yml call these; `make act-pr` runs pr.yml locally under act.
@@ -165,13 +166,13 @@ test-model: $(SETUP) ## the project's model behaviour tests (quality floor from 
 	$(RUN) pytest tests/model $(PYTEST_ARGS)
 
 pr-summary: ## append the PR report to the GitHub job summary (plots as links to the artifact), or say why there is none
-	PYTHONPATH=src python3 -m mlops_template.pr_comment summary --report "$(PR_REPORT)"
+	PYTHONPATH=src python3 -m mlops_template.ops.pr_comment summary --report "$(PR_REPORT)"
 
 pr-comment-post: ## (workflow_run commenter) upsert the one sticky PR comment from the downloaded pr-report artifact
-	PYTHONPATH=src python3 -m mlops_template.pr_comment post --artifact "$(PR_ARTIFACT)" --publish-images "$${PUBLISH_IMAGES:-false}"
+	PYTHONPATH=src python3 -m mlops_template.ops.pr_comment post --artifact "$(PR_ARTIFACT)" --publish-images "$${PUBLISH_IMAGES:-false}"
 
 protect: ## (repository admin, once) apply .github/rulesets/main.json: PRs, the gate's check, code-owner review (docs/credentials.md)
-	PYTHONPATH=src python3 -m mlops_template.protect --ruleset .github/rulesets/main.json --codeowners .github/CODEOWNERS
+	PYTHONPATH=src python3 -m mlops_template.ops.protect --ruleset .github/rulesets/main.json --codeowners .github/CODEOWNERS
 
 dvc-pin-map: $(SETUP) ## after make repro (main-cache.yml): map dvc.lock's committed pins to the md5s produced here
 	$(RUN) python -m mlops_template.cli pin-map
@@ -204,10 +205,10 @@ export CHALLENGER
 bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento (CHALLENGER=...: shadow model)
 	@mkdir -p build/bento
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet $(BENTO_PRUNE) -o build/bento/requirements.txt
-	$(RUN) python -m mlops_template.serving.store
+	$(RUN) python -m mlops_template.ops.serving.store
 
 serve-check: $(SETUP) bento ## build the bento from the workspace model, load it in-process: test rows answered as in-process, a bad field -> 4xx naming it
-	$(RUN) python -m mlops_template.serving.check --report "$(PR_OUT)/report.md"
+	$(RUN) python -m mlops_template.ops.serving.check --report "$(PR_OUT)/report.md"
 
 serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /)
 	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
@@ -227,7 +228,7 @@ bench-fast-path: $(SETUP) ## one mixed-type record in process, DataFrame vs nump
 # ---------------------------------------------------------------------------------------------------------
 # Release: container image, smoke test, model registry, image push, deploy, rollback (docs/release.md)
 # ---------------------------------------------------------------------------------------------------------
-RELEASE := $(RUN) python -m mlops_template.release
+RELEASE := $(RUN) python -m mlops_template.ops.release
 RELEASE_DIR := .cache/release
 IMAGE_NAME ?= mlops-template-service
 LOCAL_IMAGE ?= localhost/$(IMAGE_NAME):latest
@@ -338,7 +339,7 @@ profile: $(SETUP) ## (re)build the reference profile of the training data (DVC s
 	$(RUN) dvc repro profile
 
 monitor: $(SETUP) ## LOG=... [LABELS=...]: drift vs the reference profile, live performance; report in $(MONITOR_OUT)
-	$(RUN) python -m mlops_template.monitoring $${LOG:+--log "$$LOG"} $${LABELS:+--labels "$$LABELS"} \
+	$(RUN) python -m mlops_template.ops.monitoring $${LOG:+--log "$$LOG"} $${LABELS:+--labels "$$LABELS"} \
 	  --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
 
 bench-drift: $(SETUP) ## false alarms and power of the drift rule vs Evidently 0.7 (own env: benchmarks/evidently), many seeds (benchmarks/results/drift.md)
@@ -351,7 +352,7 @@ bench-performance: $(SETUP) ## false alarms / power of "degraded", CBPE error, o
 # GITHUB_REPOSITORY (set in Actions) and run on the plain runner Python: the jobs that hold write tokens
 # install and run none of the project's dependencies.
 GITHUB_PY := PYTHONPATH=src python3
-RETRAIN := $(RUN) python -m mlops_template.monitoring.retrain
+RETRAIN := $(RUN) python -m mlops_template.ops.monitoring.retrain
 RETRAIN_REF ?= main
 export RETRAIN_REF
 RETRAIN_BASE ?= main
@@ -368,11 +369,11 @@ monitor-summary: ## append the drift report to the GitHub job summary
 	else echo "## Drift monitor: no report (see the failed step)" >> "$$out"; fi
 
 monitor-issue: ## open or update THE drift issue with $(MONITOR_OUT)/issue.md (token: issues: write)
-	$(GITHUB_PY) -m mlops_template.github issue --marker drift-monitor --label drift \
+	$(GITHUB_PY) -m mlops_template.ops.github issue --marker drift-monitor --label drift \
 	  --title "Drift detected in served traffic" --body-file "$(MONITOR_OUT)/issue.md"
 
 retrain-dispatch: ## start the retraining workflow on RETRAIN_REF, reason $$RETRAIN_REASON (token: actions: write)
-	$(GITHUB_PY) -m mlops_template.github dispatch --workflow retrain.yml --ref "$$RETRAIN_REF" \
+	$(GITHUB_PY) -m mlops_template.ops.github dispatch --workflow retrain.yml --ref "$$RETRAIN_REF" \
 	  --input "reason=$${RETRAIN_REASON:-drift detected}"
 
 retrain-data: $(SETUP) ## re-extract data.source; say whether it is a new DVC data version
@@ -385,7 +386,7 @@ retrain-commit: $(SETUP) ## commit dvc.lock, metrics, metadata on retrain/candid
 	$(RETRAIN) commit
 
 retrain-publish: ## push retrain/candidate from the bundle, open or update its ONE PR (token: contents+PR write)
-	$(GITHUB_PY) -m mlops_template.monitoring.retrain publish --base "$(RETRAIN_BASE)"
+	$(GITHUB_PY) -m mlops_template.ops.monitoring.retrain publish --base "$(RETRAIN_BASE)"
 
 retrain-summary: ## append what the retraining decided (and the report) to the GitHub job summary
 	@out="$${GITHUB_STEP_SUMMARY:?is not set: retrain-summary writes the GitHub Actions job summary}"; \

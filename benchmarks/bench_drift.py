@@ -10,7 +10,7 @@ the training distribution and detection rate (power) on shifted inputs, same win
    of tests/unit/test_drift_monitor.py): reference 5000 rows, independent windows of 100 / 300 / 1000 rows, and
    the same windows shifted.
 
-The monitor (src/mlops_template/monitoring/drift.py) judges each window in-process. Evidently judges the very
+The monitor (src/mlops_template/ops/monitoring/drift.py) judges each window in-process. Evidently judges the very
 same windows against the same reference rows in its own environment (benchmarks/evidently/: Evidently 0.7
 needs pandas < 3), with the test and threshold its ``DataDriftPreset`` picks by default. Window level: the
 monitor triggers at ``monitor.drift_share`` of the features, Evidently's dataset drift at its default 0.5.
@@ -32,12 +32,12 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import ROOT, write_results
-from mlops_template.config import load_params
-from mlops_template.data.extract import extract
-from mlops_template.data.schema import coerce, load_spec
-from mlops_template.data.split import split_frame
-from mlops_template.monitoring.drift import WASSERSTEIN_THRESHOLD, compare
-from mlops_template.monitoring.profile import build_profile
+from mlops_template.core.config import load_params
+from mlops_template.core.data.extract import extract
+from mlops_template.core.data.schema import coerce, load_spec
+from mlops_template.core.data.split import split_frame
+from mlops_template.core.profile import build_profile
+from mlops_template.ops.monitoring.drift import WASSERSTEIN_THRESHOLD, compare
 from tests.unit.test_drift_monitor import FEATURES, SPEC, population
 
 WORK = ROOT / "benchmarks" / ".work" / "drift"

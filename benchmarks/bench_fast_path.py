@@ -35,8 +35,8 @@ from typing import Any  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import write_results  # noqa: E402
-from mlops_template.serving.onnx_path import convert_estimator  # noqa: E402
-from mlops_template.serving.predictor import Predictor  # noqa: E402
+from mlops_template.ops.serving.onnx_path import convert_estimator  # noqa: E402
+from mlops_template.ops.serving.predictor import Predictor  # noqa: E402
 from tests.unit.test_mixed_fast_path import CASES, fitted, requests  # noqa: E402
 
 ESTIMATORS = ["linear", "random_forest", "hist_gradient_boosting"]

@@ -5,9 +5,9 @@
 Data: 10 standard-normal features, ``P(y=1) = sigmoid(x @ beta)`` (true AUC of the Bayes score ~0.83). Each
 simulated pull request draws a fresh dataset of ``n`` rows, splits it as the pipeline does, trains the
 baseline (logistic regression, ``model.linear.C = 1``) and a candidate, and runs the *pipeline's own*
-comparison: :func:`~mlops_template.evaluation.crossval.oof_predictions` (repeated CV on the same folds) when
+comparison: :func:`~mlops_template.experiment.crossval.oof_predictions` (repeated CV on the same folds) when
 ``cv_applies`` (small data), else the paired test split, then
-:func:`~mlops_template.evaluation.compare.compare_predictions` with the policy of the repository's
+:func:`~mlops_template.experiment.compare.compare_predictions` with the policy of the repository's
 ``params.yaml`` (``compare:``). Candidates:
 
 - **worse**: the baseline without feature ``x4`` (expected ROC AUC drop ~1.5 points);
@@ -33,13 +33,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import ROOT, read_jsonl, run_logged, write_results
-from mlops_template.config import Params, load_params, parse_params
-from mlops_template.data.schema import SchemaSpec, draft_spec
-from mlops_template.data.split import split_frame
-from mlops_template.evaluation.compare import compare_predictions, describe
-from mlops_template.evaluation.crossval import cv_applies, oof_predictions, sort_rows
-from mlops_template.evaluation.metrics import predict
-from mlops_template.model import build_pipeline
+from mlops_template.core.config import Params, load_params, parse_params
+from mlops_template.core.data.schema import SchemaSpec, draft_spec
+from mlops_template.core.data.split import split_frame
+from mlops_template.core.metrics import predict
+from mlops_template.core.model import build_pipeline
+from mlops_template.experiment.compare import compare_predictions, describe
+from mlops_template.experiment.crossval import cv_applies, oof_predictions, sort_rows
 
 BETA = np.array([1.0, 0.8, 0.6, 0.5, 0.45, 0.3, 0.25, 0.2, 0.0, 0.0])
 FEATURES = [f"x{i}" for i in range(len(BETA))]

@@ -46,9 +46,9 @@ from benchmarks.bench_gate import (
     sample,
     wilson,
 )
-from mlops_template.evaluation.compare import compare_predictions
-from mlops_template.evaluation.crossval import oof_predictions, sort_rows
-from mlops_template.model import build_pipeline
+from mlops_template.core.model import build_pipeline
+from mlops_template.experiment.compare import compare_predictions
+from mlops_template.experiment.crossval import oof_predictions, sort_rows
 
 ROWS = 500
 FOLDS = POLICY.cross_validation.folds

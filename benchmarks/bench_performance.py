@@ -3,7 +3,7 @@ amount, and the error of the CBPE estimate under covariate shift, over many seed
 
     make bench-performance     (or: uv run python benchmarks/bench_performance.py [--seeds 200])
 
-Every verdict is the monitor's own code path (monitoring/performance.py ``performance_block``: the primary metric
+Every verdict is the monitor's own code path (ops/monitoring/performance.py ``performance_block``: the primary metric
 with a bootstrap interval at compare.confidence vs the model's test metric minus the gate's margin).
 
 1. Synthetic binary data with a known logistic truth (8 standard-normal features): per seed a logistic
@@ -39,8 +39,8 @@ from sklearn.metrics import accuracy_score, roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import ROOT, write_results
-from mlops_template.config import Params, load_params
-from mlops_template.monitoring.performance import Setup, performance_block, setup_of
+from mlops_template.core.config import Params, load_params
+from mlops_template.ops.monitoring.performance import Setup, performance_block, setup_of
 
 NOW = datetime.now(UTC)
 D = 8
@@ -104,11 +104,11 @@ def true_drops(params: Params) -> dict:
 
 def project_false_alarms(seeds: int) -> dict:
     """The project's data and model: train / test / live re-splits; "degraded" on the live part is a false alarm."""
-    from mlops_template.data.extract import extract
-    from mlops_template.data.schema import coerce, load_spec
-    from mlops_template.data.split import split_frame
-    from mlops_template.evaluation.metrics import metrics_of, predict
-    from mlops_template.model import build_pipeline
+    from mlops_template.core.data.extract import extract
+    from mlops_template.core.data.schema import coerce, load_spec
+    from mlops_template.core.data.split import split_frame
+    from mlops_template.core.metrics import metrics_of, predict
+    from mlops_template.core.model import build_pipeline
 
     params = load_params(ROOT / "params.yaml")
     spec = load_spec(ROOT / params.data.schema_path)
@@ -162,7 +162,7 @@ def report(seeds: int, params: Params, results: list[dict], project: dict, drops
     md = [
         "# Live performance: false alarms, power and the CBPE estimate",
         "",
-        f'Rule (`monitoring/performance.py`): "degraded" when the {c.confidence:.0%} bootstrap interval '
+        f'Rule (`ops/monitoring/performance.py`): "degraded" when the {c.confidence:.0%} bootstrap interval '
         f"({c.bootstrap_resamples} resamples) of the live ROC AUC lies entirely below the model's test ROC AUC minus "
         f"the gate's margin (0.005). {seeds} seeds per cell; synthetic data: a logistic truth on 8 features, a "
         "logistic regression trained on 455 rows.",

@@ -22,13 +22,13 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import ROOT, timeit, write_results
-from mlops_template.config import load_params
-from mlops_template.data.extract import extract
-from mlops_template.data.schema import SchemaSpec, coerce, load_spec, validate
-from mlops_template.data.split import split_frame
-from mlops_template.evaluation.metrics import metrics_of, predict
-from mlops_template.evaluation.plots import write_plots
-from mlops_template.model import build_pipeline
+from mlops_template.core.config import load_params
+from mlops_template.core.data.extract import extract
+from mlops_template.core.data.schema import SchemaSpec, coerce, load_spec, validate
+from mlops_template.core.data.split import split_frame
+from mlops_template.core.metrics import metrics_of, predict
+from mlops_template.core.model import build_pipeline
+from mlops_template.core.plots import write_plots
 from tests.support import copy_repo, env_with_venv
 
 

@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import timeit, write_results
 from benchmarks.bench_pipeline import generate
-from mlops_template.config import CompareParams
-from mlops_template.data.extract import extract
-from mlops_template.data.schema import load_spec
-from mlops_template.evaluation.compare import compare_predictions
-from mlops_template.evaluation.metrics import predict
-from mlops_template.model_io import load_model
+from mlops_template.core.config import CompareParams
+from mlops_template.core.data.extract import extract
+from mlops_template.core.data.schema import load_spec
+from mlops_template.core.metrics import predict
+from mlops_template.core.model_io import load_model
+from mlops_template.experiment.compare import compare_predictions
 from tests.support import copy_repo, env_with_venv, git
 
 PR_REPORT = ["python", "-m", "mlops_template.cli", "pr-report", "--repro", "--base", "main"]
@@ -100,7 +100,7 @@ def bootstrap_only() -> None:
     vectorised one (all resamples at once), on the demo's 114 test rows and on 20,000 rows."""
     import numpy as np
 
-    from mlops_template.evaluation.metrics import Predictions, metrics_of
+    from mlops_template.core.metrics import Predictions, metrics_of
 
     rng = np.random.default_rng(0)
     rows = []

@@ -53,9 +53,9 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caching on, as on a user's machine (see _common.py)
 sys.path.insert(0, str(ROOT))
 
-from mlops_template.config import load_params  # noqa: E402
-from mlops_template.data.schema import load_spec  # noqa: E402
-from mlops_template.serving.store import TAG_FILE, build_bento  # noqa: E402
+from mlops_template.core.config import load_params  # noqa: E402
+from mlops_template.core.data.schema import load_spec  # noqa: E402
+from mlops_template.ops.serving.store import TAG_FILE, build_bento  # noqa: E402
 from tests.support import REPO_ROOT, copy_repo, env_with_venv, free_port, run, server  # noqa: E402
 
 WORK = ROOT / "benchmarks/.work/serving"
@@ -171,8 +171,8 @@ def batch_breakdown(loaded: Any, body: bytes) -> dict[str, float]:
     """Where a 10k-row JSON batch goes inside the service, measured in-process (median ms of 5)."""
     from pydantic import TypeAdapter
 
-    from mlops_template.serving.predictor import Predictor, labels_and_scores
-    from mlops_template.serving.validation import record_type, records_type
+    from mlops_template.ops.serving.predictor import Predictor, labels_and_scores
+    from mlops_template.ops.serving.validation import record_type, records_type
 
     predictor = Predictor(loaded.pipeline, loaded.features, loaded.spec)
     adapter = TypeAdapter(dict[str, records_type(record_type(loaded.spec, loaded.features), BATCH_ROWS)])
@@ -389,9 +389,9 @@ def write(results: dict[str, Any]) -> None:
 def model_for(kind: str, project: Project) -> str:
     """The project's model (``model.type`` as in its params.yaml), or one retrained with ``model.type: kind``
     on the same train split, imported into the model store the way ``make bento`` does (with its ONNX check)."""
-    from mlops_template.config import parse_params
-    from mlops_template.model import build_pipeline
-    from mlops_template.serving.store import MODEL_TAG_FILE, import_model
+    from mlops_template.core.config import parse_params
+    from mlops_template.core.model import build_pipeline
+    from mlops_template.ops.serving.store import MODEL_TAG_FILE, import_model
 
     src, params = project.root, project.params
     if kind == params.model.type:
@@ -429,8 +429,8 @@ def arrow_body(frame: pd.DataFrame) -> bytes:
 def served_vs_sklearn(url: str, loaded: Any, records: list[dict[str, Any]]) -> dict[str, Any]:
     """What the running bento answers (``/predict_batch`` on the test records, ``/predict`` on the first 20)
     against the scikit-learn pipeline in-process (a DataFrame of those records), within the serving tolerance."""
-    from mlops_template.serving.onnx_path import TOLERANCE
-    from mlops_template.serving.predictor import Predictor, decide
+    from mlops_template.ops.serving.onnx_path import TOLERANCE
+    from mlops_template.ops.serving.predictor import Predictor, decide
 
     plain = Predictor(loaded.pipeline, loaded.features, loaded.spec, fast=False)
     labels, scores, _ = decide(plain, plain._reference(records), loaded.card.threshold)
@@ -456,8 +456,8 @@ def served_vs_sklearn(url: str, loaded: Any, records: list[dict[str, Any]]) -> d
 def bench_one(project: Project, model_tag: str, test: pd.DataFrame, env: dict[str, str]) -> dict[str, Any]:
     import bentoml
 
-    from mlops_template.serving.columnar import ARROW_STREAM
-    from mlops_template.serving.store import load_stored
+    from mlops_template.ops.serving.columnar import ARROW_STREAM
+    from mlops_template.ops.serving.store import load_stored
 
     concurrency = project.concurrency
     model_dir = bentoml.models.get(model_tag).path

@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import write_results  # noqa: E402
 from benchmarks.bench_serving import LUA, load_average, median_run, wrk  # noqa: E402
-from mlops_template.config import load_params  # noqa: E402
-from mlops_template.model_card import load_card  # noqa: E402
-from mlops_template.serving.store import TAG_FILE, build_bento  # noqa: E402
+from mlops_template.core.config import load_params  # noqa: E402
+from mlops_template.core.model_card import load_card  # noqa: E402
+from mlops_template.ops.serving.store import TAG_FILE, build_bento  # noqa: E402
 from tests.support import env_with_venv, free_port, server  # noqa: E402
 
 WORK = ROOT / "benchmarks/.work/shadow"
@@ -126,7 +126,7 @@ def markdown(d: dict[str, Any]) -> str:
         f"Single-record `/predict`, {d['connections']} wrk connections, {d['duration_s']} s x {d['repeats']} runs per "
         "side (alternating; median run shown), real `bentoml serve` of the same bento, prediction log on for both. "
         f"Challenger `{d['challenger']}` (as expensive as the champion `{d['champion']}`), scored in a bounded "
-        "background queue (serving/shadow.py).",
+        "background queue (ops/serving/shadow.py).",
         "",
         "| | req/s | p50 ms | p99 ms | errors |",
         "|---|---:|---:|---:|---:|",

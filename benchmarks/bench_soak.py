@@ -26,7 +26,7 @@ os.environ.pop("PYTHONDONTWRITEBYTECODE", None)  # bytecode caching on, as on a 
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench_serving import WRK_TIMEOUT, load_average  # noqa: E402
-from mlops_template.serving.store import TAG_FILE  # noqa: E402
+from mlops_template.ops.serving.store import TAG_FILE  # noqa: E402
 from tests.support import env_with_venv, free_port, server  # noqa: E402
 
 WORK = ROOT / "benchmarks/.work/soak"

@@ -26,8 +26,8 @@ import onnxruntime as ort
 from fastapi import FastAPI
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
 
-from mlops_template.serving.store import load_stored
-from mlops_template.serving.validation import record_type, records_type
+from mlops_template.ops.serving.store import load_stored
+from mlops_template.ops.serving.validation import record_type, records_type
 
 LOADED = load_stored(os.environ["MODEL_DIR"], os.environ.get("MODEL_TAG", "peer"))
 FEATURES = LOADED.features
@@ -112,7 +112,7 @@ def convert() -> ort.InferenceSession:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    from mlops_template.serving.onnx_path import _skl2onnx_attribute_fix
+    from mlops_template.ops.serving.onnx_path import _skl2onnx_attribute_fix
 
     estimator = PIPELINE.steps[-1][1]
     n_inputs = PREPROCESS({f: _example(f) for f in FEATURES}).shape[1]

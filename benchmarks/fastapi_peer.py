@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 from fastapi import FastAPI
 
-from mlops_template.serving.store import load_stored
-from mlops_template.serving.validation import record_type, records_type
+from mlops_template.ops.serving.store import load_stored
+from mlops_template.ops.serving.validation import record_type, records_type
 
 LOADED = load_stored(os.environ["MODEL_DIR"], os.environ.get("MODEL_TAG", "peer"))
 FEATURES = LOADED.features

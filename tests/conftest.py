@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mlops_template.config import Params, load_params
-from mlops_template.data.extract import drop_missing_labels, extract
-from mlops_template.data.schema import SchemaSpec, load_spec
+from mlops_template.core.config import Params, load_params
+from mlops_template.core.data.extract import drop_missing_labels, extract
+from mlops_template.core.data.schema import SchemaSpec, load_spec
 from tests.support import REPO_ROOT, copy_repo, free_port, run, server
 
 # The test harness (.ci/emulation: act, the GitHub API stand-in, the registry, podman set-up). A fork may delete

@@ -1,7 +1,7 @@
 """A recording stand-in for the GitHub REST API: a real HTTP server on 127.0.0.1 that keeps state.
 
 Workflows under act talk to it through ``GITHUB_API_URL`` (act passes ``--env GITHUB_API_URL=...``);
-``mlops_template.github`` is the client the workflows use. Every request is recorded (method, path, query,
+``mlops_template.ops.github`` is the client the workflows use. Every request is recorded (method, path, query,
 JSON body, which token) so tests assert on what a workflow asked GitHub to do. It answers like GitHub where
 a workflow depends on it:
 

@@ -10,7 +10,7 @@ mkdir -p "$out"
 tag="$(cat build/bento/tag.txt)"
 echo "$tag" > "$out/bento_tag"
 "${UV:-uv}" run --frozen --no-sync python -c \
-  "import sys; from mlops_template.release.record import ReleaseRecord; ReleaseRecord.merge(bento_tag=sys.argv[1])" "$tag"
+  "import sys; from mlops_template.ops.serving.record import ReleaseRecord; ReleaseRecord.merge(bento_tag=sys.argv[1])" "$tag"
 rm -f "$out/image.tar" "$out/bento.bento"
 "${UV:-uv}" run --frozen --no-sync bentoml export "$tag" "$out/bento.bento" >/dev/null
 ls -la "$out"

@@ -12,7 +12,7 @@ engine="$CONTAINER_BACKEND"
 "$engine" image inspect "$image" >/dev/null 2>&1 || { echo "push: no image $image: run make container" >&2; exit 1; }
 export GITHUB_SHA="${GITHUB_SHA:-$(git rev-parse HEAD)}"
 export GITHUB_REPOSITORY="${GITHUB_REPOSITORY:-local/mlops-template}"
-mapfile -t refs < <("${UV:-uv}" run --frozen --no-sync python -m mlops_template.release image-refs)
+mapfile -t refs < <("${UV:-uv}" run --frozen --no-sync python -m mlops_template.ops.release image-refs)
 push_opts=()
 if [[ "$engine" == podman && "${PUSH_TLS_VERIFY:-true}" == false ]]; then push_opts+=(--tls-verify=false); fi
 mkdir -p .cache/release
@@ -32,7 +32,7 @@ done
 by_digest="${refs[0]%:*}@$digest"
 echo "$by_digest" > .cache/release/image
 "${UV:-uv}" run --frozen --no-sync python -c \
-  "import sys; from mlops_template.release.record import ReleaseRecord; ReleaseRecord.merge(image=sys.argv[1], image_digest=sys.argv[2])" \
+  "import sys; from mlops_template.ops.serving.record import ReleaseRecord; ReleaseRecord.merge(image=sys.argv[1], image_digest=sys.argv[2])" \
   "$by_digest" "$digest"
 echo "push: image=$by_digest"
 if [[ -n "${GITHUB_OUTPUT:-}" ]]; then echo "image=$by_digest" >> "$GITHUB_OUTPUT"; fi

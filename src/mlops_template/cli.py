@@ -15,9 +15,9 @@ import os
 import sys
 from pathlib import Path
 
-from mlops_template.config import ConfigError, Params, load_params
-from mlops_template.errors import DataSourceError
-from mlops_template.project_init import CHECKLIST, DEMO_TESTS, adopt_template, init_project
+from mlops_template.core.config import ConfigError, Params, load_params
+from mlops_template.core.errors import DataSourceError
+from mlops_template.ops.project_init import CHECKLIST, DEMO_TESTS, adopt_template, init_project
 
 # pandas / pandera are imported inside the commands that need them: `pr-report --repro` starts the pipeline
 # before anything heavy is imported.
@@ -37,7 +37,7 @@ SCHEMA_HEADER = """\
 
 
 def cmd_check_params(_: argparse.Namespace) -> int:
-    from mlops_template.data.schema import load_spec
+    from mlops_template.core.data.schema import load_spec
 
     params = load_params()
     load_spec(params.data.schema_path)
@@ -46,7 +46,7 @@ def cmd_check_params(_: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from mlops_template.data.extract import extract
+    from mlops_template.core.data.extract import extract
 
     params = load_params()
     d = params.data
@@ -57,7 +57,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) -> None:
     """Draft the schema with a comment per decision; print the roles and the missing-label count."""
-    from mlops_template.data.schema import draft_spec, dump_spec, task_failures
+    from mlops_template.core.data.schema import draft_spec, dump_spec, task_failures
 
     d = params.data
     if d.target not in frame.columns:
@@ -99,7 +99,7 @@ def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) ->
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from mlops_template.data.extract import extract
+    from mlops_template.core.data.extract import extract
 
     settings: dict[str, object] = {}
     for key, value in (
@@ -163,8 +163,8 @@ def cmd_template_adopt(_: argparse.Namespace) -> int:
 
 def cmd_repro(args: argparse.Namespace) -> int:
     """``dvc repro``; when it fails, put dvc.lock and data/raw back as they were (see ``repro.py``)."""
-    from mlops_template.data.schema import load_spec
-    from mlops_template.repro import GuardedRepro
+    from mlops_template.core.data.schema import load_spec
+    from mlops_template.experiment.repro import GuardedRepro
 
     params = load_params()  # fail fast, before DVC, on a bad params.yaml
     load_spec(params.data.schema_path)
@@ -184,19 +184,20 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     run = None
     if args.repro:  # started before the comparison's heavy imports, which then overlap the pipeline
-        from mlops_template.evaluation.baseline import progress
-        from mlops_template.repro import start_candidate_pipeline
+        from mlops_template.experiment.baseline import progress
+        from mlops_template.experiment.repro import start_candidate_pipeline
 
         progress("running the candidate's pipeline (dvc repro) in the background")
         run = start_candidate_pipeline()
-    from mlops_template.evaluation.experiment import build_report, finish_candidate_pipeline
+    from mlops_template.experiment.pr_report import build_report, finish_candidate_pipeline
+    from mlops_template.ops.serving.predictor import serving_scorer  # the report times the service's own path
 
     ahead = None
     if run is not None:
-        ok, ahead = finish_candidate_pipeline(run, args.base, out)
+        ok, ahead = finish_candidate_pipeline(run, args.base, out, serving_scorer)
         if not ok:
             return 0  # a report was written; `gate` fails on it
-    comparison = build_report(args.base, out, rebuild=not args.no_rebuild, ahead=ahead)
+    comparison = build_report(args.base, out, rebuild=not args.no_rebuild, ahead=ahead, scorer=serving_scorer)
     print(
         f"[pr-report] {comparison.verdict} on {comparison.primary_metric}; gate "
         f"{'passed' if comparison.gate.passed else 'FAILED'}; report: {out / 'report.md'}",
@@ -207,8 +208,8 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 
 def cmd_cv_predict(args: argparse.Namespace) -> int:
     """Out-of-fold predictions of this checkout's model config on DATA (the PR comparison calls it on the base)."""
-    from mlops_template.data.schema import load_spec
-    from mlops_template.evaluation.crossval import write_oof
+    from mlops_template.core.data.schema import load_spec
+    from mlops_template.experiment.crossval import write_oof
 
     params = load_params()
     spec = load_spec(params.data.schema_path)
@@ -218,13 +219,13 @@ def cmd_cv_predict(args: argparse.Namespace) -> int:
 
 def cmd_pin_map(_: argparse.Namespace) -> int:
     """main-cache.yml, after ``make repro``: let PRs find main's model by its committed pins (see baseline.py)."""
-    from mlops_template.evaluation.baseline import pin_map_main
+    from mlops_template.experiment.baseline import pin_map_main
 
     return pin_map_main()
 
 
 def cmd_gate(args: argparse.Namespace) -> int:
-    from mlops_template.evaluation.experiment import gate_from_file
+    from mlops_template.experiment.pr_report import gate_from_file
 
     passed, lines = gate_from_file(Path(args.comparison))
     if passed:
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--comparison", default="reports/pr/comparison.json")
     p.set_defaults(fn=cmd_gate)
     args = parser.parse_args(argv)
-    from mlops_template.evaluation.baseline import BaselineError
+    from mlops_template.experiment.baseline import BaselineError
 
     try:
         return int(args.fn(args))

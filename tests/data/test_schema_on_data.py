@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops_template.config import Params
-from mlops_template.data.schema import SchemaSpec, build_schema, validate
+from mlops_template.core.config import Params
+from mlops_template.core.data.schema import SchemaSpec, build_schema, validate
 from tests.fixtures.bad_data import BAD_CASES, expected_column
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mlops_template.lineage import file_md5
+from mlops_template.core.lineage import file_md5
 from tests.fixtures.bad_data import BAD_CASES, expected_column
 from tests.support import run
 

@@ -92,7 +92,7 @@ def drift_runs(tmp_path_factory: pytest.TempPathFactory, github: GitHubStandIn, 
         return 3 * (c["summary"]["max"] or 1) if i < 10 else c["summary"]["p50"]
 
     records = [{f: value(i, c) for i, (f, c) in enumerate(profile["columns"].items())} for _ in range(150)]
-    from mlops_template.serving.predlog import log_lines
+    from mlops_template.ops.serving.predlog import log_lines
 
     log = work / "traffic" / "predictions.jsonl"
     log.parent.mkdir()

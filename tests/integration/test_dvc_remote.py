@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.lineage import file_md5
+from mlops_template.core.lineage import file_md5
 from tests.support import MOTO_CREDENTIALS, env_with_venv, git, run, s3_server
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def test_the_baseline_is_read_from_the_s3_remote_at_mains_revision(
     the workspace uses, whether CI configured it in .dvc/config.local (with its endpoint) or the PR commits it as
     the default. Main's own commit still names the template's folder remote: DVC alone, at that revision, would
     look there, miss, and the baseline would be rebuilt."""
-    from mlops_template.evaluation.baseline import get_baseline
+    from mlops_template.experiment.baseline import get_baseline
 
     env = env_with_venv(MOTO_CREDENTIALS)
     for key, value in MOTO_CREDENTIALS.items():
@@ -88,7 +88,7 @@ def test_a_baseline_missing_from_the_remote_is_named_with_its_md5_and_the_remote
 ) -> None:
     """What the issue saw ("neither in the DVC cache nor on a reachable remote", cause unknown) now says which md5
     was looked for and where, e.g. when the remote holds another machine's bytes, not main's pins."""
-    from mlops_template.evaluation.baseline import BaselineError, get_baseline, lock_md5s
+    from mlops_template.experiment.baseline import BaselineError, get_baseline, lock_md5s
 
     env = env_with_venv(MOTO_CREDENTIALS)
     for key, value in MOTO_CREDENTIALS.items():
@@ -117,7 +117,7 @@ def test_pr_push_lists_the_committed_pins_on_the_remote_and_warns_about_a_missin
 ) -> None:
     """`make pr-push`'s report: every cached output the committed dvc.lock pins, with its md5 and whether it is on
     the remote; a pin the run did not produce (another machine's bytes) is a warning."""
-    from mlops_template import dvc_remote
+    from mlops_template.experiment import dvc_remote
 
     env = env_with_venv(MOTO_CREDENTIALS)
     for key, value in MOTO_CREDENTIALS.items():

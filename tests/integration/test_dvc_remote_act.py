@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from emulation.act.harness import ActRun, pull_request_event, run_workflow, set_param, uv_cache_dir
-from mlops_template.lineage import file_md5, locked_outs
+from mlops_template.core.lineage import file_md5, locked_outs
 from tests.support import MOTO_CREDENTIALS, env_with_venv, git, run, s3_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]

@@ -231,12 +231,12 @@ def test_a_hostile_branch_name_is_dispatched_as_data(
     assert not pwned(repo, tmp_path)
 
 
-# A registry stand-in: `python -m mlops_template.release` in the copy imports it at start-up
+# A registry stand-in: `python -m mlops_template.ops.release` in the copy imports it at start-up
 # (sitecustomize on PYTHONPATH) and gets the MLflow tags of $HOSTILE_TAGS for every version.
 REGISTRY_STANDIN = """\
 import json, os
 if os.environ.get("HOSTILE_TAGS"):
-    from mlops_template.release import registry
+    from mlops_template.ops.release import registry
     registry.champion = lambda params, alias=registry.CHAMPION: "1"
     registry.promote = lambda params, version, alias=registry.CHAMPION: ("2", json.loads(os.environ["HOSTILE_TAGS"]))
 """

@@ -40,7 +40,7 @@ from emulation.act.harness import (
     set_param,
     uv_cache_dir,
 )
-from mlops_template.evaluation.baseline import SOURCE_MAPPED
+from mlops_template.experiment.baseline import SOURCE_MAPPED
 from tests.support import git
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]

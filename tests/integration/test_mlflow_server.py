@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.model_card import load_card, load_training_run
+from mlops_template.core.model_card import load_card, load_training_run
 from tests.support import env_with_venv, run
 
 pytestmark = pytest.mark.slow
@@ -62,7 +62,7 @@ def test_unreachable_tracking_server_fails_with_advice(trained_repo: Path, tmp_p
         }
     )
     before = (repo / "models/model.joblib").read_bytes()
-    result = run(["python", "-m", "mlops_template.stages.train"], cwd=repo, env=env, check=False, timeout=300)
+    result = run(["python", "-m", "mlops_template.core.stages.train"], cwd=repo, env=env, check=False, timeout=300)
     assert result.returncode == 1
     assert "MLflow logging to http://127.0.0.1:9 failed" in result.stderr
     assert "unset MLFLOW_TRACKING_URI" in result.stderr

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_template.evaluation import baseline
-from mlops_template.lineage import file_md5, locked_outs
+from mlops_template.core.lineage import file_md5, locked_outs
+from mlops_template.experiment import baseline
 from tests.support import env_with_venv, git, run
 
 pytestmark = pytest.mark.slow

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_template import paths
-from mlops_template.config import load_params
-from mlops_template.evaluation.metrics import predict
+from mlops_template.core import paths
+from mlops_template.core.config import load_params
+from mlops_template.core.metrics import predict
 from tests.support import env_with_venv, run
 
 pytestmark = pytest.mark.slow

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_template.lineage import file_md5
-from mlops_template.model_card import load_card, load_training_run
+from mlops_template.core.lineage import file_md5
+from mlops_template.core.model_card import load_card, load_training_run
 from tests.support import copy_repo, run
 
 pytestmark = pytest.mark.slow

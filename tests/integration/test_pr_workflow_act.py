@@ -44,7 +44,7 @@ from emulation.act.harness import (
     workflow_run_event,
 )
 from emulation.github_api import GitHubStandIn
-from mlops_template.evaluation.baseline import SOURCE_MAPPED, record_pin_map
+from mlops_template.experiment.baseline import SOURCE_MAPPED, record_pin_map
 from tests.support import git
 
 # A whole workflow run under act is inside the first test of each run (up to run_workflow's 1200 s on a busy machine).

@@ -36,7 +36,7 @@ import pytest
 import yaml
 
 from emulation.act.harness import ActRun, run_workflow, uv_cache_dir
-from mlops_template.lineage import locked_outs
+from mlops_template.core.lineage import locked_outs
 from tests.support import REPO_ROOT, copy_repo, free_port, git, run, server
 
 pytestmark = [pytest.mark.slow, pytest.mark.container, pytest.mark.timeout(3600)]  # two act runs, one image build

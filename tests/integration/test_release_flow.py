@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.release.record import ReleaseRecord
+from mlops_template.ops.serving.record import ReleaseRecord
 from tests.support import MOTO_CREDENTIALS, env_with_venv, run, s3_server
 
 pytestmark = pytest.mark.slow

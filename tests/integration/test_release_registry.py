@@ -11,12 +11,12 @@ import joblib
 import pytest
 import yaml
 
-from mlops_template.config import load_params
-from mlops_template.lineage import file_md5
-from mlops_template.model_card import TrainingRun, load_card, load_training_run
-from mlops_template.release import registry
-from mlops_template.release.plan import ReleaseError
-from mlops_template.tracking import log_training_run
+from mlops_template.core.config import load_params
+from mlops_template.core.lineage import file_md5
+from mlops_template.core.model_card import TrainingRun, load_card, load_training_run
+from mlops_template.core.tracking import log_training_run
+from mlops_template.ops.release import registry
+from mlops_template.ops.release.plan import ReleaseError
 from tests.support import env_with_venv, run
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def at_server(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, release_repo:
 
 def release_cli(repo: Path, server: str, *args: str, check: bool = True) -> str:
     result = run(
-        ["python", "-m", "mlops_template.release", *args],
+        ["python", "-m", "mlops_template.ops.release", *args],
         cwd=repo,
         env=env_with_venv({"MLFLOW_TRACKING_URI": server}),
         check=check,
@@ -158,8 +158,8 @@ def shadow_repo(trained_repo: Path, tmp_path: Path, mlflow_server: str, monkeypa
 def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
     shadow_repo: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlops_template.monitoring.shadow import shadow_block
-    from mlops_template.release.__main__ import main as release_main
+    from mlops_template.ops.monitoring.shadow import shadow_block
+    from mlops_template.ops.release.__main__ import main as release_main
     from tests.unit.test_shadow import traffic, write_summary
 
     params = load_params(shadow_repo / "params.yaml")
@@ -179,7 +179,7 @@ def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
     lines, labels = traffic(600, champion_noise=0.5, challenger_noise=3.0)  # live traffic: the challenger is worse
     write_summary(summary, shadow_block(lines, labels, params))
     result = run(
-        ["python", "-m", "mlops_template.release", "promote-challenger"],
+        ["python", "-m", "mlops_template.ops.release", "promote-challenger"],
         cwd=shadow_repo,
         env=env_with_venv({"MLFLOW_TRACKING_URI": mlflow_server}),
         check=False,

@@ -19,13 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_template.lineage import locked_outs
-from mlops_template.model_card import load_card, load_training_run
-from mlops_template.model_io import load_model
-from mlops_template.serving.columnar import ARROW_STREAM, PARQUET
-from mlops_template.serving.limits import INLINE_BATCH_ROWS
-from mlops_template.serving.onnx_path import TOLERANCE
-from mlops_template.serving.predlog import read_log
+from mlops_template.core.lineage import locked_outs
+from mlops_template.core.model_card import load_card, load_training_run
+from mlops_template.core.model_io import load_model
+from mlops_template.ops.serving.columnar import ARROW_STREAM, PARQUET
+from mlops_template.ops.serving.limits import INLINE_BATCH_ROWS
+from mlops_template.ops.serving.onnx_path import TOLERANCE
+from mlops_template.ops.serving.predlog import read_log
 from tests.support import env_with_venv, free_port, run, server
 
 pytestmark = pytest.mark.slow

@@ -72,7 +72,7 @@ def _release(template: Path, tag: str, change) -> None:
 
 
 def _fix(template: Path) -> None:
-    with (template / "src/mlops_template/paths.py").open("a", encoding="utf-8") as fh:
+    with (template / "src/mlops_template/core/paths.py").open("a", encoding="utf-8") as fh:
         fh.write(FIX)
     with (template / "Makefile").open("a", encoding="utf-8") as fh:
         fh.write("\nhello-v2: ## a target added in v2\n\t@echo v2\n")
@@ -144,7 +144,7 @@ def test_update_brings_the_fix_and_keeps_the_forks_files(fork: Path, tmp_path: P
     before = _own_files(repo)
     result = _make(repo, "template-update")  # the newest release: v2.0.0
     assert "updated: review git diff" in result.stdout
-    assert (repo / "src/mlops_template/paths.py").read_text(encoding="utf-8").endswith(FIX)
+    assert (repo / "src/mlops_template/core/paths.py").read_text(encoding="utf-8").endswith(FIX)
     assert _make(repo, "hello-v2").stdout == "v2\n"  # the new Makefile target works
     params = (repo / "params.yaml").read_text(encoding="utf-8")
     assert PARAMS_NEW in params  # the template's new line arrives ...
@@ -195,7 +195,7 @@ def test_a_fork_made_without_copier_adopts_the_template_once(template: Path, tmp
     git(repo, "commit", "-qm", "adopt the template's updates")
     before = _own_files(repo)
     _make(repo, "template-update", "VERSION=v2.0.0")
-    assert (repo / "src/mlops_template/paths.py").read_text(encoding="utf-8").endswith(FIX)
+    assert (repo / "src/mlops_template/core/paths.py").read_text(encoding="utf-8").endswith(FIX)
     assert PARAMS_NEW in (repo / "params.yaml").read_text(encoding="utf-8")
     assert _own_files(repo) | {"params.yaml": b""} == before | {"params.yaml": b""}
     assert git(repo, "diff", "--name-only", "--diff-filter=U") == ""

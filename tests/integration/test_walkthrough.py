@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_template.config import load_params
-from mlops_template.data.schema import load_spec
+from mlops_template.core.config import load_params
+from mlops_template.core.data.schema import load_spec
 from tests.integration.datasets import messy_animal_frame, mixed_churn_frame
 from tests.support import REPO_ROOT, copy_repo, env_with_venv, free_port, git, run, server
 

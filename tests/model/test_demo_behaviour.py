@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from mlops_template.config import Params
-from mlops_template.data.schema import SchemaSpec, coerce
-from mlops_template.data.split import split_frame
-from mlops_template.model import build_pipeline
+from mlops_template.core.config import Params
+from mlops_template.core.data.schema import SchemaSpec, coerce
+from mlops_template.core.data.split import split_frame
+from mlops_template.core.model import build_pipeline
 
 MODEL_TYPES = ["linear", "random_forest", "hist_gradient_boosting"]
 DEMO_COLUMNS = ("worst_radius", "worst_perimeter", "worst_area", "worst_concave_points")

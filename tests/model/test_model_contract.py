@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from mlops_template.config import Params
-from mlops_template.data.schema import SchemaSpec, coerce
-from mlops_template.data.split import split_frame
-from mlops_template.evaluation.metrics import HIGHER_IS_BETTER, metrics_of, predict
-from mlops_template.model import build_pipeline
+from mlops_template.core.config import Params
+from mlops_template.core.data.schema import SchemaSpec, coerce
+from mlops_template.core.data.split import split_frame
+from mlops_template.core.metric_catalogue import HIGHER_IS_BETTER
+from mlops_template.core.metrics import metrics_of, predict
+from mlops_template.core.model import build_pipeline
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops_template.config import Params
-from mlops_template.data.schema import SchemaSpec
+from mlops_template.core.config import Params
+from mlops_template.core.data.schema import SchemaSpec
 from tests.fixtures import fixture_frame, fixture_params, fixture_spec
 
 

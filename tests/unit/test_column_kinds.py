@@ -1,4 +1,4 @@
-"""The column kind registry (mlops_template.data.kinds): validate, JSON serving, Arrow serving, the features
+"""The column kind registry (mlops_template.core.data.kinds): validate, JSON serving, Arrow serving, the features
 and the monitor all ask it, so one bad value gets one verdict everywhere, an open category is open everywhere,
 and a new kind is one entry."""
 
@@ -13,16 +13,16 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from mlops_template.config import ConfigError, parse_params
-from mlops_template.data import kinds
-from mlops_template.data.schema import ColumnSpec, SchemaSpec, build_schema, load_spec, validate
-from mlops_template.features import branches
-from mlops_template.model import build_pipeline
-from mlops_template.monitoring.drift import compare
-from mlops_template.monitoring.profile import build_profile
-from mlops_template.serving.columnar import ColumnarError, validate_table
-from mlops_template.serving.predictor import Predictor, probe_records
-from mlops_template.serving.validation import record_type, validate_records
+from mlops_template.core.config import ConfigError, parse_params
+from mlops_template.core.data import kinds
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec, build_schema, load_spec, validate
+from mlops_template.core.features import branches
+from mlops_template.core.model import build_pipeline
+from mlops_template.core.profile import build_profile
+from mlops_template.ops.monitoring.drift import compare
+from mlops_template.ops.serving.columnar import ColumnarError, validate_table
+from mlops_template.ops.serving.predictor import Predictor, probe_records
+from mlops_template.ops.serving.validation import record_type, validate_records
 
 SPEC = SchemaSpec(
     columns={

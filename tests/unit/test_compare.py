@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mlops_template.config import CompareParams, ConfigError, parse_params
-from mlops_template.evaluation.compare import (
+from mlops_template.core.config import CompareParams, ConfigError, parse_params
+from mlops_template.core.metric_catalogue import DEFAULT_MARGINS, margin_of
+from mlops_template.core.metrics import Predictions, compute_metrics
+from mlops_template.experiment.compare import (
     MetricComparison,
     bootstrap_deltas,
     compare_predictions,
@@ -16,9 +18,8 @@ from mlops_template.evaluation.compare import (
     primary_metric_of,
     verdict_of,
 )
-from mlops_template.evaluation.formatting import num, signed
-from mlops_template.evaluation.metrics import DEFAULT_MARGINS, Predictions, compute_metrics, margin_of
-from mlops_template.evaluation.resample import ResampledMetrics, resample_counts
+from mlops_template.experiment.formatting import num, signed
+from mlops_template.experiment.resample import ResampledMetrics, resample_counts
 
 
 def _accuracy(correct: np.ndarray):

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_template.config import ConfigError, Params, load_params, parse_params
+from mlops_template.core.config import ConfigError, Params, load_params, parse_params
 from tests.fixtures import BREAST_CANCER
 
 

@@ -77,7 +77,7 @@ def test_two_retrains_never_race_and_the_monitor_starts_the_retraining() -> None
     assert publish["env"]["GITHUB_TOKEN"] == token
     assert (
         "main"
-        not in Path(REPO_ROOT / "src/mlops_template/monitoring/retrain.py")
+        not in Path(REPO_ROOT / "src/mlops_template/ops/monitoring/retrain.py")
         .read_text()
         .split("BRANCH = ")[1]
         .split("\n")[0]
@@ -85,7 +85,7 @@ def test_two_retrains_never_race_and_the_monitor_starts_the_retraining() -> None
 
 
 def test_retrain_reads_the_data_version_and_stale_stages_from_dvc() -> None:
-    from mlops_template.monitoring.retrain import _is_stale, raw_md5
+    from mlops_template.ops.monitoring.retrain import _is_stale, raw_md5
 
     lock = "stages:\n  extract:\n    outs:\n    - path: data/raw/data.parquet\n      md5: abc\n"
     assert raw_md5(lock) == "abc" and raw_md5(None) is None and raw_md5("stages: {}\n") is None

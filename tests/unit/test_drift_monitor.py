@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_template.config import MonitorParams
-from mlops_template.data.schema import ColumnSpec, SchemaSpec
-from mlops_template.monitoring.__main__ import main as monitor_main
-from mlops_template.monitoring.drift import compare
-from mlops_template.monitoring.profile import build_profile
-from mlops_template.serving.predlog import log_lines
+from mlops_template.core.config import MonitorParams
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
+from mlops_template.core.profile import build_profile
+from mlops_template.ops.monitoring.__main__ import main as monitor_main
+from mlops_template.ops.monitoring.drift import compare
+from mlops_template.ops.serving.predlog import log_lines
 
 SPEC = SchemaSpec(
     columns={

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from mlops_template.config import MonitorParams
-from mlops_template.monitoring.drift import WASSERSTEIN_THRESHOLD, compare, wasserstein_normed
-from mlops_template.monitoring.profile import build_profile
+from mlops_template.core.config import MonitorParams
+from mlops_template.core.profile import build_profile
+from mlops_template.ops.monitoring.drift import WASSERSTEIN_THRESHOLD, compare, wasserstein_normed
 from tests.unit.test_drift_monitor import FEATURES, SPEC, population
 
 PARAMS = MonitorParams(min_rows=50)

@@ -1,6 +1,6 @@
 """dvc.yaml declares every dependency each stage really has, and names its data paths from paths.py.
 
-For each stage ``python -m mlops_template.stages.X``, the project modules it imports (transitively, within
+For each stage ``python -m mlops_template.core.stages.X``, the project modules it imports (transitively, within
 src/mlops_template, lazy imports inside functions included) must be exactly the ``src/`` deps of the stage:
 a missing one means a code change would not re-run the stage (and dvc.lock would not notice), an extra
 one re-runs it for nothing.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops_template import paths
+from mlops_template.core import paths
 from tests.support import REPO_ROOT
 
 SRC = REPO_ROOT / "src"
@@ -66,7 +66,7 @@ def dvc_stages() -> dict[str, Any]:
 
 def entry_module(cmd: str) -> str:
     parts = cmd.split()
-    assert parts[:3] == ["python", "-m", parts[2]] and parts[2].startswith(f"{PACKAGE}.stages."), cmd
+    assert parts[:3] == ["python", "-m", parts[2]] and parts[2].startswith(f"{PACKAGE}.core.stages."), cmd
     return parts[2]
 
 
@@ -85,10 +85,10 @@ def test_stage_deps_are_exactly_the_modules_it_imports(stage: str) -> None:
 def test_the_import_walk_follows_lazy_and_package_imports(tmp_path: Path) -> None:
     file = tmp_path / "m.py"
     file.write_text(
-        "import os\nfrom mlops_template import paths\ndef f():\n    from mlops_template.stages import log\n",
+        "import os\nfrom mlops_template.core import paths\ndef f():\n    from mlops_template.core.stages import log\n",
         encoding="utf-8",
     )
-    assert imported_modules(file) == {"mlops_template.paths", "mlops_template.stages"}
+    assert imported_modules(file) == {"mlops_template.core.paths", "mlops_template.core.stages"}
 
 
 def outputs(spec: dict[str, Any]) -> list[str]:
@@ -103,7 +103,9 @@ def test_data_paths_of_dvc_yaml_are_the_ones_in_paths_py() -> None:
     """paths.py is the one place for paths: every output of dvc.yaml is one of its constants and vice versa."""
     declared = {str(v) for k, v in vars(paths).items() if k.isupper() and isinstance(v, Path)}
     outs = {o for spec in dvc_stages().values() for o in outputs(spec)}
-    assert outs <= declared, f"outputs of dvc.yaml missing from src/mlops_template/paths.py: {sorted(outs - declared)}"
+    assert outs <= declared, (
+        f"outputs of dvc.yaml missing from src/mlops_template/core/paths.py: {sorted(outs - declared)}"
+    )
     data_deps = {
         str(d) for spec in dvc_stages().values() for d in spec.get("deps", []) if not str(d).startswith("src/")
     }

@@ -1,10 +1,10 @@
-"""The tolerance rule for outputs rebuilt on another machine (src/mlops_template/release/equivalence.py)."""
+"""The tolerance rule for outputs rebuilt on another machine (src/mlops_template/ops/release/equivalence.py)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
-from mlops_template.release.equivalence import SCORE_ATOL, compare_predictions
+from mlops_template.ops.release.equivalence import SCORE_ATOL, compare_predictions
 
 BINARY = pd.DataFrame(
     {"id": [256, 428, 7], "label": [0, 1, 1], "prediction": [0, 1, 1], "score": [5.88e-08, 0.9999886648327754, 0.61]}

@@ -1,4 +1,4 @@
-"""The lean POST /predict route (serving/fastroute.py): what it answers, what it passes on, its 400 body."""
+"""The lean POST /predict route (ops/serving/fastroute.py): what it answers, what it passes on, its 400 body."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from mlops_template.serving.fastroute import FastPredict, parse, validation_error_body
+from mlops_template.ops.serving.fastroute import FastPredict, parse, validation_error_body
 
 
 def _call(app: Any, method: str, path: str, chunks: list[bytes]) -> list[dict[str, Any]]:

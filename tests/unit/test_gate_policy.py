@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import yaml
 
-from mlops_template.config import parse_params
-from mlops_template.evaluation.compare import compare_predictions
-from mlops_template.evaluation.metrics import Predictions
-from mlops_template.evaluation.policy import (
+from mlops_template.core.config import parse_params
+from mlops_template.core.metrics import Predictions
+from mlops_template.experiment.compare import compare_predictions
+from mlops_template.experiment.policy import (
     incomparable_changes,
     policy_from_raw,
     proposed_policy_changes,

@@ -9,7 +9,7 @@ import pytest
 
 from emulation.github_api import GitHubStandIn
 from emulation.github_token import encode
-from mlops_template.github import MAX_BODY, GitHub, GitHubError, main, marker_line
+from mlops_template.ops.github import MAX_BODY, GitHub, GitHubError, main, marker_line
 
 
 @pytest.fixture

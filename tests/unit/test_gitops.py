@@ -10,8 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mlops_template.release import gitops
-from mlops_template.release.plan import ReleaseError
+from mlops_template.ops.release import gitops
+from mlops_template.ops.release.plan import ReleaseError
 from tests.support import REPO_ROOT
 
 DIGEST = "sha256:" + "ab" * 32

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.release.__main__ import main
-from mlops_template.release.argocd import AppStatus, rolled_out, wait_healthy
-from mlops_template.release.plan import ReleaseError
-from mlops_template.release.record import ReleaseRecord
+from mlops_template.ops.release.__main__ import main
+from mlops_template.ops.release.argocd import AppStatus, rolled_out, wait_healthy
+from mlops_template.ops.release.plan import ReleaseError
+from mlops_template.ops.serving.record import ReleaseRecord
 from tests.support import REPO_ROOT
 
 KUBE_STANDIN = REPO_ROOT / ".ci/emulation/kube"
@@ -53,7 +53,7 @@ class Ran:
 def gitops_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Ran]:
-    """`python -m mlops_template.release gitops-wait` in tmp_path, with the kubectl stand-in first on PATH."""
+    """`python -m mlops_template.ops.release gitops-wait` in tmp_path, with the kubectl stand-in first on PATH."""
 
     def call(states: list[str] | None, **env: str) -> Ran:
         monkeypatch.chdir(tmp_path)

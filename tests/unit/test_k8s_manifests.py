@@ -9,8 +9,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mlops_template.release.deploy import render_dir
-from mlops_template.release.plan import IMAGE_PLACEHOLDER
+from mlops_template.ops.release.deploy import render_dir
+from mlops_template.ops.release.plan import IMAGE_PLACEHOLDER
 from tests.support import REPO_ROOT
 
 K8S = REPO_ROOT / "k8s"

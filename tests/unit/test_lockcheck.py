@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mlops_template import lockcheck
+from mlops_template.experiment import lockcheck
 
 
 def lock() -> dict[str, Any]:

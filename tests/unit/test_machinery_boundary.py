@@ -1,6 +1,6 @@
 """The template's machinery stays out of the product: nothing outside .ci/, tests/ and benchmarks/ names the
 test harness's folder (docs link to .ci/README.md), and src/ uses no private BentoML module; skl2onnx's
-internals are touched only by the version-gated serving/_skl2onnx_compat.py."""
+internals are touched only by the version-gated ops/serving/_skl2onnx_compat.py."""
 
 from __future__ import annotations
 

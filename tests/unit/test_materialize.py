@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlops_template.lineage import file_md5, locked_outs, output_md5
-from mlops_template.release.materialize import judge, materialize, verify
-from mlops_template.release.plan import ReleaseError
+from mlops_template.core.lineage import file_md5, locked_outs, output_md5
+from mlops_template.ops.release.materialize import judge, materialize, verify
+from mlops_template.ops.release.plan import ReleaseError
 
 
 def _lock(outs: dict[str, str]) -> str:
@@ -151,7 +151,7 @@ def file_md5_of(root: Path, data: bytes) -> str:
 
 
 def test_smoke_accepts_the_served_model_only_when_the_release_accepted_it(tmp_path: Path) -> None:
-    from mlops_template.release.smoke import SmokeFailed, check_identity
+    from mlops_template.ops.serving.smoke import SmokeFailed, check_identity
 
     pins = {"models/model.joblib": "a" * 32, "metrics/predictions.csv": "b" * 32}
     lock = tmp_path / "dvc.lock"

@@ -16,12 +16,12 @@ import pytest
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, RobustScaler
 
-from mlops_template.config import parse_params
-from mlops_template.data.schema import SchemaSpec, coerce, draft_spec
-from mlops_template.features import _date_parts
-from mlops_template.model import build_pipeline
-from mlops_template.serving.onnx_path import agreement, convert_estimator
-from mlops_template.serving.predictor import UNSEEN, Predictor, _date_parts_kernel, _onehot_kernel, edge_records
+from mlops_template.core.config import parse_params
+from mlops_template.core.data.schema import SchemaSpec, coerce, draft_spec
+from mlops_template.core.features import _date_parts
+from mlops_template.core.model import build_pipeline
+from mlops_template.ops.serving.onnx_path import agreement, convert_estimator
+from mlops_template.ops.serving.predictor import UNSEEN, Predictor, _date_parts_kernel, _onehot_kernel, edge_records
 from tests.integration.datasets import messy_animal_frame, mixed_churn_frame
 
 ESTIMATORS = ["linear", "random_forest", "hist_gradient_boosting"]
@@ -208,7 +208,7 @@ def test_fallback_and_slow_branches_say_why() -> None:
 
 def test_a_kernel_wrong_on_unseen_values_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """The self-check scores unseen categories: a one-hot kernel that drops them is not served."""
-    from mlops_template.serving import predictor as module
+    from mlops_template.ops.serving import predictor as module
 
     real = module._onehot_kernel
 

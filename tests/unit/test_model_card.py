@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from mlops_template.lineage import file_md5
-from mlops_template.model_card import DataLineage, ModelCard, TrainingRun, load_card, load_training_run
+from mlops_template.core.lineage import file_md5
+from mlops_template.core.model_card import DataLineage, ModelCard, TrainingRun, load_card, load_training_run
 
 CARD = ModelCard(
     task="binary",

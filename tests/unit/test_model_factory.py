@@ -9,9 +9,9 @@ from sklearn.ensemble import (
 )
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from mlops_template.config import parse_params
-from mlops_template.data.schema import ColumnSpec, SchemaSpec
-from mlops_template.model import build_estimator, build_pipeline
+from mlops_template.core.config import parse_params
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
+from mlops_template.core.model import build_estimator, build_pipeline
 
 EXPECTED = {
     ("binary", "linear"): LogisticRegression,

@@ -9,11 +9,11 @@ import onnx
 import pandas as pd
 import pytest
 
-from mlops_template.config import parse_params
-from mlops_template.data.schema import ColumnSpec, SchemaSpec
-from mlops_template.model import build_pipeline
-from mlops_template.serving.onnx_path import TOLERANCE, OnnxModel, agreement, convert_estimator, variants_for
-from mlops_template.serving.predictor import Predictor
+from mlops_template.core.config import parse_params
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
+from mlops_template.core.model import build_pipeline
+from mlops_template.ops.serving.onnx_path import TOLERANCE, OnnxModel, agreement, convert_estimator, variants_for
+from mlops_template.ops.serving.predictor import Predictor
 
 SPEC = SchemaSpec(
     columns={

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from mlops_template.config import Params, parse_params
-from mlops_template.monitoring.__main__ import main as monitor_main
-from mlops_template.monitoring.performance import performance_block, setup_of
-from mlops_template.monitoring.profile import build_profile
+from mlops_template.core.config import Params, parse_params
+from mlops_template.core.profile import build_profile
+from mlops_template.ops.monitoring.__main__ import main as monitor_main
+from mlops_template.ops.monitoring.performance import performance_block, setup_of
 from tests.unit.test_drift_monitor import FEATURES, SPEC, population
 
 NOW = datetime.now(UTC)
@@ -255,7 +255,7 @@ def test_bad_label_sources_give_a_clear_error_or_message(workdir: Path) -> None:
 
 
 def test_precedence_error_then_degraded_then_drift() -> None:
-    from mlops_template.monitoring.monitor import combine
+    from mlops_template.ops.monitoring.monitor import combine
 
     assert combine("drift", "d.", {"status": "degraded", "message": "p."})[0] == "degraded"
     assert combine("insufficient_data", "d.", {"status": "degraded", "message": "p."})[0] == "degraded"

@@ -1,4 +1,4 @@
-"""main-cache's pin map: main's committed pins -> the md5s its runner produced (evaluation/baseline.py)."""
+"""main-cache's pin map: main's committed pins -> the md5s its runner produced (experiment/baseline.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from mlops_template.evaluation.baseline import PIN_MAP, _from_pin_map, record_pin_map
+from mlops_template.experiment.baseline import PIN_MAP, _from_pin_map, record_pin_map
 
 
 def _lock(outs: dict[str, str]) -> str:

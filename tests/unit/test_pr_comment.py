@@ -1,4 +1,4 @@
-"""The PR report's way out (mlops_template.pr_comment): job summary without broken images, and the trusted
+"""The PR report's way out (mlops_template.ops.pr_comment): job summary without broken images, and the trusted
 workflow_run commenter, which posts with `cml comment update` (the recording `cml` stand-in of the act harness,
 which talks to the recording GitHub API stand-in as CML's GitHub driver does; own fixtures, no project files)."""
 
@@ -16,7 +16,7 @@ import pytest
 
 from emulation.act.harness import STANDINS
 from emulation.github_api import GitHubStandIn
-from mlops_template import pr_comment
+from mlops_template.ops import pr_comment
 
 WATERMARK = '"CML watermark pr-experiment")'
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from mlops_template.data.schema import ColumnSpec, SchemaSpec
-from mlops_template.evaluation.compare import Comparison, GateResult, MetricComparison
-from mlops_template.evaluation.diffs import Change, DataDiff, DataSide, params_diff, same_rows, schema_diff
-from mlops_template.evaluation.report import (
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
+from mlops_template.experiment.compare import Comparison, GateResult, MetricComparison
+from mlops_template.experiment.diffs import Change, DataDiff, DataSide, params_diff, same_rows, schema_diff
+from mlops_template.experiment.report import (
     Confusion,
     Image,
     ModelFacts,
@@ -123,9 +123,9 @@ def test_report_shows_a_policy_proposal_as_applying_after_merge() -> None:
 
 
 def test_not_comparable_report_shows_candidate_metrics_and_floors_only() -> None:
-    from mlops_template.config import CompareParams
-    from mlops_template.evaluation.compare import candidate_only
-    from mlops_template.evaluation.metrics import Predictions
+    from mlops_template.core.config import CompareParams
+    from mlops_template.core.metrics import Predictions
+    from mlops_template.experiment.compare import candidate_only
 
     y = np.array([0, 1, 2, 1, 0, 2, 1, 0])
     proba = np.eye(3)[y] * 0.8 + 0.2 / 3

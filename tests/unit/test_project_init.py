@@ -3,8 +3,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.config import ConfigError
-from mlops_template.project_init import CHECKLIST, DEMO_TESTS, init_project, set_yaml_value, slugify
+from mlops_template.core.config import ConfigError
+from mlops_template.ops.project_init import CHECKLIST, DEMO_TESTS, init_project, set_yaml_value, slugify
 from tests.support import REPO_ROOT
 
 

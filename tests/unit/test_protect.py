@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from emulation.github_api import GitHubStandIn
-from mlops_template import protect
+from mlops_template.ops import protect
 
 ROOT = Path(__file__).resolve().parents[2]
 RULESET = ROOT / ".github" / "rulesets" / "main.json"
@@ -31,10 +31,10 @@ JUDGED = [
     "dvc.yaml",
     "params.yaml",
     "uv.lock",
-    "src/mlops_template/evaluation/compare.py",
-    "src/mlops_template/evaluation/policy.py",
-    "src/mlops_template/lockcheck.py",
-    "src/mlops_template/pr_comment.py",
+    "src/mlops_template/experiment/compare.py",
+    "src/mlops_template/experiment/policy.py",
+    "src/mlops_template/experiment/lockcheck.py",
+    "src/mlops_template/ops/pr_comment.py",
     "src/mlops_template/cli.py",
 ]
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.release.containerfile import keep_command, rebase
-from mlops_template.release.deploy import deploy, kubeconfig_text, render_dir
-from mlops_template.release.plan import (
+from mlops_template.ops.release.containerfile import keep_command, rebase
+from mlops_template.ops.release.deploy import deploy, kubeconfig_text, render_dir
+from mlops_template.ops.release.plan import (
     IMAGE_PLACEHOLDER,
     KubeCommands,
     ReleaseError,

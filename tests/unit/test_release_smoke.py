@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlops_template.release.smoke import Expected, SmokeFailed, compare
+from mlops_template.ops.serving.smoke import Expected, SmokeFailed, compare
 
 EXPECTED = Expected(records=[{"a": 1.0}, {"a": 2.0}], labels=[0, 1], scores=[0.25, 0.75])
 

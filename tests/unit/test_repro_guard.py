@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.repro import GuardedRepro, start_candidate_pipeline
-from mlops_template.tracking import SKIP_LOCAL_ENV, local_logging_skipped
+from mlops_template.core.tracking import SKIP_LOCAL_ENV, local_logging_skipped
+from mlops_template.experiment.repro import GuardedRepro, start_candidate_pipeline
 
 RAW = Path("data/raw/data.parquet")
 

@@ -12,7 +12,7 @@ import pytest
 
 from emulation.github_api import GitHubStandIn
 from emulation.github_token import encode
-from mlops_template.monitoring import retrain
+from mlops_template.ops.monitoring import retrain
 from tests.support import git
 
 SETTING = 'Settings → Actions → General → Workflow permissions → "Allow GitHub Actions to create and approve pull'

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops_template.data.extract import extract
-from mlops_template.data.schema import SchemaSpec, draft_spec, validate
+from mlops_template.core.data.extract import extract
+from mlops_template.core.data.schema import SchemaSpec, draft_spec, validate
 from tests.fixtures.bad_data import BAD_CASES, expected_column
 from tests.integration.datasets import mixed_churn_frame
 

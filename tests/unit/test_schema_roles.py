@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from mlops_template.config import parse_params
-from mlops_template.data.extract import drop_missing_labels
-from mlops_template.data.schema import ColumnSpec, SchemaSpec, draft_spec, dump_spec, load_spec, validate
-from mlops_template.features import build_preprocessor
-from mlops_template.model import build_pipeline
-from mlops_template.serving.validation import record_type, validate_records
+from mlops_template.core.config import parse_params
+from mlops_template.core.data.extract import drop_missing_labels
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec, draft_spec, dump_spec, load_spec, validate
+from mlops_template.core.features import build_preprocessor
+from mlops_template.core.model import build_pipeline
+from mlops_template.ops.serving.validation import record_type, validate_records
 from tests.integration.datasets import messy_animal_frame
 from tests.support import REPO_ROOT
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_template.config import ConfigError
-from mlops_template.data.schema import ColumnSpec, SchemaSpec, draft_spec, dump_spec, load_spec, validate
+from mlops_template.core.config import ConfigError
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec, draft_spec, dump_spec, load_spec, validate
 
 
 def _spec() -> SchemaSpec:

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mlops_template.data.schema import ColumnSpec, SchemaSpec
-from mlops_template.serving.check import Result, _field_named, invalid_record, wrong_value
-from mlops_template.serving.validation import describe_errors, record_type, validate_records
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
+from mlops_template.ops.serving.check import Result, _field_named, invalid_record, wrong_value
+from mlops_template.ops.serving.validation import describe_errors, record_type, validate_records
 
 COLUMNS = {
     "count": ColumnSpec(dtype="int64", min=0),
@@ -58,8 +58,8 @@ def test_the_verdict_says_what_was_checked() -> None:
 
 def test_scores_may_differ_by_the_fast_paths_tolerance_labels_not_at_all() -> None:
     """The bento may serve float32 trees through ONNX (accepted by `make bento` within TOLERANCE)."""
-    from mlops_template.release.smoke import Expected, SmokeFailed, compare  # the container smoke test's too
-    from mlops_template.serving.onnx_path import TOLERANCE
+    from mlops_template.ops.serving.onnx_path import TOLERANCE
+    from mlops_template.ops.serving.smoke import Expected, SmokeFailed, compare  # the container smoke test's too
 
     want = Expected([{}, {}], [0, 1], [0.2, 0.6263736263736264])
     compare(want, [0, 1], [0.2, 0.6263736486434937], "/predict_batch")  # measured: hist gradient boosting

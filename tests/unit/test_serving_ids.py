@@ -14,14 +14,14 @@ import pyarrow as pa
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from mlops_template.config import Params
-from mlops_template.data.schema import SchemaSpec
-from mlops_template.model import build_pipeline
-from mlops_template.serving import columnar
-from mlops_template.serving.predictor import Predictor, labels_and_scores
-from mlops_template.serving.predlog import feedback_line, log_lines, read_log, record_ids
-from mlops_template.serving.shadow import ShadowScorer, ShadowWork
-from mlops_template.serving.validation import describe_errors, label_type, record_type, validate_records
+from mlops_template.core.config import Params
+from mlops_template.core.data.schema import SchemaSpec
+from mlops_template.core.model import build_pipeline
+from mlops_template.ops.serving import columnar
+from mlops_template.ops.serving.predictor import Predictor, labels_and_scores
+from mlops_template.ops.serving.predlog import feedback_line, log_lines, read_log, record_ids
+from mlops_template.ops.serving.shadow import ShadowScorer, ShadowWork
+from mlops_template.ops.serving.validation import describe_errors, label_type, record_type, validate_records
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_shadow_queue_is_bounded_and_counts_drops(predictor: Predictor, rows: li
 
 
 def test_shadow_chunks_and_big_requests(predictor: Predictor, rows: list[dict[str, Any]], monkeypatch: Any) -> None:
-    from mlops_template.serving import shadow as shadow_module
+    from mlops_template.ops.serving import shadow as shadow_module
 
     monkeypatch.setattr(shadow_module, "CHUNK_ROWS", 4)
     shadow = ShadowScorer(predictor, "c:1", 0.5, 100, None)

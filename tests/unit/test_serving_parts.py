@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from mlops_template.config import Params, parse_params
-from mlops_template.data.schema import ColumnSpec, SchemaSpec
-from mlops_template.model import build_pipeline
-from mlops_template.serving import columnar
-from mlops_template.serving.limits import BodySizeLimit, ContentTypeGuard, content_type_problem
-from mlops_template.serving.onnx_path import TOLERANCE, agreement, convert_estimator
-from mlops_template.serving.predictor import Predictor, labels_and_scores, probe_records
-from mlops_template.serving.predlog import PredictionLog, log_lines, read_log
-from mlops_template.serving.validation import describe_errors, record_type, validate_records
+from mlops_template.core.config import Params, parse_params
+from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
+from mlops_template.core.model import build_pipeline
+from mlops_template.ops.serving import columnar
+from mlops_template.ops.serving.limits import BodySizeLimit, ContentTypeGuard, content_type_problem
+from mlops_template.ops.serving.onnx_path import TOLERANCE, agreement, convert_estimator
+from mlops_template.ops.serving.predictor import Predictor, labels_and_scores, probe_records
+from mlops_template.ops.serving.predlog import PredictionLog, log_lines, read_log
+from mlops_template.ops.serving.validation import describe_errors, record_type, validate_records
 
 
 @pytest.fixture(scope="module")
@@ -236,7 +236,7 @@ def test_prediction_log_round_trip(tmp_path: Path) -> None:
 
 def test_serving_params_defaults_and_rejects(params: Params) -> None:
     assert params.serving.prediction_log is False
-    from mlops_template.config import ConfigError
+    from mlops_template.core.config import ConfigError
 
     with pytest.raises(ConfigError, match=r"serving\.max_batch_sise: unknown key"):
         parse_params({"serving": {"max_batch_sise": 3}})
@@ -346,7 +346,7 @@ def test_agreement_rejects_drift_and_label_flips() -> None:
 
 
 def test_unusable_onnx_falls_back_to_the_exact_path(fitted: Any, spec: SchemaSpec, features: list[str]) -> None:
-    from mlops_template.serving.onnx_path import OnnxModel
+    from mlops_template.ops.serving.onnx_path import OnnxModel
 
     served = Predictor(fitted, features, spec, onnx=OnnxModel(b"not onnx", "float64"))
     assert served.mode == "numpy+kernels (F-order)"
@@ -457,12 +457,12 @@ def test_columnar_answer_json_or_arrow() -> None:
 def test_gate_latency_times_the_served_path(
     fitted: Any, spec: SchemaSpec, features: list[str], raw_frame: pd.DataFrame
 ) -> None:
-    from mlops_template.evaluation.experiment import single_row_latency_ms
-    from mlops_template.serving.predictor import serving_scorer
+    from mlops_template.experiment.pr_report import single_row_latency_ms
+    from mlops_template.ops.serving.predictor import serving_scorer
 
     row = raw_frame[features].iloc[[0]]
     served = serving_scorer(fitted, row, spec)()
     assert np.allclose(served, fitted.predict_proba(row), atol=TOLERANCE)
     no_spec = serving_scorer(fitted, row, None)()  # no schema: the DataFrame path
     assert np.array_equal(no_spec, fitted.predict_proba(row))
-    assert single_row_latency_ms(fitted, raw_frame.assign(target=0), "target", "id", 3, spec) > 0
+    assert single_row_latency_ms(fitted, raw_frame.assign(target=0), "target", "id", 3, spec, serving_scorer) > 0

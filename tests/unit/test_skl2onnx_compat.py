@@ -1,4 +1,4 @@
-"""The skl2onnx patch (serving/_skl2onnx_compat.py) is version-gated: these fail loudly when an upgrade of skl2onnx
+"""The skl2onnx patch (ops/serving/_skl2onnx_compat.py) is version-gated: these fail loudly when an upgrade of skl2onnx
 leaves the tested versions or moves the internals it patches, and check that outside them nothing is patched."""
 
 from __future__ import annotations
@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from mlops_template.serving import _skl2onnx_compat as compat
-from mlops_template.serving.onnx_path import convert_estimator
+from mlops_template.ops.serving import _skl2onnx_compat as compat
+from mlops_template.ops.serving.onnx_path import convert_estimator
 
 
 def test_installed_skl2onnx_is_a_version_the_patch_was_written_for() -> None:
     assert compat.supported(), (
-        f"skl2onnx {compat.installed()} is not one of {compat.TESTED_TEXT}: re-check serving/_skl2onnx_compat.py "
+        f"skl2onnx {compat.installed()} is not one of {compat.TESTED_TEXT}: re-check ops/serving/_skl2onnx_compat.py "
         "against it (tests/unit/test_onnx_path.py), then add its version to TESTED"
     )
 

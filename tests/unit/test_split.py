@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from mlops_template.data.split import split_frame
+from mlops_template.core.data.split import split_frame
 
 
 def _frame(n: int = 200) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from mlops_template.data.schema import task_failures
+from mlops_template.core.data.schema import task_failures
 
 
 def frame(labels: list[object]) -> pd.DataFrame:

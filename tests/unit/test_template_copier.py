@@ -10,8 +10,8 @@ import pathspec
 import pytest
 import yaml
 
-from mlops_template.config import ConfigError, DataParams
-from mlops_template.project_init import ANSWERS_FILE, ANSWERS_HEADER, DEMO_DIRS, DEMO_LINEAGE, adopt_template
+from mlops_template.core.config import ConfigError, DataParams
+from mlops_template.ops.project_init import ANSWERS_FILE, ANSWERS_HEADER, DEMO_DIRS, DEMO_LINEAGE, adopt_template
 from tests.support import REPO_ROOT, tracked_files
 
 CONFIG = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))

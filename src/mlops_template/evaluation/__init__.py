@@ -1,1 +1,0 @@
-"""Evaluation: metrics (pure functions) and plots (data files for DVC + PNG images)."""
