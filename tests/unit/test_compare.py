@@ -19,7 +19,6 @@ from mlops_template.experiment.compare import (
     verdict_of,
 )
 from mlops_template.experiment.formatting import num, signed
-from mlops_template.experiment.resample import ResampledMetrics, resample_counts
 
 
 def _accuracy(correct: np.ndarray):
@@ -194,32 +193,6 @@ def test_compare_predictions_identical_models_and_a_clearly_worse_one() -> None:
     assert worse.primary_metric == "roc_auc"
     assert worse.verdict == "regressed" and not worse.gate.passed
     assert worse.metric("log_loss").verdict == "regressed"  # lower-is-better direction honoured
-
-
-def _random_predictions(task: str, n: int, rng: np.random.Generator) -> Predictions:
-    if task == "regression":
-        y = rng.normal(size=n)
-        return Predictions(np.arange(n), y, y + rng.normal(size=n), None, None)
-    k = 2 if task == "binary" else 3
-    y = rng.integers(0, k, n)
-    logits = np.round(rng.normal(size=(n, k)), 1)  # rounded: ties in the scores
-    logits[np.arange(n), y] += 1
-    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
-    return Predictions(np.arange(n), y, proba.argmax(axis=1), proba, np.arange(k))
-
-
-@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
-def test_vectorised_resample_metrics_equal_sklearn_on_the_expanded_rows(task: str) -> None:
-    rng = np.random.default_rng(1)
-    p = _random_predictions(task, 120, rng)
-    counts = next(resample_counts(120, 6, seed=2))
-    fast = ResampledMetrics(task, p)(counts)  # type: ignore[arg-type]
-    for b, w in enumerate(counts.astype(int)):
-        idx = np.repeat(np.arange(120), w)
-        proba = None if p.proba is None else p.proba[idx]
-        slow = compute_metrics(task, p.y_true[idx], p.y_pred[idx], proba, p.classes)  # type: ignore[arg-type]
-        for name, value in slow.items():
-            assert fast[name][b] == pytest.approx(value, abs=1e-5), (name, b)
 
 
 def test_repeated_cv_runs_are_averaged_and_paired() -> None:

@@ -1,61 +1,143 @@
-"""The metric catalogue: every metric's name, tasks, direction and default practical margin, in ONE table.
+"""The metric catalogue: every metric in ONE entry: its name, tasks, direction, default practical margin and
+its computation.
 
-Dependency-free (no numpy, no scikit-learn, no config), so that the params loader can check metric names
-without importing the models, and so that a default margin is not a dependency of the DVC stages that
-compute metrics. ``core/metrics.py`` computes what this table names.
+The computation is written once, vectorised over a block of row weights (:mod:`metric_kernels`): the evaluate
+and train stages run it on the full data (one row of ones, :func:`~mlops_template.core.metrics.compute_metrics`),
+the PR comparison and the live-performance monitor on bootstrap resamples
+(:class:`~mlops_template.experiment.resample.ResampledMetrics`), and the policy and the params loader read the
+direction, the margin and the names from here. So a new metric is one entry (``docs/fork.md``); the unit tests
+check every entry against scikit-learn on random data.
+
+Needs numpy only (no scikit-learn, no config): the params loader imports it to check metric names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+from mlops_template.core.metric_kernels import Batch, Rows
+
+TASKS = ("binary", "multiclass", "regression")
+# a block of weighted rows -> one value per resample (NaN where the metric is undefined on it)
+Compute = Callable[[Batch], np.ndarray]
 
 
 @dataclass(frozen=True)
-class MetricInfo:
-    """One metric: ``margin`` is the change that matters (in metric units, or a fraction of the baseline's
-    value when ``relative``); ``params.yaml`` ``compare.margins`` overrides it."""
+class Metric:
+    """One metric. ``margin`` is the change that matters (in metric units, or a fraction of the baseline's
+    value when ``relative``); ``params.yaml`` ``compare.margins`` overrides it. ``compute`` gives the metric of
+    each weight vector of a :class:`~mlops_template.core.metric_kernels.Batch`."""
 
     name: str
     tasks: tuple[str, ...]
     higher_is_better: bool
     margin: float
+    compute: Compute
     relative: bool = False
 
 
+def _r2(b: Batch) -> np.ndarray:
+    y = b.rows.target - b.rows.target.mean()  # centred once: the weighted sums below keep their digits
+    sst = b.sum(y * y) - b.total * b.mean(y) ** 2
+    sse = b.sum(b.rows.error**2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(sst > 0, 1.0 - sse / sst, np.nan)
+
+
+def _roc_auc_ovr(b: Batch) -> np.ndarray:
+    """Macro mean of each class against the rest; NaN when a class is missing from the resample."""
+    return np.mean([b.auc(j) for j in range(len(b.rows.true_k))], axis=0)
+
+
+CLASSIFICATION = ("binary", "multiclass")
 # Half a point for the ranking/probability metrics (0.005); one point for threshold metrics, which move in
 # steps of one row on small test sets; 1% of the baseline for scale-dependent ones.
-CATALOGUE: dict[str, MetricInfo] = {
+# b.per_class() is (precision, recall, F1) per class; binary metrics read the positive (last) class.
+CATALOGUE: dict[str, Metric] = {
     m.name: m
     for m in (
-        MetricInfo("roc_auc", ("binary",), True, 0.005),
-        MetricInfo("pr_auc", ("binary",), True, 0.005),
-        MetricInfo("f1", ("binary",), True, 0.01),
-        MetricInfo("precision", ("binary",), True, 0.01),
-        MetricInfo("recall", ("binary",), True, 0.01),
-        MetricInfo("accuracy", ("binary", "multiclass"), True, 0.01),
-        MetricInfo("log_loss", ("binary", "multiclass"), False, 0.01),
-        MetricInfo("brier", ("binary",), False, 0.005),
-        MetricInfo("f1_macro", ("multiclass",), True, 0.01),
-        MetricInfo("precision_macro", ("multiclass",), True, 0.01),
-        MetricInfo("recall_macro", ("multiclass",), True, 0.01),
-        MetricInfo("roc_auc_ovr", ("multiclass",), True, 0.005),
-        MetricInfo("rmse", ("regression",), False, 0.01, relative=True),
-        MetricInfo("mae", ("regression",), False, 0.01, relative=True),
-        MetricInfo("r2", ("regression",), True, 0.005),
+        Metric("roc_auc", ("binary",), True, 0.005, lambda b: b.auc()),
+        Metric("pr_auc", ("binary",), True, 0.005, lambda b: b.average_precision()),
+        Metric("f1", ("binary",), True, 0.01, lambda b: b.per_class()[2][:, -1]),
+        Metric("precision", ("binary",), True, 0.01, lambda b: b.per_class()[0][:, -1]),
+        Metric("recall", ("binary",), True, 0.01, lambda b: b.per_class()[1][:, -1]),
+        Metric("accuracy", CLASSIFICATION, True, 0.01, lambda b: b.mean(b.rows.correct)),
+        Metric("log_loss", CLASSIFICATION, False, 0.01, lambda b: b.mean(b.rows.log_loss)),
+        Metric("brier", ("binary",), False, 0.005, lambda b: b.mean((b.rows.positive - b.rows.positive_score) ** 2)),
+        Metric("f1_macro", ("multiclass",), True, 0.01, lambda b: b.macro(b.per_class()[2])),
+        Metric("precision_macro", ("multiclass",), True, 0.01, lambda b: b.macro(b.per_class()[0])),
+        Metric("recall_macro", ("multiclass",), True, 0.01, lambda b: b.macro(b.per_class()[1])),
+        Metric("roc_auc_ovr", ("multiclass",), True, 0.005, _roc_auc_ovr),
+        Metric("rmse", ("regression",), False, 0.01, lambda b: np.sqrt(b.mean(b.rows.error**2)), relative=True),
+        Metric("mae", ("regression",), False, 0.01, lambda b: b.mean(np.abs(b.rows.error)), relative=True),
+        Metric("r2", ("regression",), True, 0.005, _r2),
     )
 }
 
-# Metric name -> True when higher is better. The comparison/gate reads directions from here.
-HIGHER_IS_BETTER: dict[str, bool] = {n: m.higher_is_better for n, m in CATALOGUE.items()}
-
 DEFAULT_PRIMARY_METRIC: dict[str, str] = {"binary": "roc_auc", "multiclass": "f1_macro", "regression": "rmse"}
 
-DEFAULT_MARGINS: dict[str, float] = {n: m.margin for n, m in CATALOGUE.items() if not m.relative}
+
+def register(metric: Metric) -> Metric:
+    """Add a metric at run time (a fork's own module, a test); an entry of :data:`CATALOGUE` is the same."""
+    problems = []
+    if metric.name in CATALOGUE:
+        problems.append("already in the catalogue")
+    if not metric.tasks or any(t not in TASKS for t in metric.tasks):
+        problems.append(f"tasks {metric.tasks} must be among {TASKS}")
+    if metric.margin < 0:
+        problems.append(f"margin {metric.margin} must be >= 0")
+    if problems:
+        raise ValueError(f"metric {metric.name!r}: {'; '.join(problems)}")
+    CATALOGUE[metric.name] = metric
+    return metric
+
+
+def metrics_of_task(task: str) -> list[Metric]:
+    """The catalogue's metrics of a task, in catalogue order."""
+    return [m for m in CATALOGUE.values() if task in m.tasks]
+
+
+def compute_all(rows: Rows, w: np.ndarray, only: frozenset[str] | None = None) -> dict[str, np.ndarray]:
+    """Metric name -> its value on each weight vector of ``w`` (b, n), for every metric of the rows' task (or
+    just those in ``only``)."""
+    batch = Batch(rows, w)
+    return {m.name: m.compute(batch) for m in metrics_of_task(rows.task) if only is None or m.name in only}
+
+
+V = TypeVar("V")
+
+
+class _View(Mapping[str, V]):
+    """A read-only mapping derived from the catalogue, live (a metric registered later is in it)."""
+
+    def __init__(self, value: Callable[[Metric], V], keep: Callable[[Metric], bool] = lambda m: True) -> None:
+        self._value, self._keep = value, keep
+
+    def __getitem__(self, name: str) -> V:
+        metric = CATALOGUE[name]
+        if not self._keep(metric):
+            raise KeyError(name)
+        return self._value(metric)
+
+    def __iter__(self) -> Iterator[str]:
+        return (n for n, m in CATALOGUE.items() if self._keep(m))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+# Metric name -> True when higher is better. The comparison/gate reads directions from here.
+HIGHER_IS_BETTER: Mapping[str, bool] = _View(lambda m: m.higher_is_better)
+DEFAULT_MARGINS: Mapping[str, float] = _View(lambda m: m.margin, lambda m: not m.relative)
 # Scale-dependent metrics: the default margin is this fraction of the baseline's value (1% of its rmse).
-RELATIVE_MARGINS: dict[str, float] = {n: m.margin for n, m in CATALOGUE.items() if m.relative}
+RELATIVE_MARGINS: Mapping[str, float] = _View(lambda m: m.margin, lambda m: m.relative)
 
 
-def margin_of(name: str, baseline_value: float, overrides: dict[str, float]) -> float:
+def margin_of(name: str, baseline_value: float, overrides: Mapping[str, float]) -> float:
     """The practical margin of ``name`` in metric units: params override, else the catalogue's default."""
     if name in overrides:
         return float(overrides[name])

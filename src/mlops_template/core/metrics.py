@@ -1,4 +1,4 @@
-"""Metrics per task, as pure functions of labels and scores."""
+"""Predictions of a model, and the metrics of its task on them (the catalogue's computations on the full data)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn import metrics as skm
 from sklearn.pipeline import Pipeline
 
 from mlops_template.core.config import TaskType
+from mlops_template.core.metric_catalogue import compute_all
+from mlops_template.core.metric_kernels import Rows
 
 
 @dataclass(frozen=True)
@@ -60,41 +61,11 @@ def predict(model: Pipeline, frame: pd.DataFrame, target: str, id_column: str, t
 def compute_metrics(
     task: TaskType, y_true: np.ndarray, y_pred: np.ndarray, proba: np.ndarray | None, classes: np.ndarray | None
 ) -> dict[str, float]:
-    """All metrics of the task, rounded to 6 digits so reruns compare exactly."""
-    out: dict[str, float]
-    if task == "regression":
-        out = {
-            "rmse": float(np.sqrt(skm.mean_squared_error(y_true, y_pred))),
-            "mae": float(skm.mean_absolute_error(y_true, y_pred)),
-            "r2": float(skm.r2_score(y_true, y_pred)),
-        }
-    elif task == "binary":
-        assert proba is not None and classes is not None
-        pos = classes[-1]
-        score = proba[:, -1]
-        y_bin = (y_true == pos).astype(int)
-        out = {
-            "roc_auc": float(skm.roc_auc_score(y_bin, score)),
-            "pr_auc": float(skm.average_precision_score(y_bin, score)),
-            "f1": float(skm.f1_score(y_true, y_pred, pos_label=pos, zero_division=0)),
-            "precision": float(skm.precision_score(y_true, y_pred, pos_label=pos, zero_division=0)),
-            "recall": float(skm.recall_score(y_true, y_pred, pos_label=pos, zero_division=0)),
-            "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-            "log_loss": float(skm.log_loss(y_true, proba, labels=classes)),
-            "brier": float(skm.brier_score_loss(y_bin, score)),
-        }
-    else:
-        assert proba is not None and classes is not None
-        out = {
-            "accuracy": float(skm.accuracy_score(y_true, y_pred)),
-            "f1_macro": float(skm.f1_score(y_true, y_pred, average="macro", zero_division=0)),
-            "precision_macro": float(skm.precision_score(y_true, y_pred, average="macro", zero_division=0)),
-            "recall_macro": float(skm.recall_score(y_true, y_pred, average="macro", zero_division=0)),
-            "log_loss": float(skm.log_loss(y_true, proba, labels=classes)),
-        }
-        if len(np.unique(y_true)) == len(classes):
-            out["roc_auc_ovr"] = float(skm.roc_auc_score(y_true, proba, multi_class="ovr", labels=classes))
-    return {k: round(v, 6) for k, v in out.items()}
+    """Every catalogue metric of the task on all rows (weights of one), rounded to 6 digits so reruns compare
+    exactly; a metric undefined on these rows (e.g. ROC AUC with one class present) is left out."""
+    rows = Rows(task, y_true, y_pred, proba, classes, dtype=np.float64)
+    values = compute_all(rows, np.ones((1, rows.n)))
+    return {k: round(float(v[0]), 6) for k, v in values.items() if np.isfinite(v[0])}
 
 
 def metrics_of(task: TaskType, p: Predictions) -> dict[str, float]:

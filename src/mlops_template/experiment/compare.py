@@ -1,11 +1,11 @@
 """Baseline vs candidate: bootstrap confidence intervals of metric deltas, verdicts and the gate (pure logic).
 
 Deltas are ``candidate - baseline`` in the metric's own units. "Better" follows
-:data:`~mlops_template.core.metrics.HIGHER_IS_BETTER`: for ``log_loss`` a negative delta is an improvement.
+:data:`~mlops_template.core.metric_catalogue.HIGHER_IS_BETTER`: for ``log_loss`` a negative delta is an improvement.
 
 A change counts only when it is both *detectable* (the confidence interval of the delta excludes zero) and
 *larger than the metric's practical margin* (``compare.margins``, defaults in
-:data:`~mlops_template.core.metrics.DEFAULT_MARGINS`). Verdicts:
+:data:`~mlops_template.core.metric_catalogue.DEFAULT_MARGINS`). Verdicts:
 
 - ``regressed`` / ``improved``: detectable, and the delta is beyond the margin;
 - ``changed, but within the margin``: detectable, but too small to matter;
@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 
 from mlops_template.core.config import CompareParams, ConfigError, TaskType
-from mlops_template.core.metric_catalogue import DEFAULT_PRIMARY_METRIC, HIGHER_IS_BETTER, margin_of
+from mlops_template.core.metric_catalogue import DEFAULT_PRIMARY_METRIC, HIGHER_IS_BETTER, margin_of, metrics_of_task
 from mlops_template.core.metrics import Predictions, metrics_of
 from mlops_template.experiment.formatting import decimals_for, num, signed
 from mlops_template.experiment.resample import ResampledMetrics, resample_counts
@@ -290,7 +290,7 @@ def compare_predictions(
     """
     base_runs, cand_runs = as_runs(baseline), as_runs(candidate)
     n_b, n_c = len(base_runs[0].y_true), len(cand_runs[0].y_true)
-    names = dict.fromkeys(ResampledMetrics(task, cand_runs[0])(np.ones((1, n_c), np.float32)), 0.0)
+    names = {m.name: 0.0 for m in metrics_of_task(task)}
     primary = primary_metric_of(params, task, names)
     only = frozenset([primary]) if primary_only else None
     base_fn, cand_fn = block_metrics(task, base_runs, only), block_metrics(task, cand_runs, only)
