@@ -7,12 +7,14 @@ Unknown keys and ill-typed values are rejected with a message that names the key
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
+from mlops_template.core.estimators import ESTIMATORS, Estimator, EstimatorParams
 from mlops_template.core.metric_catalogue import HIGHER_IS_BETTER
 
 DEFAULT_PARAMS_PATH = Path("params.yaml")
@@ -60,44 +62,36 @@ class FeatureParams(StrictModel):
     max_categories: Annotated[int, Field(ge=2)] = 20
 
 
-class LinearParams(StrictModel):
-    C: Annotated[float, Field(gt=0.0)] = 1.0
-    max_iter: Annotated[int, Field(ge=1)] = 1000
-    class_weight: Literal["balanced"] | None = None
-
-
-class RandomForestParams(StrictModel):
-    n_estimators: Annotated[int, Field(ge=1)] = 200
-    max_depth: Annotated[int, Field(ge=1)] | None = None
-    min_samples_leaf: Annotated[int, Field(ge=1)] = 1
-    max_features: Literal["sqrt", "log2"] | Annotated[float, Field(gt=0.0, le=1.0)] = "sqrt"
-    class_weight: Literal["balanced", "balanced_subsample"] | None = None
-    n_jobs: int = 1
-
-
-class HistGradientBoostingParams(StrictModel):
-    learning_rate: Annotated[float, Field(gt=0.0)] = 0.1
-    max_iter: Annotated[int, Field(ge=1)] = 200
-    max_leaf_nodes: Annotated[int, Field(ge=2)] | None = 31
-    max_depth: Annotated[int, Field(ge=1)] | None = None
-    min_samples_leaf: Annotated[int, Field(ge=1)] = 20
-    l2_regularization: Annotated[float, Field(ge=0.0)] = 0.0
-    early_stopping: bool = False
-
-
-ModelType = Literal["linear", "random_forest", "hist_gradient_boosting"]
-
-
 class ModelParams(StrictModel):
-    type: ModelType = "linear"
-    linear: LinearParams = LinearParams()
-    random_forest: RandomForestParams = RandomForestParams()
-    hist_gradient_boosting: HistGradientBoostingParams = HistGradientBoostingParams()
+    """``model.type`` names an entry of the estimator registry (:data:`~mlops_template.core.estimators.ESTIMATORS`),
+    and ``model.<name>`` is that entry's block of hyper-parameters: every registered estimator has one (its
+    defaults when params.yaml leaves it out), and any other key is unknown. Validated against the registry as it
+    is when params are loaded, so an estimator registered at run time is accepted the same way."""
 
-    def selected(self) -> StrictModel:
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str = "linear"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _registered(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data  # an instance already validated, or a wrong type that pydantic reports
+        validated = _model_section(tuple(ESTIMATORS.values())).model_validate(data)  # errors: model.<name>.<key>
+        return dict(validated)
+
+    def selected(self) -> EstimatorParams:
         """The hyper-parameter block of the chosen estimator."""
-        block: StrictModel = getattr(self, self.type)
+        block: EstimatorParams = getattr(self, self.type)
         return block
+
+
+@lru_cache(maxsize=8)
+def _model_section(entries: tuple[Estimator, ...]) -> type[BaseModel]:
+    """The pydantic model of params.yaml's ``model:`` for these registry entries (``type`` + one block each)."""
+    names = tuple(e.name for e in entries)
+    fields: dict[str, Any] = {e.name: (e.params, Field(default_factory=e.params)) for e in entries}
+    fields["type"] = (Literal.__getitem__(names), "linear" if "linear" in names else names[0])
+    return create_model("ModelParams", __config__=ConfigDict(extra="forbid", frozen=True), **fields)
 
 
 class EvaluateParams(StrictModel):
@@ -211,7 +205,7 @@ class Params(StrictModel):
     data: DataParams = DataParams()
     split: SplitParams = SplitParams()
     features: FeatureParams = FeatureParams()
-    model: ModelParams = ModelParams()
+    model: ModelParams = Field(default_factory=ModelParams)
     evaluate: EvaluateParams = EvaluateParams()
     mlflow: MlflowParams = MlflowParams()
     compare: CompareParams = CompareParams()

@@ -3,7 +3,9 @@
 The pipeline's preprocessing (imputers, scalers, one-hot) stays in :mod:`predictor` (numpy kernels or
 the fitted transformers on a numpy matrix); only the final estimator is converted with ``skl2onnx``,
 fed the transformed matrix. :func:`convert_estimator` tries the input types in order and keeps the first one
-that converts, loads and passes the caller's check (``make bento`` passes :func:`agreement` on the test split):
+that converts, loads and passes the caller's check (``make bento`` passes :func:`agreement` on the test split).
+Which variants an estimator tries, in which order, is its registry entry's ``onnx_variants``
+(``core/estimators.py``):
 
 - ``float64-trees`` (tree models; first for HistGradientBoosting): double input and double thresholds and leaf
   values (``ai.onnx.ml`` opset 3's ``*_as_tensor`` attributes; skl2onnx 1.20 writes them as float32 lists even
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from mlops_template.core.estimators import entry_of
 
 # skl2onnx's internals are patched only there, gated on the versions the patch was written for
 from mlops_template.ops.serving._skl2onnx_compat import TREE_OPS
@@ -99,11 +103,6 @@ class OnnxEstimator:
         return out if self.is_classifier else out.reshape(-1)
 
 
-def is_tree_model(estimator: Any) -> bool:
-    """Forests and (histogram) gradient boosting: scikit-learn scores them on float32 input."""
-    return hasattr(estimator, "estimators_") or type(estimator).__name__.startswith("HistGradientBoosting")
-
-
 def convert_estimator(
     estimator: Any,
     n_inputs: int,
@@ -149,18 +148,20 @@ def convert_estimator(
     return None, "; ".join(notes)
 
 
+# An estimator that no registry entry builds: double input first, then float32.
+DEFAULT_VARIANTS = ("float64", "float32")
+
+
 def variants_for(estimator: Any) -> list[str]:
-    """The conversion variants to try, preferred first: the one that compares as scikit-learn does.
+    """The conversion variants to try, preferred first: the estimator's registry entry says which
+    (``onnx_variants`` in ``core/estimators.py``: the one that compares as scikit-learn does first).
 
     HistGradientBoosting compares float64 input with float64 thresholds (float64-trees); forests cast the
     input to float32 (float32). Per-row latency in ONNX Runtime is the same for both (measured: 35-80 us
     per row for 200 trees either way), so exactness decides.
     """
-    if type(estimator).__name__.startswith("HistGradientBoosting"):
-        return ["float64-trees", "float32"]
-    if is_tree_model(estimator):
-        return ["float32", "float64-trees"]
-    return ["float64", "float32"]
+    entry = entry_of(estimator)
+    return list(entry.onnx_variants if entry is not None else DEFAULT_VARIANTS)
 
 
 def agreement(fast: np.ndarray, slow: np.ndarray, is_classifier: bool) -> tuple[bool, float]:
