@@ -152,3 +152,19 @@ def test_the_params_loader_imports_no_scikit_learn() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass"])
+def test_the_probabilities_flag_says_which_metrics_read_more_than_the_labels(task: str) -> None:
+    """Other probabilities with the same predicted labels move exactly the metrics flagged ``probabilities``
+    (the live monitors cannot score those on multiclass logs, which keep the top probability only)."""
+    rng = np.random.default_rng(6)
+    p = random_predictions(task, 200, rng)
+    assert p.proba is not None
+    sharper = p.proba**3 / (p.proba**3).sum(axis=1, keepdims=True)  # same ranking within each row
+    if task == "binary":  # a monotone change would keep ROC AUC: jitter the rows' order too
+        sharper = np.clip(p.proba + rng.uniform(-0.05, 0.05, (200, 1)) * [[-1, 1]], 0.0, 1.0)
+    before = compute_metrics(task, p.y_true, p.y_pred, p.proba, p.classes)
+    after = compute_metrics(task, p.y_true, p.y_pred, sharper, p.classes)
+    moved = {name for name in before if before[name] != after[name]}
+    assert moved == {m.name for m in metrics_of_task(task) if m.probabilities}

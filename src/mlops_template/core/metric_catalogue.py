@@ -30,7 +30,10 @@ Compute = Callable[[Batch], np.ndarray]
 class Metric:
     """One metric. ``margin`` is the change that matters (in metric units, or a fraction of the baseline's
     value when ``relative``); ``params.yaml`` ``compare.margins`` overrides it. ``compute`` gives the metric of
-    each weight vector of a :class:`~mlops_template.core.metric_kernels.Batch`."""
+    each weight vector of a :class:`~mlops_template.core.metric_kernels.Batch`. ``probabilities``: it reads the
+    class probabilities, not only the predicted labels (a multiclass prediction log keeps the top probability
+    only, so the live monitors cannot score it there). ``points``: on a 0..1 scale, so the PR report also states
+    a change in points."""
 
     name: str
     tasks: tuple[str, ...]
@@ -38,6 +41,8 @@ class Metric:
     margin: float
     compute: Compute
     relative: bool = False
+    probabilities: bool = False
+    points: bool = True
 
 
 def _r2(b: Batch) -> np.ndarray:
@@ -53,6 +58,22 @@ def _roc_auc_ovr(b: Batch) -> np.ndarray:
     return np.mean([b.auc(j) for j in range(len(b.rows.true_k))], axis=0)
 
 
+def _log_loss(b: Batch) -> np.ndarray:
+    return b.mean(b.rows.log_loss)
+
+
+def _brier(b: Batch) -> np.ndarray:
+    return b.mean((b.rows.positive - b.rows.positive_score) ** 2)
+
+
+def _rmse(b: Batch) -> np.ndarray:
+    return np.sqrt(b.mean(b.rows.error**2))
+
+
+def _mae(b: Batch) -> np.ndarray:
+    return b.mean(np.abs(b.rows.error))
+
+
 CLASSIFICATION = ("binary", "multiclass")
 # Half a point for the ranking/probability metrics (0.005); one point for threshold metrics, which move in
 # steps of one row on small test sets; 1% of the baseline for scale-dependent ones.
@@ -60,20 +81,20 @@ CLASSIFICATION = ("binary", "multiclass")
 CATALOGUE: dict[str, Metric] = {
     m.name: m
     for m in (
-        Metric("roc_auc", ("binary",), True, 0.005, lambda b: b.auc()),
-        Metric("pr_auc", ("binary",), True, 0.005, lambda b: b.average_precision()),
+        Metric("roc_auc", ("binary",), True, 0.005, lambda b: b.auc(), probabilities=True),
+        Metric("pr_auc", ("binary",), True, 0.005, lambda b: b.average_precision(), probabilities=True),
         Metric("f1", ("binary",), True, 0.01, lambda b: b.per_class()[2][:, -1]),
         Metric("precision", ("binary",), True, 0.01, lambda b: b.per_class()[0][:, -1]),
         Metric("recall", ("binary",), True, 0.01, lambda b: b.per_class()[1][:, -1]),
         Metric("accuracy", CLASSIFICATION, True, 0.01, lambda b: b.mean(b.rows.correct)),
-        Metric("log_loss", CLASSIFICATION, False, 0.01, lambda b: b.mean(b.rows.log_loss)),
-        Metric("brier", ("binary",), False, 0.005, lambda b: b.mean((b.rows.positive - b.rows.positive_score) ** 2)),
+        Metric("log_loss", CLASSIFICATION, False, 0.01, _log_loss, probabilities=True, points=False),
+        Metric("brier", ("binary",), False, 0.005, _brier, probabilities=True),
         Metric("f1_macro", ("multiclass",), True, 0.01, lambda b: b.macro(b.per_class()[2])),
         Metric("precision_macro", ("multiclass",), True, 0.01, lambda b: b.macro(b.per_class()[0])),
         Metric("recall_macro", ("multiclass",), True, 0.01, lambda b: b.macro(b.per_class()[1])),
-        Metric("roc_auc_ovr", ("multiclass",), True, 0.005, _roc_auc_ovr),
-        Metric("rmse", ("regression",), False, 0.01, lambda b: np.sqrt(b.mean(b.rows.error**2)), relative=True),
-        Metric("mae", ("regression",), False, 0.01, lambda b: b.mean(np.abs(b.rows.error)), relative=True),
+        Metric("roc_auc_ovr", ("multiclass",), True, 0.005, _roc_auc_ovr, probabilities=True),
+        Metric("rmse", ("regression",), False, 0.01, _rmse, relative=True, points=False),
+        Metric("mae", ("regression",), False, 0.01, _mae, relative=True, points=False),
         Metric("r2", ("regression",), True, 0.005, _r2),
     )
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from mlops_template.core.metric_catalogue import CATALOGUE
 from mlops_template.experiment.compare import Comparison, GateResult, MetricComparison
 from mlops_template.experiment.diffs import Change, DataDiff
 from mlops_template.experiment.formatting import num, signed
@@ -133,11 +134,10 @@ def _headline(r: ReportInput) -> list[str]:
     return lines
 
 
-UNBOUNDED = {"rmse", "mae", "log_loss"}  # metrics not on a 0..1 scale: no "points"
-
-
 def _amount(name: str, value: float, decimals: int) -> str:
-    return num(value, decimals) + ("" if name in UNBOUNDED else f" ({value * 100:.2g} points)")
+    """A change in metric units, and in points for metrics on a 0..1 scale (the catalogue's ``points``)."""
+    info = CATALOGUE.get(name)
+    return num(value, decimals) + (f" ({value * 100:.2g} points)" if info is None or info.points else "")
 
 
 def _sensitivity(c: Comparison, p: MetricComparison) -> list[str]:

@@ -30,13 +30,10 @@ import numpy as np
 import pandas as pd
 
 from mlops_template.core.config import ConfigError, Params, TaskType
-from mlops_template.core.metric_catalogue import DEFAULT_PRIMARY_METRIC, HIGHER_IS_BETTER, margin_of
+from mlops_template.core.metric_catalogue import CATALOGUE, DEFAULT_PRIMARY_METRIC, HIGHER_IS_BETTER, margin_of
 from mlops_template.core.metrics import Predictions
 from mlops_template.experiment.compare import percentile_interval
 from mlops_template.experiment.resample import ResampledMetrics, resample_counts
-
-# multiclass logs hold the top probability only: metrics that need every class's probability cannot be scored
-NEEDS_FULL_PROBA = {"log_loss", "roc_auc_ovr"}
 
 
 @dataclass(frozen=True)
@@ -269,7 +266,8 @@ def estimate_block(setup: Setup, joined: Joined) -> dict[str, Any] | None:
 def _measure(setup: Setup, joined: Joined) -> tuple[str, str, dict[str, Any]]:
     """Status, message and the metric fields of a window with labels."""
     n = len(joined.labelled)
-    if setup.task == "multiclass" and setup.metric in NEEDS_FULL_PROBA:
+    # multiclass logs hold the top probability only: a metric that reads every class's probability cannot be scored
+    if setup.task == "multiclass" and CATALOGUE[setup.metric].probabilities:
         return "unavailable", f"{setup.metric} needs every class's probability; the log holds the top one only", {}
     if n < setup.min_labelled_rows:
         why = f"only {n} labelled predictions in the window, fewer than monitor.min_labelled_rows = "

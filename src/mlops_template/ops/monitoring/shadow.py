@@ -33,6 +33,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from mlops_template.core.config import Params, TaskType
+from mlops_template.core.metric_catalogue import CATALOGUE
 from mlops_template.core.metrics import Predictions
 from mlops_template.experiment.compare import compare_predictions, describe
 from mlops_template.ops.monitoring.labels import read_labels
@@ -260,7 +261,7 @@ def labelled_comparison(pairs: Pairs, truth: Mapping[str, Any], params: Params, 
         )
     except ValueError as err:  # too few resamples could be scored (e.g. one class in most of them)
         return base | {"verdict": "insufficient labels", "message": f"No verdict on {len(keys)} labelled pairs: {err}."}
-    if task == "multiclass" and result.primary_metric in ("log_loss", "roc_auc_ovr"):
+    if task == "multiclass" and CATALOGUE[result.primary_metric].probabilities:  # the log keeps the top one
         return base | {
             "verdict": "not comparable",
             "message": f"{result.primary_metric} needs every class's probability; the prediction log keeps the "
