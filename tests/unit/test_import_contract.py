@@ -46,6 +46,8 @@ def test_the_package_keeps_every_contract(clean: subprocess.CompletedProcess[str
         ("experiment/compare.py", "import mlops_template.ops.monitoring.performance", "three wings"),
         ("ops/serving/store.py", "import mlops_template.ops.release.plan", "operations"),
         ("core/metric_catalogue.py", "import mlops_template.core.config", "the ML core"),
+        ("core/estimators.py", "import mlops_template.core.config", "the ML core"),
+        ("core/metric_kernels.py", "import mlops_template.core.metric_catalogue", "the ML core"),
     ],
 )
 def test_an_upward_import_breaks_the_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:
