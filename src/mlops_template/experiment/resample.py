@@ -67,39 +67,37 @@ class _Ranked:
         self.n_groups = int(self.group[-1]) + 1 if len(score) else 0
         self.ties = self.n_groups < len(score)
         self.pos = positive[self.order].astype(np.float32)
-        self._cache: tuple[int, np.ndarray, np.ndarray] | None = None
 
     def sums(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weighted positives and negatives per distinct score, ascending (cached for the last block)."""
-        if self._cache is not None and self._cache[0] == id(w):
-            return self._cache[1], self._cache[2]
+        """Weighted positives and negatives per distinct score, ascending: computed once per block of weights
+        and passed to :func:`_auc` and :func:`_average_precision` (no cache: one keyed on ``id(w)`` handed a
+        new block, placed at a freed block's address, the old block's sums)."""
         ws = w[:, self.order]
         pos = ws * self.pos
         if self.ties:
             ws = _group_sums(ws, self.group, self.n_groups)
             pos = _group_sums(pos, self.group, self.n_groups)
         neg = np.subtract(ws, pos, out=ws)
-        self._cache = (id(w), pos, neg)
         return pos, neg
 
-    def auc(self, w: np.ndarray) -> np.ndarray:
-        pos, neg = self.sums(w)
-        n_pos, n_neg = pos.sum(axis=1, dtype=np.float64), neg.sum(axis=1, dtype=np.float64)
-        below = np.cumsum(neg, axis=1, dtype=np.float64)
-        below -= 0.5 * neg  # negatives strictly below, plus half of the tied ones
-        num = np.einsum("ij,ij->i", pos, below)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where((n_pos > 0) & (n_neg > 0), num / (n_pos * n_neg), np.nan)
 
-    def average_precision(self, w: np.ndarray) -> np.ndarray:
-        pos, neg = self.sums(w)
-        # at threshold u (predict positive when score >= u): tp/fp = weights at or above u
-        n_pos = pos.sum(axis=1, dtype=np.float64)
-        tp = n_pos[:, None] - np.cumsum(pos, axis=1, dtype=np.float64) + pos
-        predicted = tp + (neg.sum(axis=1, dtype=np.float64)[:, None] - np.cumsum(neg, axis=1, dtype=np.float64) + neg)
-        np.divide(tp, predicted, out=tp, where=predicted > 0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(n_pos > 0, np.einsum("ij,ij->i", pos, tp) / n_pos, np.nan)
+def _auc(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    n_pos, n_neg = pos.sum(axis=1, dtype=np.float64), neg.sum(axis=1, dtype=np.float64)
+    below = np.cumsum(neg, axis=1, dtype=np.float64)
+    below -= 0.5 * neg  # negatives strictly below, plus half of the tied ones
+    num = np.einsum("ij,ij->i", pos, below)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), num / (n_pos * n_neg), np.nan)
+
+
+def _average_precision(pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
+    # at threshold u (predict positive when score >= u): tp/fp = weights at or above u
+    n_pos = pos.sum(axis=1, dtype=np.float64)
+    tp = n_pos[:, None] - np.cumsum(pos, axis=1, dtype=np.float64) + pos
+    predicted = tp + (neg.sum(axis=1, dtype=np.float64)[:, None] - np.cumsum(neg, axis=1, dtype=np.float64) + neg)
+    np.divide(tp, predicted, out=tp, where=predicted > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n_pos > 0, np.einsum("ij,ij->i", pos, tp) / n_pos, np.nan)
 
 
 def _prf(tp: np.ndarray, n_pred: np.ndarray, n_true: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -161,9 +159,10 @@ class ResampledMetrics:
             tp = w @ self.tp
             precision, recall, f1 = _prf(tp, w @ self.pred_pos, w @ self.y_bin)
             nan = np.full(len(w), np.nan)
+            ranked = self.ranked.sums(w) if self._wanted("roc_auc") or self._wanted("pr_auc") else None
             out.update(
-                roc_auc=self.ranked.auc(w) if self._wanted("roc_auc") else nan,
-                pr_auc=self.ranked.average_precision(w) if self._wanted("pr_auc") else nan,
+                roc_auc=_auc(*ranked) if ranked is not None and self._wanted("roc_auc") else nan,
+                pr_auc=_average_precision(*ranked) if ranked is not None and self._wanted("pr_auc") else nan,
                 f1=f1,
                 precision=precision,
                 recall=recall,
@@ -181,7 +180,7 @@ class ResampledMetrics:
 
         out.update(f1_macro=macro(f1), precision_macro=macro(precision), recall_macro=macro(recall))
         if self._wanted("roc_auc_ovr"):
-            aucs = np.stack([r.auc(w) for r in self.ranked_k], axis=1)
+            aucs = np.stack([_auc(*r.sums(w)) for r in self.ranked_k], axis=1)
             out["roc_auc_ovr"] = aucs.mean(axis=1)  # NaN when a class is missing from the resample
         return out
 
