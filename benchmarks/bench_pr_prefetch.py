@@ -106,7 +106,9 @@ def main() -> None:
                 results[name].add(_result(comparison))
                 print(f"{name}: {wall:.1f} s ({comparison['verdict']})", file=sys.stderr)
     load_end = os.getloadavg()
-    same = len(set().union(*results.values())) == 1
+    head_results = [r for name, r in results.items() if variants[name][0] == head]
+    same = len(set().union(*head_results)) == 1
+    before_same = None if not args.before else set().union(*results.values()) == set().union(*head_results)
     load = " / ".join(" ".join(f"{x:.1f}" for x in la) for la in (load_start, load_end))
     rows = [
         f"| {name} | {statistics.median(t):.1f} | {min(t):.1f}–{max(t):.1f} | {', '.join(f'{x:.1f}' for x in t)} |"
@@ -121,13 +123,15 @@ def main() -> None:
             "|---|---:|---:|---|",
             *rows,
             "",
-            f"Same comparison.json (verdict, gate, every metric and interval; latency aside) from every run: "
-            f"**{'yes' if same else 'NO'}**.",
+            f"Same comparison.json (verdict, gate, every metric and interval; latency aside) from every run of "
+            f"this code, with and without prefetch: **{'yes' if same else 'NO'}**."
+            + ("" if before_same is None else f" The same as {args.before}'s: {'yes' if before_same else 'no'}."),
             "",
             f"Load average (1, 5, 15 min) at start / end: {load} (2.0 = both cores busy).",
         ]
     )
     data = {"rounds": args.rounds, "times_s": times, "same_result": same, "before": args.before}
+    data["same_as_before"] = before_same
     write_results("pr-prefetch", md, data)
     if not same:
         sys.exit("the variants' comparison.json differ")
