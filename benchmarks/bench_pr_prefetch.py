@@ -19,6 +19,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -65,15 +66,19 @@ def _reset(repo: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _run(repo: Path, extra: list[str]) -> tuple[float, dict[str, object]]:
+def _run(repo: Path, extra: list[str]) -> tuple[float, float, dict[str, object]]:
+    """Wall and CPU seconds (user + system, all processes) of one run, and its comparison.json."""
     _reset(repo)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     result = subprocess.run([*PR_REPORT, *extra], cwd=repo, env=_env(repo), capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-3000:])
     comparison = json.loads((repo / "reports/pr/comparison.json").read_text())
-    return wall, comparison
+    return wall, cpu, comparison
 
 
 def _result(c: dict[str, object]) -> str:
@@ -98,20 +103,23 @@ def main() -> None:
             before = _project(args.before, Path(tmp) / "before")
             variants = {f"code of {args.before} (with its prefetch)": (before, []), **variants}
         times: dict[str, list[float]] = {name: [] for name in variants}
+        cpus: dict[str, list[float]] = {name: [] for name in variants}
         results: dict[str, set[str]] = {name: set() for name in variants}
         for _ in range(args.rounds):
             for name, (repo, extra) in variants.items():
-                wall, comparison = _run(repo, extra)
+                wall, cpu, comparison = _run(repo, extra)
                 times[name].append(wall)
+                cpus[name].append(cpu)
                 results[name].add(_result(comparison))
-                print(f"{name}: {wall:.1f} s ({comparison['verdict']})", file=sys.stderr)
+                print(f"{name}: {wall:.1f} s, {cpu:.1f} CPU s ({comparison['verdict']})", file=sys.stderr)
     load_end = os.getloadavg()
     head_results = [r for name, r in results.items() if variants[name][0] == head]
     same = len(set().union(*head_results)) == 1
     before_same = None if not args.before else set().union(*results.values()) == set().union(*head_results)
     load = " / ".join(" ".join(f"{x:.1f}" for x in la) for la in (load_start, load_end))
     rows = [
-        f"| {name} | {statistics.median(t):.1f} | {min(t):.1f}–{max(t):.1f} | {', '.join(f'{x:.1f}' for x in t)} |"
+        f"| {name} | {statistics.median(t):.1f} | {min(t):.1f}–{max(t):.1f} | {', '.join(f'{x:.1f}' for x in t)} "
+        f"| {statistics.median(cpus[name]):.1f} |"
         for name, t in times.items()
     ]
     md = "\n".join(
@@ -119,8 +127,8 @@ def main() -> None:
             f"`pr-report --repro` on the demo, PR = `model.linear.C` 0.5, main's model in the DVC cache, candidate "
             f"retrained each run; {args.rounds} rounds, the variants alternating within each round (seconds):",
             "",
-            "| code | median | range | runs |",
-            "|---|---:|---:|---|",
+            "| code | median wall | range | runs (wall) | median CPU s (all processes) |",
+            "|---|---:|---:|---|---:|",
             *rows,
             "",
             f"Same comparison.json (verdict, gate, every metric and interval; latency aside) from every run of "
@@ -130,7 +138,7 @@ def main() -> None:
             f"Load average (1, 5, 15 min) at start / end: {load} (2.0 = both cores busy).",
         ]
     )
-    data = {"rounds": args.rounds, "times_s": times, "same_result": same, "before": args.before}
+    data = {"rounds": args.rounds, "times_s": times, "cpu_s": cpus, "same_result": same, "before": args.before}
     data["same_as_before"] = before_same
     write_results("pr-prefetch", md, data)
     if not same:
