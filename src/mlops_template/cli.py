@@ -189,13 +189,16 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 
         progress("running the candidate's pipeline (dvc repro) in the background")
         run = start_candidate_pipeline()
-    from mlops_template.experiment.pr_report import build_report, finish_candidate_pipeline
+    from mlops_template.experiment.pr_report import build_report, pipeline_finished
     from mlops_template.ops.serving.predictor import serving_scorer  # the report times the service's own path
 
     ahead = None
     if run is not None:
-        ok, ahead = finish_candidate_pipeline(run, args.base, out, serving_scorer)
-        if not ok:
+        if not args.no_prefetch:  # optional: work on the baseline while the pipeline runs (prefetch.py)
+            from mlops_template.experiment.prefetch import while_pipeline_runs
+
+            ahead = while_pipeline_runs(run, args.base, serving_scorer)
+        if not pipeline_finished(run, args.base, out):
             return 0  # a report was written; `gate` fails on it
     comparison = build_report(args.base, out, rebuild=not args.no_rebuild, ahead=ahead, scorer=serving_scorer)
     print(
@@ -269,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="reports/pr", help="folder for report.md, images and comparison.json")
     p.add_argument("--repro", action="store_true", help="run the candidate's pipeline first (report its failure)")
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a baseline not in DVC")
+    p.add_argument("--no-prefetch", action="store_true", help="do no work ahead while the pipeline runs (slower)")
     p.set_defaults(fn=cmd_pr_report)
     p = sub.add_parser("cv-predict", help="out-of-fold predictions of repeated k-fold CV on a data file")
     p.add_argument("--data", required=True, help="parquet file with the feature, target and id columns")

@@ -55,6 +55,7 @@ class PrRuns:
     repo: Path
     main_sha: str
     outcomes: dict[str, Outcome]
+    without_prefetch: tuple[dict, subprocess.CompletedProcess[str]]  # "degrade" again: comparison, pr-report
 
     def __getitem__(self, branch: str) -> Outcome:
         return self.outcomes[branch]
@@ -115,7 +116,17 @@ def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> PrRuns:
             gate=_make(repo, "gate"),
             pr_report=pr,
         )
-    return PrRuns(repo, git(repo, "rev-parse", "main").strip(), outcomes)
+    return PrRuns(repo, git(repo, "rev-parse", "main").strip(), outcomes, _without_prefetch(repo, "degrade"))
+
+
+def _without_prefetch(repo: Path, branch: str) -> tuple[dict, subprocess.CompletedProcess[str]]:
+    """``branch`` again with ``--no-prefetch`` and no .cache/pr-baseline: every step after the pipeline."""
+    git(repo, "checkout", "-qf", branch)
+    shutil.rmtree(repo / ".cache" / "pr-baseline")
+    cmd = ["python", "-m", "mlops_template.cli", "pr-report", "--repro", "--no-prefetch", "--out", "reports/pr-np"]
+    pr = run(cmd, cwd=repo, env=env_with_venv(), check=False, timeout=900)
+    assert pr.returncode == 0, pr.stderr[-4000:]
+    return json.loads((repo / "reports" / "pr-np" / "comparison.json").read_text()), pr
 
 
 def _metric(o: Outcome, name: str) -> dict:
@@ -171,6 +182,24 @@ def test_degraded_model_fails_the_gate(pr_outcomes: PrRuns) -> None:
     # images are written and referenced with alt text; the confusion matrices are tables too
     assert {"roc.png", "pr.png", "confusion_baseline.png", "confusion_candidate.png"} <= o.files
     assert "![ROC curves of baseline and candidate" in o.report and "Confusion matrix, candidate:" in o.report
+
+
+def _result(comparison: dict) -> dict:
+    """The comparison without where the baseline came from and the timed latency."""
+    gate = {**comparison["gate"], "checks": [c for c in comparison["gate"]["checks"] if "latency" not in c]}
+    return {**{k: v for k, v in comparison.items() if k != "baseline_source"}, "gate": gate}
+
+
+def test_the_prefetch_does_not_change_the_comparison(pr_outcomes: PrRuns) -> None:
+    with_prefetch = pr_outcomes["degrade"]
+    comparison, pr = pr_outcomes.without_prefetch
+    # the prefetched run cross-validated the candidate while its pipeline ran; this one after it
+    assert "while the pipeline runs" in with_prefetch.pr_report.stderr
+    assert "cross-validating the candidate" not in with_prefetch.pr_report.stderr
+    assert "while the pipeline runs" not in pr.stderr and "cross-validating the candidate" in pr.stderr
+    assert comparison["baseline_source"].startswith("DVC cache/remote")  # fetched again, not reused
+    assert comparison["method"].startswith("repeated cross-validation")
+    assert _result(comparison) == _result(with_prefetch.comparison)
 
 
 def test_changed_split_is_reported_unpaired(pr_outcomes: PrRuns) -> None:

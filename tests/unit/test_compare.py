@@ -19,6 +19,7 @@ from mlops_template.experiment.compare import (
     verdict_of,
 )
 from mlops_template.experiment.formatting import num, signed
+from mlops_template.experiment.resample import ResampledMetrics, resample_counts
 
 
 def _accuracy(correct: np.ndarray):
@@ -228,3 +229,31 @@ def test_a_true_change_of_the_stated_size_is_flagged_four_times_in_five(se: floa
     assert np.mean(blocked) == pytest.approx(0.8, abs=0.02)
     smaller = rng.normal(-mde / 2, se, 4000)
     assert np.mean([verdict_of(d, d - z * se, d + z * se, True, margin) == "regressed" for d in smaller]) < 0.6
+
+
+def _random_predictions(task: str, n: int, rng: np.random.Generator) -> Predictions:
+    k = 2 if task == "binary" else 3
+    y = rng.integers(0, k, n)
+    logits = np.round(rng.normal(size=(n, k)), 1)  # rounded: ties in the scores
+    logits[np.arange(n), y] += 1
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    return Predictions(np.arange(n), y, proba.argmax(axis=1), proba, np.arange(k))
+
+
+def test_resampled_metrics_are_a_function_of_the_weights_values_not_of_the_array() -> None:
+    """The ranked metrics (AUC, average precision) of a block are computed from its weights every time. A cache
+    keyed on ``id(w)`` returned the last block's sums for a new block that CPython had put at the freed block's
+    address (the unit weights of the point values, then the bootstrap block): every resample got the point AUC
+    and the paired interval came out as wide as an unpaired one. Same object, new values, shows it for sure."""
+    for task, names in (("binary", ("roc_auc", "pr_auc")), ("multiclass", ("roc_auc_ovr",))):
+        p = _random_predictions(task, 120, np.random.default_rng(3))
+        scorer = ResampledMetrics(task, p)  # type: ignore[arg-type]
+        counts = next(resample_counts(120, 4, seed=0))
+        w = np.ones_like(counts)
+        point = scorer(w)
+        w[:] = counts  # the same array object, now a bootstrap block
+        again = scorer(w)
+        fresh = ResampledMetrics(task, p)(counts)  # type: ignore[arg-type]
+        for name in names:
+            assert np.array_equal(again[name], fresh[name]), (task, name)
+            assert not np.allclose(again[name], point[name][0]), (task, name)

@@ -457,7 +457,7 @@ def test_columnar_answer_json_or_arrow() -> None:
 def test_gate_latency_times_the_served_path(
     fitted: Any, spec: SchemaSpec, features: list[str], raw_frame: pd.DataFrame
 ) -> None:
-    from mlops_template.experiment.pr_report import single_row_latency_ms
+    from mlops_template.experiment.gather import single_row_latency_ms
     from mlops_template.ops.serving.predictor import serving_scorer
 
     row = raw_frame[features].iloc[[0]]
