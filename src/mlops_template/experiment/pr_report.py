@@ -7,7 +7,6 @@ bundle from :mod:`~mlops_template.experiment.baseline`, calls the pure logic in 
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import sys
@@ -28,7 +27,7 @@ from sklearn.pipeline import Pipeline
 from mlops_template.core import paths, plots
 from mlops_template.core.config import CrossValidationParams, Params, load_params
 from mlops_template.core.data.schema import SchemaSpec, coerce, load_spec
-from mlops_template.core.lineage import file_md5
+from mlops_template.core.lineage import file_md5, git, git_show
 from mlops_template.core.metrics import Predictions, predict
 from mlops_template.core.model_card import TrainingRun, load_card, load_training_run
 from mlops_template.core.model_io import load_model
@@ -38,13 +37,12 @@ from mlops_template.experiment.baseline import (
     CrossValidationUnsupported,
     base_oof,
     get_baseline,
-    git,
-    git_file,
     oof_file,
     progress,
     runs_the_base_code,
 )
 from mlops_template.experiment.compare import Comparison, candidate_only, compare_predictions
+from mlops_template.experiment.comparison_record import ComparisonRecord
 from mlops_template.experiment.crossval import cv_applies, load_oof, oof_predictions, sort_rows, write_oof
 from mlops_template.experiment.diffs import (
     Change,
@@ -74,7 +72,6 @@ from mlops_template.experiment.report import (
 from mlops_template.experiment.repro import GuardedRepro
 
 DEFAULT_OUT = Path("reports/pr")
-COMPARISON_FILE = "comparison.json"
 
 
 def _yaml(path: Path) -> dict[str, Any]:
@@ -367,14 +364,10 @@ def _write(
     out_dir: Path, text: str, base_ref: str, base_sha: str, cand_sha: str, source: str, comparison: Comparison
 ) -> None:
     (out_dir / "report.md").write_text(text, encoding="utf-8")
-    payload = {
-        "base_ref": base_ref,
-        "base_sha": base_sha,
-        "candidate_sha": cand_sha,
-        "baseline_source": source,
-        **comparison.to_dict(),
-    }
-    (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    record = ComparisonRecord.of(
+        comparison, base_ref=base_ref, base_sha=base_sha, candidate_sha=cand_sha, baseline_source=source
+    )
+    record.write_to(out_dir)
 
 
 def _not_comparable_report(
@@ -434,7 +427,7 @@ def candidate_sha(notes: list[str]) -> str:
 
 def _yaml_at(baseline: Baseline, schema_path: str) -> dict[str, Any]:
     """The base commit's schema file (git), which may live at another path than the candidate's."""
-    data = git_file(baseline.sha, Path(schema_path))
+    data = git_show(baseline.sha, Path(schema_path))
     loaded = yaml.safe_load(data) if data else None
     return loaded if isinstance(loaded, dict) else {}
 
@@ -533,7 +526,7 @@ def _base_oof_here(
     out = oof_file(baseline, data_file, cv.folds, cv.repeats, seed)
     if out.exists():
         return
-    schema = git_file(baseline.sha, Path(base_params.data.schema_path))
+    schema = git_show(baseline.sha, Path(base_params.data.schema_path))
     if schema is None:
         raise BaselineError(f"{baseline.ref} has no {base_params.data.schema_path}")
     with tempfile.TemporaryDirectory(prefix="cv-here-", dir=baseline.folder) as tmp:
@@ -566,21 +559,13 @@ def finish_candidate_pipeline(
     sha = candidate_sha(notes)
     tail = "\n".join(run.output.splitlines()[-40:])
     (out_dir / "report.md").write_text(render_pipeline_failure(base_ref, sha, validation, tail), encoding="utf-8")
-    payload = {
-        "base_ref": base_ref,
-        "candidate_sha": sha,
-        "verdict": "pipeline failed",
-        "gate": {"passed": False, "reasons": ["the candidate's pipeline failed (see the report)"], "checks": []},
-    }
-    (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    ComparisonRecord.pipeline_failed(base_ref, sha).write_to(out_dir)
     progress(f"the candidate's pipeline failed; wrote {out_dir / 'report.md'}")
     return False, ahead
 
 
 def gate_from_file(path: Path) -> tuple[bool, list[str]]:
-    """Read comparison.json written by :func:`build_report`; return (passed, reasons or checks)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found; run `make pr-report` first")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    gate = data["gate"]
-    return bool(gate["passed"]), list(gate["reasons"] if not gate["passed"] else gate["checks"])
+    """Read comparison.json written by :func:`build_report`; return (passed, reasons or checks). HandOffError
+    (naming the file and field) when it is missing or not a comparison record."""
+    record = ComparisonRecord.read(path)
+    return record.passed, record.gate_lines
