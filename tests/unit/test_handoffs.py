@@ -248,3 +248,27 @@ def test_a_corrupt_pin_map_entry_is_ignored_and_said(tmp_path: Path, capsys: pyt
     entry = PinMapEntry(path="models/model.joblib", pinned=pinned, md5="b" * 32)
     entry.write(cache / "pin-map" / pinned)
     assert PinMapEntry.read(cache / "pin-map" / pinned) == entry
+
+
+# ---- rollback.json (make rollback -> deploy / gitops-publish) -----------------------------------------------
+
+
+def test_rollback_record_reaches_deploy_as_data(tmp_path: Path) -> None:
+    import argparse
+
+    from mlops_template.ops.release.__main__ import _from_rollback_record
+    from mlops_template.ops.serving.record import RollbackRecord
+
+    path = tmp_path / "rollback.json"
+    hostile = 'ghcr.io/o/r:1";touch x;"'
+    RollbackRecord(version="2", image=hostile, bento="svc:$(touch x)").write(path)
+    args = argparse.Namespace(rollback_record=str(path), image=None, bento=None, version=None)
+    _from_rollback_record(args)
+    assert (args.image, args.bento, args.version) == (hostile, "svc:$(touch x)", "2")
+
+    path.write_text('{"image": "ghcr.io/o/r:1", "bento": ""}', encoding="utf-8")
+    with pytest.raises(HandOffError, match=r"rollback.json: version: field required .*`make rollback`"):
+        _from_rollback_record(args)
+    path.write_text('{"image": ["a"], "version": "2"}', encoding="utf-8")
+    with pytest.raises(HandOffError, match=r"rollback.json: image: input should be a valid string"):
+        _from_rollback_record(args)

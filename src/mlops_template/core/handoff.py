@@ -7,8 +7,9 @@ added are ignored, so an older reader still reads the file; a field a reader nee
 not write must have a default in the model (or the read fails, naming it).
 
 The hand-offs: ``reports/pr/comparison.json`` (experiment.comparison_record), the baseline cache's
-``source.json`` (experiment.baseline), ``serving_check.json`` next to a stored model (ops.serving.store), the
-release record (ops.serving.record) and the retraining state (ops.monitoring.retrain_state).
+``source.json`` and pin map entries (experiment.baseline), ``serving_check.json`` next to a stored model
+(ops.serving.store), the release record and ``rollback.json`` (ops.serving.record) and the retraining state
+(ops.monitoring.retrain_state).
 """
 
 from __future__ import annotations

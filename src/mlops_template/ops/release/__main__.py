@@ -35,7 +35,7 @@ from mlops_template.ops.release import argocd, gitops, registry
 from mlops_template.ops.release import deploy as deploy_mod
 from mlops_template.ops.release.materialize import materialize
 from mlops_template.ops.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
-from mlops_template.ops.serving.record import ReleaseRecord
+from mlops_template.ops.serving.record import ReleaseRecord, RollbackRecord
 
 if TYPE_CHECKING:
     from mlops_template.ops.monitoring.shadow import ShadowComparison
@@ -210,9 +210,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"image={image}")
     print(f"bento={tags.get('bento', '')}")
     if args.output:  # JSON, read back by `deploy` / `gitops-publish --rollback-record`: never sourced by a shell
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        record = {"image": image, "bento": tags.get("bento", ""), "version": version}
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        RollbackRecord(image=image, bento=tags.get("bento", ""), version=version).write(args.output)
     return 0
 
 
@@ -284,23 +282,16 @@ def _from_rollback_record(args: argparse.Namespace) -> None:
     if not args.rollback_record:
         return
     path = Path(args.rollback_record)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ReleaseError(f"cannot read the rollback record {path}: {err}") from None
-    if not isinstance(record, dict) or not all(
-        isinstance(record.get(k, ""), str) for k in ("image", "bento", "version")
-    ):
-        raise ReleaseError(f"{path} is not a rollback record (image, bento, version strings)")
-    args.image = record.get("image", "")
+    record = RollbackRecord.read(path)  # HandOffError naming the file and the field
+    args.image = record.image
     if not args.image:
         raise ReleaseError(
-            f"no image recorded for model version {record.get('version')!r}: tag it with `make release-promote "
+            f"no image recorded for model version {record.version!r}: tag it with `make release-promote "
             "IMAGE=...` or pass IMAGE_REPO so the model-<N> tag is used"
         )
-    args.bento = record.get("bento", "")
+    args.bento = record.bento
     if "version" in vars(args):
-        args.version = checked_version(record.get("version", ""), f"{path}: version")
+        args.version = checked_version(record.version, f"{path}: version")
 
 
 def cmd_versions(_: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ file and the field.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from pydantic import Field, ValidationError
 
@@ -68,3 +69,14 @@ class ReleaseRecord(HandOff):
             raise HandOffError(describe(path, err)) from None
         merged.save(path)
         return merged
+
+
+class RollbackRecord(HandOff):
+    """``rollback.json``: what ``make rollback`` moved ``champion`` back to (the image and bento recorded as MLflow
+    tags on that version), read back as data by ``deploy`` / ``gitops-publish --rollback-record``."""
+
+    WRITER: ClassVar[str] = "`make rollback`"
+
+    version: str
+    image: str = ""
+    bento: str = ""
