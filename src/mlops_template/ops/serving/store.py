@@ -23,8 +23,8 @@ from pydantic import Field
 from mlops_template.core import paths
 from mlops_template.core.config import Params, load_params
 from mlops_template.core.data.schema import SchemaSpec, load_spec
-from mlops_template.core.handoff import HandOff
-from mlops_template.core.lineage import file_md5, git_sha, locked_outs
+from mlops_template.core.handoff import HandOff, HandOffError
+from mlops_template.core.lineage import LockError, file_md5, git_sha, locked_outs
 from mlops_template.core.model_card import Lineage, ServedCard, load_card, load_served, load_training_run
 from mlops_template.core.model_io import load_model
 from mlops_template.ops.serving.record import ReleaseRecord
@@ -281,10 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     root = Path.cwd()
     params = load_params(root / "params.yaml")
-    if args == ["import"]:
-        print(import_model(root, params))
-        return 0
-    tag = build_bento(root, params)
+    try:
+        if args == ["import"]:
+            print(import_model(root, params))
+            return 0
+        tag = build_bento(root, params)
+    except (HandOffError, LockError) as err:  # a corrupt release record or dvc.lock: named, no traceback
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
     print(f"bento: {tag} (written to {TAG_FILE})")
     return 0
 
