@@ -182,3 +182,16 @@ def test_retrain_publish_imports_only_the_standard_library() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "retrain/candidate"
+
+
+def test_retrain_names_a_corrupt_committed_lock(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlops_template.ops.monitoring import retrain
+
+    (repo / "dvc.lock").write_text("stages:\n  extract:\n    outs: data/raw/data.parquet\n", encoding="utf-8")
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "bad"])
+    monkeypatch.chdir(repo)
+    assert retrain.main(["refresh"]) == 1
+    err = capsys.readouterr().err
+    assert "ERROR: dvc.lock at HEAD: stages.extract.outs: expected a list" in err and "Traceback" not in err

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mlops_template.core.lineage import DvcLock, git, git_run, lock_text_at
+from mlops_template.core.lineage import DvcLock, GitError, LockError, git, git_run, lock_text_at
 from mlops_template.ops.github import set_output as output
 
 STATE_DIR = Path("reports/retrain")
@@ -288,13 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     for s in (d, c, p):
         s.add_argument("--reason", default=os.environ.get("RETRAIN_REASON") or "scheduled")
     args = parser.parse_args(argv)
-    if args.command == "refresh":
-        return refresh()
-    if args.command == "decide":
-        return decide(Path(args.comparison), Path(args.report), args.reason)
-    if args.command == "commit":
-        return commit(args.reason)
-    return publish(args.base, args.reason, args.app_token)
+    try:
+        if args.command == "refresh":
+            return refresh()
+        if args.command == "decide":
+            return decide(Path(args.comparison), Path(args.report), args.reason)
+        if args.command == "commit":
+            return commit(args.reason)
+        return publish(args.base, args.reason, args.app_token)
+    except (GitError, LockError) as err:  # a failed git command, a corrupt dvc.lock: said, not a traceback
+        say(f"ERROR: {err}")
+        return 1
 
 
 if __name__ == "__main__":
