@@ -476,7 +476,8 @@ def bench_one(project: Project, model_tag: str, test: pd.DataFrame, env: dict[st
     batch_arrow = arrow_body(pd.DataFrame(batch_records, columns=features))
     result: dict[str, Any] = {"model": model_tag, "load_average_at_start": load_average()}
     result["in_process"] = in_process(loaded.pipeline, features, records)
-    result["serving_check"] = loaded.serving_check  # what `make bento` checked when it imported this model
+    check = loaded.serving_check  # what `make bento` checked when it imported this model
+    result["serving_check"] = check.model_dump() if check is not None else None
     print("in-process:", result["in_process"], flush=True)
 
     ports = {name: free_port() for name in SERVERS}

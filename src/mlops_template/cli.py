@@ -287,11 +287,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--comparison", default="reports/pr/comparison.json")
     p.set_defaults(fn=cmd_gate)
     args = parser.parse_args(argv)
+    from mlops_template.core.handoff import HandOffError
+    from mlops_template.core.lineage import LockError
     from mlops_template.experiment.baseline import BaselineError
 
     try:
         return int(args.fn(args))
-    except (ConfigError, DataSourceError, BaselineError, FileNotFoundError) as err:
+    except (ConfigError, DataSourceError, BaselineError, FileNotFoundError, HandOffError, LockError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
 

@@ -88,7 +88,8 @@ def test_a_baseline_missing_from_the_remote_is_named_with_its_md5_and_the_remote
 ) -> None:
     """What the issue saw ("neither in the DVC cache nor on a reachable remote", cause unknown) now says which md5
     was looked for and where, e.g. when the remote holds another machine's bytes, not main's pins."""
-    from mlops_template.experiment.baseline import BaselineError, get_baseline, lock_md5s
+    from mlops_template.core.lineage import locked_outs
+    from mlops_template.experiment.baseline import BaselineError, get_baseline
 
     env = env_with_venv(MOTO_CREDENTIALS)
     for key, value in MOTO_CREDENTIALS.items():
@@ -104,7 +105,7 @@ def test_a_baseline_missing_from_the_remote_is_named_with_its_md5_and_the_remote
         run(["dvc", "remote", "modify", "--local", "ci", "endpointurl", endpoint], cwd=runner, env=env)
         with pytest.raises(BaselineError, match="not in the DVC cache or remote"):
             get_baseline("origin/main", repo=runner, rebuild=False)
-    pin = lock_md5s((runner / "dvc.lock").read_text(encoding="utf-8"))["models/model.joblib"]
+    pin = locked_outs((runner / "dvc.lock").read_text(encoding="utf-8"))["models/model.joblib"]
     err = capsys.readouterr().err
     assert (
         "models/model.joblib of " in err

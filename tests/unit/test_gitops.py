@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from mlops_template.core import lineage
 from mlops_template.ops.release import gitops
 from mlops_template.ops.release.plan import ReleaseError
 from tests.support import REPO_ROOT
@@ -101,11 +102,12 @@ def test_the_token_reaches_git_through_its_environment_never_its_command_line(
         seen.append((list(cmd), dict(kwargs.get("env") or {})))  # type: ignore[call-overload]
         return real_run(cmd, **kwargs)  # type: ignore[call-overload,no-any-return]
 
-    monkeypatch.setattr(gitops.subprocess, "run", recording_run)
+    monkeypatch.setattr(lineage.subprocess, "run", recording_run)  # the one git helper (core.lineage)
     monkeypatch.setenv("GIT_TERMINAL_PROMPT", "0")
     remote = "https://127.0.0.1:9/octo/ml-template.git"  # nothing listens: fetch and push fail at once
-    with pytest.raises(ReleaseError, match="git push failed"):
+    with pytest.raises(ReleaseError, match=r"git push -q .* failed \(128\)") as failed:
         gitops.publish(REPO_ROOT, IMAGE, "1", "a" * 40, remote, token=token)
+    assert token not in str(failed.value) and basic not in str(failed.value)
     network = [(cmd, env) for cmd, env in seen if cmd[1] in ("fetch", "push")]
     assert [cmd[1] for cmd, _ in network] == ["fetch", "push"]
     for cmd, _ in seen:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_template.core.lineage import DvcLock
 from mlops_template.experiment import lockcheck
 
 
@@ -33,25 +34,29 @@ def lock() -> dict[str, Any]:
     }
 
 
+def compare(old: dict[str, Any], new: dict[str, Any], strict_outputs: bool = False) -> list[lockcheck.Finding]:
+    return lockcheck.compare(DvcLock.from_mapping(old), DvcLock.from_mapping(new), strict_outputs=strict_outputs)
+
+
 def blocking(findings: list[lockcheck.Finding]) -> list[str]:
     return [f.line() for f in findings if f.blocking]
 
 
 def test_identical_locks_pass() -> None:
-    assert lockcheck.compare(lock(), lock()) == []
+    assert compare(lock(), lock()) == []
 
 
 def test_a_changed_param_names_the_stage_and_the_key() -> None:
     new = lock()
     new["stages"]["train"]["params"]["params.yaml"]["model"]["C"] = 0.5
-    assert blocking(lockcheck.compare(lock(), new)) == ["train: params.yaml:model.C: committed 1.0, now 0.5"]
+    assert blocking(compare(lock(), new)) == ["train: params.yaml:model.C: committed 1.0, now 0.5"]
 
 
 def test_changed_code_or_data_names_the_file() -> None:
     new = lock()
     new["stages"]["train"]["deps"][1]["md5"] = "m2"
     new["stages"]["prepare"]["deps"][0]["md5"] = "bbb.dir"
-    lines = blocking(lockcheck.compare(lock(), new))
+    lines = blocking(compare(lock(), new))
     assert any(line.startswith("train: src/pkg/model.py: md5 committed m1") for line in lines)
     assert any(line.startswith("prepare: data/source: md5 committed aaa.dir") for line in lines)
 
@@ -61,7 +66,7 @@ def test_a_stage_not_rerun_after_its_upstream_is_stale() -> None:
     old["stages"]["prepare"]["outs"][0]["md5"] = "c2"  # prepare re-run, train not
     new = copy.deepcopy(old)
     new["stages"]["train"]["deps"][0]["md5"] = "c2"
-    lines = blocking(lockcheck.compare(old, new))
+    lines = blocking(compare(old, new))
     assert len(lines) == 1 and lines[0].startswith("train: data/clean.parquet:") and "not re-run" in lines[0]
 
 
@@ -69,17 +74,17 @@ def test_other_output_bytes_from_identical_inputs_are_a_note_unless_strict() -> 
     new = lock()
     new["stages"]["train"]["outs"][0]["md5"] = "w2"  # e.g. another CPU's floating point
     new["stages"]["train"]["outs"][1]["md5"] = "x2"  # run id in the metadata
-    findings = lockcheck.compare(lock(), new)
+    findings = compare(lock(), new)
     assert [f.what for f in findings] == ["models/metadata.json", "models/model.joblib"]
     assert not blocking(findings)
-    assert len(blocking(lockcheck.compare(lock(), new, strict_outputs=True))) == 2
+    assert len(blocking(compare(lock(), new, strict_outputs=True))) == 2
 
 
 def test_added_or_removed_stages_are_stale() -> None:
     new = lock()
     new["stages"]["evaluate"] = {"cmd": "python -m pkg.evaluate"}
     del new["stages"]["prepare"]
-    assert sorted(blocking(lockcheck.compare(lock(), new))) == [
+    assert sorted(blocking(compare(lock(), new))) == [
         "evaluate: stage: not in the committed dvc.lock",
         "prepare: stage: in the committed dvc.lock but no longer in dvc.yaml",
     ]
@@ -121,7 +126,7 @@ def test_outputs_of_a_stale_stage_and_its_downstream_are_not_listed_as_notes() -
     new["stages"]["prepare"]["outs"][0]["md5"] = "c2"
     new["stages"]["train"]["deps"][0]["md5"] = "c2"
     new["stages"]["train"]["outs"][0]["md5"] = "w2"
-    findings = lockcheck.compare(lock(), new)
+    findings = compare(lock(), new)
     assert [f.line() for f in findings] == ["prepare: params.yaml:seed: committed 1, now 2"]
 
 

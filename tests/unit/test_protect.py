@@ -34,6 +34,8 @@ JUDGED = [
     "src/mlops_template/experiment/compare.py",
     "src/mlops_template/experiment/policy.py",
     "src/mlops_template/experiment/lockcheck.py",
+    "src/mlops_template/core/lineage.py",  # the dvc.lock reader of lockcheck, the git helper
+    "src/mlops_template/core/handoff.py",  # how `make gate` reads comparison.json
     "src/mlops_template/ops/pr_comment.py",
     "src/mlops_template/cli.py",
 ]

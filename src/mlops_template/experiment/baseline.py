@@ -14,7 +14,6 @@ In order of cost:
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,12 +22,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from mlops_template.core import paths
-from mlops_template.core.lineage import file_md5
+from mlops_template.core.handoff import HandOff, HandOffError
+from mlops_template.core.lineage import DvcLock, GitError, file_md5, git, git_run, git_show, lock_text_at
 
 CACHE_ROOT = Path(".cache/pr-baseline")
 
@@ -45,6 +42,14 @@ REQUIRED = ("model.joblib", "test.parquet", "params.yaml")
 
 class BaselineError(RuntimeError):
     """The base ref's model could neither be fetched nor rebuilt."""
+
+
+class BaselineSource(HandOff):
+    """``source.json`` in a baseline folder: how the bundle was obtained. The folder is cached (main-cache.yml
+    saves it on main, pull requests restore it), so a file an older version wrote is read too."""
+
+    source: str
+    lock_md5_matches: bool | None = None  # does the model's md5 equal the base dvc.lock's (None: no lock / unknown)
 
 
 @dataclass(frozen=True)
@@ -69,38 +74,13 @@ def progress(message: str) -> None:
     print(f"[pr-report {time.perf_counter() - _START:5.1f}s] {message}", file=sys.stderr, flush=True)
 
 
-def git(*args: str, cwd: Path = Path(".")) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BaselineError(f"git {' '.join(args)} failed: {result.stderr.strip()}")
-    return result.stdout
-
-
 def resolve_sha(ref: str, cwd: Path = Path(".")) -> str:
     try:
         return git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=cwd).strip()
-    except BaselineError:
+    except GitError:
         raise BaselineError(
             f"base ref {ref!r} is not a commit here: fetch it first (e.g. `git fetch origin main` and BASE=origin/main)"
         ) from None
-
-
-def git_file(sha: str, path: Path, cwd: Path = Path(".")) -> bytes | None:
-    result = subprocess.run(["git", "show", f"{sha}:{path.as_posix()}"], cwd=cwd, capture_output=True, check=False)
-    return result.stdout if result.returncode == 0 else None
-
-
-def lock_md5s(lock_text: bytes | str | None) -> dict[str, str]:
-    """Output path -> md5 from a dvc.lock."""
-    if not lock_text:
-        return {}
-    lock: dict[str, Any] = yaml.safe_load(lock_text) or {}
-    found: dict[str, str] = {}
-    for stage in (lock.get("stages") or {}).values():
-        for out in stage.get("outs") or []:
-            if "md5" in out:
-                found[out["path"]] = out["md5"]
-    return found
 
 
 def _complete(folder: Path) -> bool:
@@ -109,7 +89,7 @@ def _complete(folder: Path) -> bool:
 
 def _write_git_files(sha: str, folder: Path, repo: Path) -> None:
     for name, rel in GIT_FILES.items():
-        data = git_file(sha, rel, cwd=repo)
+        data = git_show(sha, rel, cwd=repo)
         if data is not None:
             (folder / name).write_bytes(data)
 
@@ -138,7 +118,7 @@ def _fetch_with_dvc(sha: str, folder: Path, repo: Path, expected: dict[str, str]
         progress(f"DVC cannot open {sha[:12]}: {type(err).__name__}: {err}")
         return None
     source = SOURCE_EXACT
-    pins = lock_md5s(git_file(sha, Path("dvc.lock"), cwd=repo))
+    pins = DvcLock.parse(git_show(sha, "dvc.lock", cwd=repo), f"dvc.lock at {sha[:12]}").outs
     for name, rel in DVC_FILES.items():
         try:
             fs.get_file(rel.as_posix(), str(folder / name))
@@ -188,6 +168,14 @@ def _object_in(cache: Path, md5: str) -> Path | None:
 PIN_MAP = "pin-map"
 
 
+class PinMapEntry(HandOff):
+    """``<cache>/pin-map/<pinned md5>``: the md5 main-cache's runner produced for an output main's dvc.lock pins."""
+
+    path: str
+    pinned: str
+    md5: str
+
+
 def record_pin_map(
     committed_lock: str, produced_lock: str, repo: Path = Path("."), cache: Path | None = None
 ) -> dict[str, tuple[str, str]]:
@@ -195,7 +183,8 @@ def record_pin_map(
     (another machine wrote the pins; floating-point results differ in their last digits), write
     ``<cache>/pin-map/<pinned md5>`` = the md5 produced here, when that object is in the cache (``cache``:
     the repository's DVC cache by default). Returns ``{path: (pinned, produced)}`` of what was mapped."""
-    committed, produced = lock_md5s(committed_lock), lock_md5s(produced_lock)
+    committed = DvcLock.parse(committed_lock, "the committed dvc.lock").outs
+    produced = DvcLock.parse(produced_lock, "the workspace dvc.lock").outs
     cache = cache or _cache_dir(repo)
     folder = cache / PIN_MAP
     mapped: dict[str, tuple[str, str]] = {}
@@ -204,7 +193,7 @@ def record_pin_map(
         if not actual or actual == pinned or _object_in(cache, actual) is None or "/" in pinned:
             continue
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / pinned).write_text(json.dumps({"path": rel, "pinned": pinned, "md5": actual}) + "\n", "utf-8")
+        PinMapEntry(path=rel, pinned=pinned, md5=actual).write(folder / pinned)
         mapped[rel] = (pinned, actual)
     return mapped
 
@@ -215,9 +204,12 @@ def _from_pin_map(repo: Path, pinned: str | None, dest: Path, cache: Path | None
         return None
     cache = cache or _cache_dir(repo)
     entry = cache / PIN_MAP / pinned
+    if not entry.is_file():
+        return None
     try:
-        actual = str(json.loads(entry.read_text(encoding="utf-8"))["md5"])
-    except (OSError, ValueError, KeyError, TypeError):
+        actual = PinMapEntry.read(entry).md5
+    except HandOffError as err:
+        progress(f"pin map entry ignored: {err}")
         return None
     obj = _object_in(cache, actual)
     if obj is None or file_md5(obj) != actual:
@@ -229,12 +221,12 @@ def _from_pin_map(repo: Path, pinned: str | None, dest: Path, cache: Path | None
 def pin_map_main(repo: Path = Path(".")) -> int:
     """``make dvc-pin-map``: map the committed ``dvc.lock``'s pins (HEAD) to the md5s the workspace's
     ``dvc.lock`` records after ``make repro``. Prints what it mapped; exit 0 either way."""
-    committed = git_file("HEAD", Path("dvc.lock"), cwd=repo)
+    committed = lock_text_at("HEAD", repo)
     workspace = repo / "dvc.lock"
     if committed is None or not workspace.is_file():
         print("dvc-pin-map: no committed dvc.lock or no workspace dvc.lock: nothing to map")
         return 0
-    mapped = record_pin_map(committed.decode("utf-8"), workspace.read_text(encoding="utf-8"), repo)
+    mapped = record_pin_map(committed, workspace.read_text(encoding="utf-8"), repo)
     if not mapped:
         print("dvc-pin-map: every output this runner produced matches the committed dvc.lock: nothing to map")
     for rel, (pinned, actual) in mapped.items():
@@ -246,7 +238,7 @@ def _rebuild(sha: str, folder: Path, repo: Path) -> None:
     """Reproduce the base commit's pipeline in a temporary git worktree that shares the DVC cache."""
     tmp = Path(tempfile.mkdtemp(prefix="baseline-", dir=folder.parent))
     tree = tmp / "worktree"
-    git("worktree", "add", "--detach", "--force", str(tree), sha, cwd=repo)
+    git("worktree", "add", "--detach", "--force", str(tree), sha, cwd=repo, error=BaselineError)
     try:
         cache = _cache_dir(repo)
         env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "PYTHONPATH")}
@@ -269,7 +261,7 @@ def _rebuild(sha: str, folder: Path, repo: Path) -> None:
             if (tree / rel).exists():
                 shutil.copy2(tree / rel, folder / name)
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo, capture_output=True, check=False)
+        git_run("worktree", "remove", "--force", str(tree), cwd=repo)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -279,16 +271,20 @@ def get_baseline(ref: str, repo: Path = Path("."), cache_root: Path = CACHE_ROOT
     folder = (repo / cache_root / sha).resolve()
     info_path = folder / "source.json"
     if _complete(folder) and info_path.exists():
-        info = json.loads(info_path.read_text(encoding="utf-8"))
-        progress(f"baseline {ref} ({sha[:12]}): reusing {folder} ({info['source']})")
-        return Baseline(ref, sha, folder, f"{info['source']} (reused)", info.get("lock_md5_matches"))
+        try:
+            info = BaselineSource.read(info_path)
+        except HandOffError as err:
+            progress(f"cached baseline not reused: {err}")
+        else:
+            progress(f"baseline {ref} ({sha[:12]}): reusing {folder} ({info.source})")
+            return Baseline(ref, sha, folder, f"{info.source} (reused)", info.lock_md5_matches)
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     _write_git_files(sha, folder, repo)
     if "params.yaml" not in os.listdir(folder):
         raise BaselineError(f"base ref {ref} ({sha[:12]}) has no params.yaml: is it a commit of this project?")
-    expected = lock_md5s((folder / "dvc.lock").read_bytes() if (folder / "dvc.lock").exists() else None)
+    expected = (DvcLock.read(folder / "dvc.lock") or DvcLock()).outs
     source = ""
     if expected.get(paths.MODEL.as_posix()):
         progress(f"baseline {ref} ({sha[:12]}): looking for its model in the DVC cache / remote")
@@ -304,7 +300,7 @@ def get_baseline(ref: str, repo: Path = Path("."), cache_root: Path = CACHE_ROOT
         )
     want = expected.get(paths.MODEL.as_posix())
     matches = None if want is None else file_md5(folder / "model.joblib") == want
-    info_path.write_text(json.dumps({"source": source, "lock_md5_matches": matches}) + "\n", encoding="utf-8")
+    BaselineSource(source=source, lock_md5_matches=matches).write(info_path)
     progress(f"baseline {ref} ({sha[:12]}): {source}")
     return Baseline(ref, sha, folder, source, matches)
 
@@ -328,7 +324,7 @@ def runs_the_base_code(sha: str, repo: Path = Path(".")) -> bool:
 
     try:
         listing = git("ls-tree", "-r", sha, "--", "src/mlops_template", cwd=repo)
-    except BaselineError:
+    except GitError:
         return False
     base: dict[str, str] = {}
     for line in listing.splitlines():
@@ -356,7 +352,7 @@ def base_oof(baseline: Baseline, data: Path, folds: int, repeats: int, seed: int
         return out
     tmp = Path(tempfile.mkdtemp(prefix="baseline-cv-", dir=baseline.folder.parent))
     tree = tmp / "worktree"
-    git("worktree", "add", "--detach", "--force", str(tree), baseline.sha, cwd=repo)
+    git("worktree", "add", "--detach", "--force", str(tree), baseline.sha, cwd=repo, error=BaselineError)
     try:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
         env["PYTHONPATH"] = str((tree / "src").resolve())
@@ -369,6 +365,6 @@ def base_oof(baseline: Baseline, data: Path, folds: int, repeats: int, seed: int
             tail = result.stderr[-2000:]
             raise BaselineError(f"cross-validating the baseline failed (exit {result.returncode}): {tail}")
     finally:
-        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=repo, capture_output=True, check=False)
+        git_run("worktree", "remove", "--force", str(tree), cwd=repo)
         shutil.rmtree(tmp, ignore_errors=True)
     return out

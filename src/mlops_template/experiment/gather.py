@@ -28,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from mlops_template.core import paths
 from mlops_template.core.config import CrossValidationParams, Params
 from mlops_template.core.data.schema import SchemaSpec, coerce, load_spec
-from mlops_template.core.lineage import file_md5
+from mlops_template.core.lineage import file_md5, git, git_show
 from mlops_template.core.metrics import Predictions, predict
 from mlops_template.core.model_card import TrainingRun, load_card, load_training_run
 from mlops_template.core.model_io import load_model
@@ -38,8 +38,6 @@ from mlops_template.experiment.baseline import (
     CrossValidationUnsupported,
     base_oof,
     get_baseline,
-    git,
-    git_file,
     oof_file,
     progress,
     runs_the_base_code,
@@ -188,7 +186,7 @@ def _yaml(path: Path) -> dict[str, Any]:
 
 def _yaml_at(baseline: Baseline, schema_path: str) -> dict[str, Any]:
     """The base commit's schema file (git), which may live at another path than the candidate's."""
-    data = git_file(baseline.sha, Path(schema_path))
+    data = git_show(baseline.sha, Path(schema_path))
     loaded = yaml.safe_load(data) if data else None
     return loaded if isinstance(loaded, dict) else {}
 
@@ -264,7 +262,7 @@ def baseline_oof(baseline: Baseline, policy: BasePolicy, data_file: Path, cv: Cr
     if out.exists() or policy.params is None or not runs_the_base_code(baseline.sha):
         return base_oof(baseline, data_file, cv.folds, cv.repeats, seed)
     progress(f"{policy.ref}'s code is the code running here: its cross-validation runs in-process")
-    schema = git_file(baseline.sha, Path(policy.params.data.schema_path))
+    schema = git_show(baseline.sha, Path(policy.params.data.schema_path))
     if schema is None:
         raise BaselineError(f"{baseline.ref} has no {policy.params.data.schema_path}")
     with tempfile.TemporaryDirectory(prefix="cv-here-", dir=baseline.folder) as tmp:

@@ -24,14 +24,13 @@ What it compares, and why:
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from mlops_template.core.lineage import DvcLock, LockError, lock_text_at
 
 FIX = "make repro, then commit dvc.lock (git add dvc.lock && git commit), and `dvc push` if you use a DVC remote"
 LIBRARY_LOCK = "uv.lock"  # a dependency of `train` (dvc.yaml): library versions change the model
@@ -54,14 +53,6 @@ class Finding:
         return f"{self.stage}: {self.what}: {self.detail}"
 
 
-def _stages(lock: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
-    return dict((lock or {}).get("stages") or {})
-
-
-def _md5s(entries: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:
-    return {str(e["path"]): str(e.get("md5", "")) for e in entries or []}
-
-
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
@@ -75,29 +66,27 @@ def _short(md5: str | None) -> str:
     return "missing" if not md5 else md5[:10]
 
 
-def compare(
-    committed: Mapping[str, Any] | None, current: Mapping[str, Any], *, strict_outputs: bool = False
-) -> list[Finding]:
+def compare(committed: DvcLock | None, current: DvcLock, *, strict_outputs: bool = False) -> list[Finding]:
     """Findings that make ``committed`` differ from ``current`` (both parsed dvc.lock files)."""
-    old, new = _stages(committed), _stages(current)
+    old, new = (committed or DvcLock()).stages, current.stages
     findings: list[Finding] = []
     for name in sorted(set(new) - set(old)):
         findings.append(Finding(name, "stage", "not in the committed dvc.lock"))
     for name in sorted(set(old) - set(new)):
         findings.append(Finding(name, "stage", "in the committed dvc.lock but no longer in dvc.yaml"))
-    produced_old = {path: md5 for stage in old.values() for path, md5 in _md5s(stage.get("outs")).items()}
-    produced = set(produced_old) | {path for stage in new.values() for path in _md5s(stage.get("outs"))}
+    produced_old = {path: md5 for stage in old.values() for path, md5 in stage.outs.items()}
+    produced = set(produced_old) | {path for stage in new.values() for path in stage.outs}
     for name in sorted(set(old) & set(new)):
         was, now = old[name], new[name]
-        if was.get("cmd") != now.get("cmd"):
-            findings.append(Finding(name, "cmd", f"committed {was.get('cmd')!r}, now {now.get('cmd')!r}"))
-        params_was = {f"{f}:{k}": v for f, p in (was.get("params") or {}).items() for k, v in _flat(p).items()}
-        params_now = {f"{f}:{k}": v for f, p in (now.get("params") or {}).items() for k, v in _flat(p).items()}
+        if was.cmd != now.cmd:
+            findings.append(Finding(name, "cmd", f"committed {was.cmd!r}, now {now.cmd!r}"))
+        params_was = {f"{f}:{k}": v for f, p in was.params.items() for k, v in _flat(p).items()}
+        params_now = {f"{f}:{k}": v for f, p in now.params.items() for k, v in _flat(p).items()}
         for key in sorted(set(params_was) | set(params_now)):
             if params_was.get(key, "<absent>") != params_now.get(key, "<absent>"):
                 before, after = params_was.get(key, "<absent>"), params_now.get(key, "<absent>")
                 findings.append(Finding(name, key, f"committed {before!r}, now {after!r}"))
-        deps_was, deps_now = _md5s(was.get("deps")), _md5s(now.get("deps"))
+        deps_was, deps_now = was.deps, now.deps
         upstream_changed = False  # a dependency another stage writes has other bytes now (reported at that stage)
         for path in sorted(set(deps_was) | set(deps_now)):
             if path in produced:
@@ -118,7 +107,7 @@ def compare(
                     Finding(name, path, f"md5 committed {_short(deps_was.get(path))}, now {_short(deps_now.get(path))}")
                 )
         inputs_identical = not upstream_changed and not any(f.stage == name and f.blocking for f in findings)
-        outs_was, outs_now = _md5s(was.get("outs")), _md5s(now.get("outs"))
+        outs_was, outs_now = was.outs, now.outs
         for path in sorted(set(outs_was) | set(outs_now)):
             if path not in outs_was or path not in outs_now:
                 findings.append(
@@ -142,12 +131,9 @@ def compare(
     return findings
 
 
-def committed_lock(rev: str = "HEAD", repo: Path = Path(".")) -> dict[str, Any] | None:
-    result = subprocess.run(["git", "show", f"{rev}:dvc.lock"], cwd=repo, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        return None
-    loaded: dict[str, Any] = yaml.safe_load(result.stdout) or {}
-    return loaded
+def committed_lock(rev: str = "HEAD", repo: Path = Path(".")) -> DvcLock | None:
+    text = lock_text_at(rev, repo)
+    return None if text is None else DvcLock.parse(text, f"dvc.lock at {rev}")
 
 
 def markdown(findings: list[Finding]) -> str:
@@ -195,8 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     if not lock_path.is_file():
         print(f"lock-check: no {lock_path}: run the pipeline first (make repro)", file=sys.stderr)
         return 2
-    current: dict[str, Any] = yaml.safe_load(lock_path.read_text(encoding="utf-8")) or {}
-    committed = committed_lock(args.rev)
+    try:
+        current = DvcLock.parse(lock_path.read_text(encoding="utf-8"), str(lock_path))
+        committed = committed_lock(args.rev)
+    except LockError as err:
+        print(f"lock-check: {err}", file=sys.stderr)
+        return 2
     findings = (
         [Finding("-", "dvc.lock", f"no dvc.lock committed at {args.rev}")]
         if committed is None

@@ -19,7 +19,8 @@ from typing import Any
 import yaml
 
 from mlops_template.core.config import CompareParams, ConfigError, Params, parse_params
-from mlops_template.experiment.baseline import BaselineError, git_file, resolve_sha
+from mlops_template.core.lineage import git_show
+from mlops_template.experiment.baseline import BaselineError, resolve_sha
 from mlops_template.experiment.diffs import Change, params_diff
 
 
@@ -52,7 +53,7 @@ def policy_from_raw(raw: dict[str, Any], origin: str) -> tuple[Params | None, Co
 
 def read_base_policy(ref: str, repo: Path = Path(".")) -> BasePolicy:
     sha = resolve_sha(ref, cwd=repo)
-    data = git_file(sha, Path("params.yaml"), cwd=repo)
+    data = git_show(sha, Path("params.yaml"), cwd=repo)
     if data is None:
         raise BaselineError(f"base ref {ref} ({sha[:12]}) has no params.yaml: is it a commit of this project?")
     loaded = yaml.safe_load(data)

@@ -10,7 +10,6 @@ reads the candidate's workspace (after ``dvc repro``) and the baseline bundle
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from mlops_template.core.config import CompareParams, Params, TaskType, load_par
 from mlops_template.core.metrics import Predictions
 from mlops_template.experiment.baseline import progress
 from mlops_template.experiment.compare import Comparison, candidate_only, compare_predictions
+from mlops_template.experiment.comparison_record import ComparisonRecord
 from mlops_template.experiment.diffs import Change
 from mlops_template.experiment.gather import (
     Gathered,
@@ -55,7 +55,6 @@ from mlops_template.experiment.report import (
 from mlops_template.experiment.repro import GuardedRepro
 
 DEFAULT_OUT = Path("reports/pr")
-COMPARISON_FILE = "comparison.json"
 
 
 def build_report(
@@ -160,14 +159,10 @@ def _write(
     out_dir: Path, text: str, base_ref: str, base_sha: str, cand_sha: str, source: str, comparison: Comparison
 ) -> None:
     (out_dir / "report.md").write_text(text, encoding="utf-8")
-    payload = {
-        "base_ref": base_ref,
-        "base_sha": base_sha,
-        "candidate_sha": cand_sha,
-        "baseline_source": source,
-        **comparison.to_dict(),
-    }
-    (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    record = ComparisonRecord.of(
+        comparison, base_ref=base_ref, base_sha=base_sha, candidate_sha=cand_sha, baseline_source=source
+    )
+    record.write_to(out_dir)
 
 
 def _not_comparable_report(
@@ -217,21 +212,13 @@ def pipeline_finished(run: GuardedRepro, base_ref: str, out_dir: Path) -> bool:
     sha = candidate_sha(notes)
     tail = "\n".join(run.output.splitlines()[-40:])
     (out_dir / "report.md").write_text(render_pipeline_failure(base_ref, sha, validation, tail), encoding="utf-8")
-    payload = {
-        "base_ref": base_ref,
-        "candidate_sha": sha,
-        "verdict": "pipeline failed",
-        "gate": {"passed": False, "reasons": ["the candidate's pipeline failed (see the report)"], "checks": []},
-    }
-    (out_dir / COMPARISON_FILE).write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    ComparisonRecord.pipeline_failed(base_ref, sha).write_to(out_dir)
     progress(f"the candidate's pipeline failed; wrote {out_dir / 'report.md'}")
     return False
 
 
 def gate_from_file(path: Path) -> tuple[bool, list[str]]:
-    """Read comparison.json written by :func:`build_report`; return (passed, reasons or checks)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: not found; run `make pr-report` first")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    gate = data["gate"]
-    return bool(gate["passed"]), list(gate["reasons"] if not gate["passed"] else gate["checks"])
+    """Read comparison.json written by :func:`build_report`; return (passed, reasons or checks). HandOffError
+    (naming the file and field) when it is missing or not a comparison record."""
+    record = ComparisonRecord.read(path)
+    return record.passed, record.gate_lines

@@ -1,7 +1,8 @@
 """A small GitHub REST client for the workflows: one sticky comment, one issue, one pull request, dispatches,
 and the repository ruleset of ``make protect``.
 
-Standard library only (it runs in trusted jobs that install nothing else). Configured from the variables
+Standard library only (it runs in trusted jobs that install nothing else; the git helper it uses from
+``core.lineage`` is standard library too). Configured from the variables
 GitHub Actions sets: ``GITHUB_API_URL`` (default https://api.github.com), ``GITHUB_REPOSITORY`` and a token in
 ``GITHUB_TOKEN`` (or ``GH_TOKEN``). Every write is an upsert found by a hidden marker, so repeated runs
 update instead of duplicating.
@@ -17,14 +18,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mlops_template.core.lineage import git
 
 MAX_BODY = 65_000  # GitHub refuses bodies over 65,536 characters
 MAX_PAGES = 10  # at 100 per page: the newest 1,000 comments / issues are searched for a marker
@@ -39,13 +42,27 @@ PULLS_SETTING = (
 
 def origin_url(cwd: Path) -> str:
     """The URL of the git remote ``origin`` in ``cwd``, or ``""`` (no git, no such remote)."""
-    try:
-        result = subprocess.run(
-            ["git", "remote", "get-url", "origin"], cwd=cwd, capture_output=True, text=True, check=True
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return result.stdout.strip()
+    return git("remote", "get-url", "origin", cwd=cwd, check=False).strip()
+
+
+def set_output(**values: str) -> None:
+    """Expose ``values`` to later steps and jobs (``$GITHUB_OUTPUT``); nothing outside GitHub Actions. The one
+    writer of that file. A value with a line break is written in GitHub's ``name<<delimiter`` form."""
+    target = os.environ.get("GITHUB_OUTPUT")
+    if not target:
+        return
+    lines = []
+    for name, value in values.items():
+        if not name or any(c in name for c in "=\r\n<"):
+            raise ValueError(f"GitHub output name {name!r}: must be non-empty, without '=', '<' or line breaks")
+        text = str(value)
+        if "\n" in text or "\r" in text:
+            delimiter = f"EOF_{uuid.uuid4().hex}"
+            lines.append(f"{name}<<{delimiter}\n{text}\n{delimiter}\n")
+        else:
+            lines.append(f"{name}={text}\n")
+    with open(target, "a", encoding="utf-8") as handle:
+        handle.writelines(lines)
 
 
 class GitHubError(RuntimeError):

@@ -116,10 +116,9 @@ def skip_unconfigured(out: Path) -> int:
         flush=True,
     )
     print("[monitor] unconfigured: no prediction log (PREDICTION_LOG_URL / --log); skipped", file=sys.stderr)
-    target = os.environ.get("GITHUB_OUTPUT")
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write("status=unconfigured\nretrain=false\n")
+    from mlops_template.ops.github import set_output
+
+    set_output(status="unconfigured", retrain="false")
     return 0
 
 

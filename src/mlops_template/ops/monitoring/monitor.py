@@ -13,7 +13,6 @@ summary / $GITHUB_OUTPUT instead).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,11 +163,12 @@ def run_monitor(
 
 def github_output(payload: dict, report: Path) -> None:
     """Expose the verdict to a GitHub Actions step (no-op elsewhere)."""
-    target = os.environ.get("GITHUB_OUTPUT")
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            reason = RETRAIN_REASON.get(payload["status"], "")
-            handle.write(
-                f"status={payload['status']}\nretrain={str(payload['retrain']).lower()}\nreason={reason}\n"
-                f"report={report}\n"
-            )
+    from mlops_template.ops.github import set_output
+
+    status = str(payload["status"])
+    set_output(
+        status=status,
+        retrain=str(payload["retrain"]).lower(),
+        reason=RETRAIN_REASON.get(status, ""),
+        report=str(report),
+    )

@@ -28,6 +28,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mlops_template.core.lineage import DvcLock, GitError, LockError, git, git_run, lock_text_at
+from mlops_template.ops.github import set_output as output
+
 STATE_DIR = Path("reports/retrain")
 STATE = STATE_DIR / "state.json"
 BODY = STATE_DIR / "pr-body.md"
@@ -52,28 +55,10 @@ def say(message: str) -> None:
     print(f"[retrain] {message}", file=sys.stderr, flush=True)
 
 
-def output(**values: str) -> None:
-    target = os.environ.get("GITHUB_OUTPUT")
-    if target:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.writelines(f"{k}={v}\n" for k, v in values.items())
-
-
-def git(*args: str, check: bool = True) -> str:
-    return subprocess.run(["git", *args], check=check, capture_output=True, text=True).stdout
-
-
-def raw_md5(lock_text: str | None) -> str | None:
+def raw_md5(lock_text: str | None, origin: str = "dvc.lock") -> str | None:
     """The md5 dvc.lock records for the extract stage's output (None: no lock / stage never ran)."""
-    import yaml  # imported here: `publish` runs on a bare runner Python (standard library only)
-
-    if not lock_text:
-        return None
-    lock = yaml.safe_load(lock_text) or {}
-    for out in lock.get("stages", {}).get("extract", {}).get("outs", []):
-        if out.get("path") == RAW:
-            return str(out.get("md5"))
-    return None
+    stage = DvcLock.parse(lock_text, origin).stages.get("extract")
+    return (stage.outs.get(RAW) or None) if stage is not None else None
 
 
 def _is_stale(change: object) -> bool:
@@ -106,7 +91,9 @@ def stale_stages() -> list[str]:
 
 
 def refresh() -> int:
-    before = raw_md5(git("show", "HEAD:dvc.lock", check=False))
+    from mlops_template.ops.monitoring.retrain_state import RetrainState
+
+    before = raw_md5(lock_text_at("HEAD"), "dvc.lock at HEAD")
     say(f"re-extracting the data from its source (dvc repro --force extract); committed data md5: {before}")
     result = subprocess.run([sys.executable, "-m", "dvc", "repro", "--force", "--single-item", "extract"], check=False)
     if result.returncode != 0:
@@ -116,15 +103,9 @@ def refresh() -> int:
     data_changed = before != after
     stale = stale_stages()
     changed = data_changed or bool(stale)
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    state = {
-        "data_changed": data_changed,
-        "data_md5_before": before,
-        "data_md5_after": after,
-        "stale_stages": stale,
-        "changed": changed,
-    }
-    STATE.write_text(json.dumps(state) + "\n")
+    RetrainState(
+        data_changed=data_changed, data_md5_before=before, data_md5_after=after, stale_stages=stale, changed=changed
+    ).write(STATE)
     say(f"data {'CHANGED: a new DVC data version' if data_changed else 'unchanged'} (md5 {after})")
     if stale:
         say(f"stages out of date with dvc.lock (code or params changed): {', '.join(stale)}")
@@ -133,26 +114,37 @@ def refresh() -> int:
 
 
 def decide(comparison_path: Path, report_path: Path, reason: str) -> int:
-    state: dict[str, Any] = json.loads(STATE.read_text()) if STATE.exists() else {"changed": True}
-    if not state.get("changed", True):
+    from mlops_template.core.handoff import HandOffError
+    from mlops_template.experiment.comparison_record import PIPELINE_FAILED, ComparisonRecord
+    from mlops_template.ops.monitoring.retrain_state import RetrainState
+
+    try:
+        # no state (decide run on its own, without retrain-data): assume the pipeline may give another model
+        state = RetrainState.read_if_exists(STATE) or RetrainState(data_changed=False, changed=True)
+    except HandOffError as err:
+        say(f"ERROR: {err}")
+        return 1
+    if not state.changed:
         say(
             "nothing to propose: the data is unchanged and the pipeline is up to date with main's dvc.lock "
             "(training is seeded: the same inputs give main's model again); no pull request"
         )
         output(action="none")
         return 0
-    try:
-        comparison = json.loads(comparison_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not comparison_path.is_file():
         say(f"ERROR: {comparison_path} not found: run make pr-report BASE=origin/main first")
         return 1
-    verdict = str(comparison.get("verdict"))
-    passed = bool((comparison.get("gate") or {}).get("passed"))
-    if verdict == "pipeline failed":
+    try:
+        comparison = ComparisonRecord.read(comparison_path)
+    except HandOffError as err:
+        say(f"ERROR: {err}")
+        return 1
+    verdict, passed = comparison.verdict, comparison.passed
+    if verdict == PIPELINE_FAILED:
         say(f"ERROR: the pipeline failed on the refreshed data; no pull request (report: {report_path})")
         output(action="none")
         return 1
-    data_changed = bool(state.get("data_changed"))
+    data_changed = state.data_changed
     better = verdict == "improved" and passed
     if not data_changed and not better:
         say(f"nothing to propose: the data is unchanged and the candidate is not better ({verdict}); no pull request")
@@ -163,7 +155,7 @@ def decide(comparison_path: Path, report_path: Path, reason: str) -> int:
         f"Automated retraining ({reason}): proposes {why}.",
         "",
         "- data: "
-        + (f"**changed** (new DVC data version, md5 {state.get('data_md5_after')})" if data_changed else "unchanged"),
+        + (f"**changed** (new DVC data version, md5 {state.data_md5_after})" if data_changed else "unchanged"),
         f"- candidate vs main's model: **{verdict}**; gate {'passed' if passed else '**FAILED**'}",
         "- files: `dvc.lock`, `metrics/metrics.json`, `plots/`, `models/metadata.json`, "
         "`models/reference_profile.json`, `reports/validation.*`",
@@ -186,8 +178,9 @@ def commit(reason: str) -> int:
     git("add", "-f", "--", *present)
     author = ["-c", "user.name=mlops-template retrain", "-c", "user.email=retrain@users.noreply.github.com"]
     message = f"Retrain ({reason}): dvc.lock, metrics and model metadata from the refreshed pipeline"
-    done = subprocess.run(["git", *author, "commit", "-q", "--allow-empty", "-m", message], check=False)
+    done = git_run(*author, "commit", "-q", "--allow-empty", "-m", message)
     if done.returncode != 0:
+        say(f"ERROR: git commit failed: {done.stderr.decode('utf-8', 'replace').strip()}")
         return 1
     git("bundle", "create", str(BUNDLE), f"refs/heads/{BRANCH}")
     say(f"committed {', '.join(present)} on {BRANCH}; bundle {BUNDLE}")
@@ -211,11 +204,10 @@ def publish(base: str, reason: str, app_token: bool) -> int:
             "GIT_CONFIG_VALUE_0": f"AUTHORIZATION: basic {basic}",
         }
     git("fetch", "-q", str(BUNDLE), f"+refs/heads/{BRANCH}:refs/remotes/bundle/{BRANCH}")
-    push = subprocess.run(
-        ["git", "push", "--force", "origin", f"refs/remotes/bundle/{BRANCH}:refs/heads/{BRANCH}"], env=env, check=False
-    )
+    push = git_run("push", "--force", "origin", f"refs/remotes/bundle/{BRANCH}:refs/heads/{BRANCH}", env=env)
     if push.returncode != 0:
-        say(f"ERROR: pushing {BRANCH} failed (the token needs contents: write)")
+        detail = push.stderr.decode("utf-8", "replace").strip()[-800:]
+        say(f"ERROR: pushing {BRANCH} failed (the token needs contents: write): {detail}")
         return 1
     body = BODY.read_text(encoding="utf-8")
     checks = (
@@ -296,13 +288,17 @@ def main(argv: list[str] | None = None) -> int:
     for s in (d, c, p):
         s.add_argument("--reason", default=os.environ.get("RETRAIN_REASON") or "scheduled")
     args = parser.parse_args(argv)
-    if args.command == "refresh":
-        return refresh()
-    if args.command == "decide":
-        return decide(Path(args.comparison), Path(args.report), args.reason)
-    if args.command == "commit":
-        return commit(args.reason)
-    return publish(args.base, args.reason, args.app_token)
+    try:
+        if args.command == "refresh":
+            return refresh()
+        if args.command == "decide":
+            return decide(Path(args.comparison), Path(args.report), args.reason)
+        if args.command == "commit":
+            return commit(args.reason)
+        return publish(args.base, args.reason, args.app_token)
+    except (GitError, LockError) as err:  # a failed git command, a corrupt dvc.lock: said, not a traceback
+        say(f"ERROR: {err}")
+        return 1
 
 
 if __name__ == "__main__":

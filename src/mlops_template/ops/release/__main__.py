@@ -27,13 +27,15 @@ from typing import TYPE_CHECKING
 
 from mlops_template.core import paths
 from mlops_template.core.config import ConfigError, load_params
-from mlops_template.core.lineage import file_md5, git_sha, locked_outs
+from mlops_template.core.handoff import HandOffError
+from mlops_template.core.lineage import DvcLock, LockError, file_md5, git_sha
 from mlops_template.core.model_card import load_card
+from mlops_template.ops.github import set_output
 from mlops_template.ops.release import argocd, gitops, registry
 from mlops_template.ops.release import deploy as deploy_mod
 from mlops_template.ops.release.materialize import materialize
 from mlops_template.ops.release.plan import ReleaseError, image_refs, image_repository, model_version_tag
-from mlops_template.ops.serving.record import ReleaseRecord
+from mlops_template.ops.serving.record import ReleaseRecord, RollbackRecord
 
 if TYPE_CHECKING:
     from mlops_template.ops.monitoring.shadow import ShadowComparison
@@ -44,19 +46,6 @@ REFUSED = 3  # promote-challenger: the live comparison does not allow it (1 = an
 
 def _mlflow_configured() -> bool:
     return bool(os.environ.get("MLFLOW_TRACKING_URI", "").strip())
-
-
-def _github_output(**values: str) -> None:
-    """Expose values to later jobs when running in GitHub Actions."""
-    path = os.environ.get("GITHUB_OUTPUT")
-    if path:
-        with open(path, "a", encoding="utf-8") as handle:
-            for key, value in values.items():
-                handle.write(f"{key}={value}\n")
-
-
-def _release_record() -> dict[str, str]:
-    return {k: v for k, v in ReleaseRecord.load(RELEASE_FILE).model_dump().items() if isinstance(v, str)}
 
 
 def release_image(explicit: str | None = None, *, required: bool = True) -> str:
@@ -79,12 +68,11 @@ def release_image(explicit: str | None = None, *, required: bool = True) -> str:
 
 def _static_lineage() -> dict[str, object]:
     """What the release record knows before the registry: commit, model and output hashes."""
-    lock = Path("dvc.lock")
     return {
         "git_sha": git_sha(),
         "model_md5": file_md5(paths.MODEL) if paths.MODEL.exists() else None,
         "data_md5": load_card().data.data_md5 if paths.MODEL_METADATA.exists() else None,
-        "dvc_outs": locked_outs(lock.read_text(encoding="utf-8")) if lock.exists() else {},
+        "dvc_outs": (DvcLock.read("dvc.lock") or DvcLock()).outs,
     }
 
 
@@ -126,11 +114,11 @@ def cmd_register(args: argparse.Namespace) -> int:
     if not _mlflow_configured():
         print("register: skipped (MLFLOW_TRACKING_URI is not set); images are tagged with the git SHA only")
         ReleaseRecord.merge(RELEASE_FILE, **_static_lineage(), version=None)
-        _github_output(model_version="")
+        set_output(model_version="")
         return 0
     release = registry.register(load_params().mlflow)
     ReleaseRecord.merge(RELEASE_FILE, **(_static_lineage() | release.to_dict()))
-    _github_output(model_version=release.version)
+    set_output(model_version=release.version)
     print(f"register: {release.name} version {release.version} (run {release.run_id}) at {release.tracking_uri}")
     return 0
 
@@ -173,7 +161,7 @@ def _version(args: argparse.Namespace) -> str:
         return checked_version(str(args.version), "--version")
     if from_env := env_version():
         return from_env
-    version = str(_release_record().get("version") or "").strip()
+    version = (ReleaseRecord.load(RELEASE_FILE).version or "").strip()
     if not version:
         raise ReleaseError(
             "no model version: pass VERSION=N (see `make model-versions`) or run `make release-register` first"
@@ -222,9 +210,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     print(f"image={image}")
     print(f"bento={tags.get('bento', '')}")
     if args.output:  # JSON, read back by `deploy` / `gitops-publish --rollback-record`: never sourced by a shell
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        record = {"image": image, "bento": tags.get("bento", ""), "version": version}
-        Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        RollbackRecord(image=image, bento=tags.get("bento", ""), version=version).write(args.output)
     return 0
 
 
@@ -296,23 +282,16 @@ def _from_rollback_record(args: argparse.Namespace) -> None:
     if not args.rollback_record:
         return
     path = Path(args.rollback_record)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ReleaseError(f"cannot read the rollback record {path}: {err}") from None
-    if not isinstance(record, dict) or not all(
-        isinstance(record.get(k, ""), str) for k in ("image", "bento", "version")
-    ):
-        raise ReleaseError(f"{path} is not a rollback record (image, bento, version strings)")
-    args.image = record.get("image", "")
+    record = RollbackRecord.read(path)  # HandOffError naming the file and the field
+    args.image = record.image
     if not args.image:
         raise ReleaseError(
-            f"no image recorded for model version {record.get('version')!r}: tag it with `make release-promote "
+            f"no image recorded for model version {record.version!r}: tag it with `make release-promote "
             "IMAGE=...` or pass IMAGE_REPO so the model-<N> tag is used"
         )
-    args.bento = record.get("bento", "")
+    args.bento = record.bento
     if "version" in vars(args):
-        args.version = checked_version(record.get("version", ""), f"{path}: version")
+        args.version = checked_version(record.version, f"{path}: version")
 
 
 def cmd_versions(_: argparse.Namespace) -> int:
@@ -326,7 +305,7 @@ def cmd_versions(_: argparse.Namespace) -> int:
 
 
 def cmd_image_refs(args: argparse.Namespace) -> int:
-    version = args.version if args.version is not None else _release_record().get("version", "")
+    version = args.version if args.version is not None else ReleaseRecord.load(RELEASE_FILE).version
     repo = image_repository(args.registry, args.repository)
     for ref in image_refs(repo, args.sha, version or None):
         print(ref)
@@ -336,7 +315,7 @@ def cmd_image_refs(args: argparse.Namespace) -> int:
 def cmd_tag_version(args: argparse.Namespace) -> int:
     if not args.version:
         args.version = env_version()  # the version `promote` moved the alias to
-    version = str(args.version or _release_record().get("version") or "")
+    version = str(args.version or ReleaseRecord.load(RELEASE_FILE).version or "")
     image = release_image(args.image, required=False)
     if not _mlflow_configured() or not version:
         print("tag-version: skipped (no registered model version)")
@@ -384,7 +363,7 @@ def cmd_gitops_publish(args: argparse.Namespace) -> int:
         print(f"gitops: {args.branch} already pins {image} (nothing to commit)")
     else:
         print(f"gitops: {args.branch} @ {commit[:12]}: {gitops.OVERLAY_DIR}/kustomization.yaml pins {image}")
-    _github_output(deploy_commit=commit or "")
+    set_output(deploy_commit=commit or "")
     return 0
 
 
@@ -457,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args))
-    except (ConfigError, ReleaseError) as err:
+    except (ConfigError, ReleaseError, HandOffError, LockError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
 

@@ -17,13 +17,13 @@ import base64
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mlops_template.core.lineage import git, git_run
 from mlops_template.ops.release.plan import IMAGE_PLACEHOLDER, ReleaseError
 
 K8S_DIR = Path("k8s")
@@ -117,10 +117,9 @@ def render(folder: Path) -> list[dict[str, Any]]:
 
 
 # ---------------------------------------------------------------------------------------------- publishing
-def _git(
-    cwd: Path, *args: str, check: bool = True, auth: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {
+def _env(auth: dict[str, str] | None = None) -> dict[str, str]:
+    """git's environment for the release's commits: its committer, and the remote's credentials (``auth``)."""
+    return {
         **os.environ,
         **(auth or {}),
         "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "mlops-template release"),
@@ -128,10 +127,11 @@ def _git(
         "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "mlops-template release"),
         "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "release@users.noreply.github.com"),
     }
-    result = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise ReleaseError(f"git {args[0]} failed ({result.returncode}): {result.stderr.strip()[-800:]}")
-    return result
+
+
+def _git(cwd: Path, *args: str, auth: dict[str, str] | None = None) -> str:
+    """``git args`` in ``cwd`` as the release's committer; its output, or a ReleaseError with git's message."""
+    return git(*args, cwd=cwd, env=_env(auth), error=ReleaseError)
 
 
 def auth_env(remote: str, token: str | None) -> dict[str, str]:
@@ -164,7 +164,7 @@ def publish(
     with tempfile.TemporaryDirectory(prefix="gitops-") as tmp:
         work = Path(tmp) / "deploy"
         _git(Path(tmp), "init", "-q", str(work))
-        fetched = _git(work, "fetch", "-q", "--depth=1", remote, f"refs/heads/{branch}", check=False, auth=auth)
+        fetched = git_run("fetch", "-q", "--depth=1", remote, f"refs/heads/{branch}", cwd=work, env=_env(auth))
         if fetched.returncode == 0:
             _git(work, "checkout", "-q", "FETCH_HEAD")
         else:
@@ -175,10 +175,10 @@ def publish(
         (work / OVERLAY_DIR).mkdir(parents=True, exist_ok=True)
         (work / OVERLAY_DIR / "kustomization.yaml").write_text(text, encoding="utf-8")
         _git(work, "add", "-A", str(K8S_DIR))
-        if not _git(work, "status", "--porcelain").stdout.strip():
+        if not _git(work, "status", "--porcelain").strip():
             return None
         version = f"model {model_version}" if model_version else "unregistered model"
         message = f"release: {version}, {image.rsplit('@', 1)[1][:19]} (from {git_sha[:12]}) [skip ci]"
         _git(work, "commit", "-q", "-m", message)
         _git(work, "push", "-q", remote, f"HEAD:refs/heads/{branch}", auth=auth)
-        return _git(work, "rev-parse", "HEAD").stdout.strip()
+        return _git(work, "rev-parse", "HEAD").strip()

@@ -2,20 +2,24 @@
 
 Each release step adds what it learned: ``register`` the MLflow version and run, ``bento`` the bento tag, the push
 the image digest, ``promote`` the previous champion. The same facts are set as tags on the MLflow model version.
+
+A hand-off (:mod:`mlops_template.core.handoff`): the deploy job reads what the build job wrote, and a rollback reads
+a record an older version may have written, so every field has a default; a corrupt record is an error naming the
+file and the field.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field, ValidationError
 
 from mlops_template.core import paths
+from mlops_template.core.handoff import HandOff, HandOffError, describe
 
 
-class ReleaseRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReleaseRecord(HandOff):
     name: str | None = Field(None, description="registered model name")
     version: str | None = Field(None, description="registered model version (None: no registry configured)")
     run_id: str | None = None
@@ -46,17 +50,33 @@ class ReleaseRecord(BaseModel):
 
     @classmethod
     def load(cls, path: Path = paths.RELEASE_RECORD) -> ReleaseRecord:
-        if not path.is_file():
-            return cls()
-        return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        """The record at ``path``; an empty one when there is none yet (HandOffError when it is corrupt)."""
+        return cls.read_if_exists(path) or cls()
 
     def save(self, path: Path = paths.RELEASE_RECORD) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        self.write(path)
 
     @classmethod
     def merge(cls, path: Path = paths.RELEASE_RECORD, **values: object) -> ReleaseRecord:
-        """Merge ``values`` into the record on disk and save it."""
-        merged = cls.model_validate(cls.load(path).model_dump() | values)
+        """Set the fields in ``values`` on the record on disk and save it (a TypeError names an unknown field,
+        a HandOffError an ill-typed value)."""
+        unknown = sorted(set(values) - set(cls.model_fields))
+        if unknown:
+            raise TypeError(f"release record: no field {', '.join(unknown)} (fields: {', '.join(cls.model_fields)})")
+        try:
+            merged = cls.model_validate(cls.load(path).model_dump() | values)
+        except ValidationError as err:
+            raise HandOffError(describe(path, err)) from None
         merged.save(path)
         return merged
+
+
+class RollbackRecord(HandOff):
+    """``rollback.json``: what ``make rollback`` moved ``champion`` back to (the image and bento recorded as MLflow
+    tags on that version), read back as data by ``deploy`` / ``gitops-publish --rollback-record``."""
+
+    WRITER: ClassVar[str] = "`make rollback`"
+
+    version: str
+    image: str = ""
+    bento: str = ""

@@ -23,7 +23,8 @@ from typing import Any
 import pandas as pd
 
 from mlops_template.core import paths
-from mlops_template.core.lineage import locked_outs
+from mlops_template.core.handoff import HandOffError
+from mlops_template.core.lineage import LockError, locked_outs
 from mlops_template.core.metrics import predict
 from mlops_template.core.model_card import ServedCard, load_card
 from mlops_template.core.model_io import load_model
@@ -168,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = smoke(args.url, args.rows, args.timeout)
-    except SmokeFailed as err:
+    except (SmokeFailed, HandOffError, LockError) as err:  # also a corrupt release record or dvc.lock
         print(f"smoke: FAILED: {err}", file=sys.stderr)
         return 1
     print(f"smoke: ok: {json.dumps(result)}")

@@ -16,12 +16,15 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from mlops_template.core import paths
 from mlops_template.core.config import Params, load_params
 from mlops_template.core.data.schema import SchemaSpec, load_spec
-from mlops_template.core.lineage import file_md5, git_sha, locked_outs
+from mlops_template.core.handoff import HandOff, HandOffError
+from mlops_template.core.lineage import LockError, file_md5, git_sha, locked_outs
 from mlops_template.core.model_card import Lineage, ServedCard, load_card, load_served, load_training_run
 from mlops_template.core.model_io import load_model
 from mlops_template.ops.serving.record import ReleaseRecord
@@ -35,6 +38,23 @@ BUILD_DIR = Path("build/bento")
 TAG_FILE = BUILD_DIR / "tag.txt"  # the last built bento tag (make serve, make container read it)
 MODEL_TAG_FILE = Path("bento_model_tag.txt")  # the model tag the bento serves (included in the bento)
 CHALLENGER_TAG_FILE = Path("bento_challenger_tag.txt")  # the challenger scored in shadow (make bento CHALLENGER=...)
+
+
+class ServingCheck(HandOff):
+    """``serving_check.json`` next to a stored model: what ``make bento`` checked (the served ONNX path against the
+    scikit-learn pipeline), read when the service loads the model. Stored models outlive versions of this code, so
+    every field but ``passed`` has a default (a file from before the field was recorded)."""
+
+    WRITER: ClassVar[str] = "`make bento`"
+
+    passed: bool
+    tolerance: float | None = None
+    rows: int | None = Field(None, description="test rows (and edge rows) scored both ways")
+    max_deviation: float | None = None
+    onnx_dtype: str = Field("float64", description="the ONNX model's input dtype (when passed)")
+    onnx_variant: str = Field("", description="which conversion variant passed")
+    serving_path: str = Field("", description="what serves predictions, e.g. `numpy+onnx (...)` or `... (fallback)`")
+    note: str = ""
 
 
 def lineage_of(root: Path, params: Params) -> Lineage:
@@ -98,11 +118,11 @@ def import_model(root: Path, params: Params) -> str:
         (target / METADATA_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
         shutil.copy2(root / params.data.schema_path, target / SCHEMA_FILE)
         check = prepare_fast_path(target, root, params)
-        print(f"serving path: {check['serving_path']} ({check['note']})", flush=True)
+        print(f"serving path: {check.serving_path} ({check.note})", flush=True)
     return str(model.tag)
 
 
-def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 2000) -> dict[str, Any]:
+def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 2000) -> ServingCheck:
     """Convert the estimator to ONNX and check the served path against the sklearn pipeline.
 
     The check scores (up to ``max_rows`` of) the test split both ways; the ONNX file is kept only when
@@ -117,7 +137,6 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     pipeline = load_model(folder / MODEL_FILE)
     spec = load_spec(folder / SCHEMA_FILE)
     features = list(load_served(folder / METADATA_FILE).features)
-    check: dict[str, Any] = {"tolerance": TOLERANCE, "passed": False}
     test_path = root / paths.TEST_DATA
     rows = pd.read_parquet(test_path)[features].head(max_rows) if test_path.exists() else None
     plain = Predictor(pipeline, features, spec)
@@ -151,14 +170,19 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
         model, note = None, f"no fast path to attach: {plain.why}"
     else:
         model, note = convert_estimator(plain.estimator, n_inputs, accept=accept)
-    if deviations:
-        check.update({"rows": len(records), "max_deviation": deviations[-1] if model else min(deviations)})
     if model is not None:
-        check.update({"passed": True, "onnx_dtype": model.dtype, "onnx_variant": model.variant})
         (folder / ONNX_FILE).write_bytes(model.onnx)
-    check["serving_path"] = f"numpy+onnx ({model.label})" if model else f"{plain.mode} (fallback)"
-    check["note"] = note
-    (folder / CHECK_FILE).write_text(json.dumps(check, indent=2, default=float), encoding="utf-8")
+    check = ServingCheck(
+        passed=model is not None,
+        tolerance=TOLERANCE,
+        rows=len(records) if deviations else None,
+        max_deviation=float(deviations[-1] if model else min(deviations)) if deviations else None,
+        onnx_dtype=model.dtype if model is not None else "float64",
+        onnx_variant=model.variant if model is not None else "",
+        serving_path=f"numpy+onnx ({model.label})" if model else f"{plain.mode} (fallback)",
+        note=note,
+    )
+    check.write(folder / CHECK_FILE)
     return check
 
 
@@ -169,7 +193,7 @@ class LoadedModel:
     card: ServedCard
     spec: SchemaSpec
     onnx: Any = None  # onnx_path.OnnxModel when `make bento`'s check passed
-    serving_check: dict[str, Any] | None = None
+    serving_check: ServingCheck | None = None
 
     @property
     def features(self) -> list[str]:
@@ -195,11 +219,10 @@ def load_stored(path: str | Path, tag: str, bento_tag: str | None = None) -> Loa
     card = load_served(folder / METADATA_FILE)
     if bento_tag:
         card = card.model_copy(update={"lineage": card.lineage.model_copy(update={"bento_tag": bento_tag})})
-    check = json.loads((folder / CHECK_FILE).read_text(encoding="utf-8")) if (folder / CHECK_FILE).exists() else None
+    check = ServingCheck.read_if_exists(folder / CHECK_FILE)
     onnx = None
-    if check and check.get("passed") and (folder / ONNX_FILE).exists():
-        dtype, variant = str(check.get("onnx_dtype", "float64")), str(check.get("onnx_variant", ""))
-        onnx = OnnxModel((folder / ONNX_FILE).read_bytes(), dtype, variant)
+    if check is not None and check.passed and (folder / ONNX_FILE).exists():
+        onnx = OnnxModel((folder / ONNX_FILE).read_bytes(), check.onnx_dtype, check.onnx_variant)
     return LoadedModel(
         tag=tag,
         pipeline=load_model(folder / MODEL_FILE),
@@ -258,10 +281,14 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     root = Path.cwd()
     params = load_params(root / "params.yaml")
-    if args == ["import"]:
-        print(import_model(root, params))
-        return 0
-    tag = build_bento(root, params)
+    try:
+        if args == ["import"]:
+            print(import_model(root, params))
+            return 0
+        tag = build_bento(root, params)
+    except (HandOffError, LockError) as err:  # a corrupt release record or dvc.lock: named, no traceback
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 1
     print(f"bento: {tag} (written to {TAG_FILE})")
     return 0
 
