@@ -4,7 +4,16 @@ amount, and the error of the CBPE estimate under covariate shift, over many seed
     make bench-performance     (or: uv run python benchmarks/bench_performance.py [--seeds 200])
 
 Every verdict is the monitor's own code path (ops/monitoring/performance.py ``performance_block``: the primary metric
-with a bootstrap interval at compare.confidence vs the model's test metric minus the gate's margin).
+with a bootstrap interval at compare.confidence vs the model's test metric minus the gate's margin), under two
+rules side by side on the same windows and the same live intervals:
+
+- "test metric exact": the interval against ``test - margin`` (the rule before the evaluate stage recorded the
+  test metric's standard error);
+- "test metric's standard error allowed for" (the rule now): the interval widened by ``z * se`` of the test metric
+  in quadrature, ``se`` its bootstrap standard error on the test rows (experiment/resample.py
+  ``standard_errors``, what the evaluate stage writes to metrics/test_uncertainty.json).
+
+Every rate is given with its 95% Wilson interval over the seeds.
 
 1. Synthetic binary data with a known logistic truth (8 standard-normal features): per seed a logistic
    regression is trained on 455 rows (the project's train size) and its test ROC AUC, the reference, is
@@ -33,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import expit
+from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, roc_auc_score
 
@@ -40,7 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks._common import ROOT, write_results
 from mlops_template.core.config import Params, load_params
+from mlops_template.core.metrics import Predictions, standard_errors
 from mlops_template.ops.monitoring.performance import Setup, performance_block, setup_of
+from mlops_template.ops.monitoring.performance import verdict as exact_verdict
 
 NOW = datetime.now(UTC)
 D = 8
@@ -55,35 +67,51 @@ def draw(n: int, rng: np.random.Generator, shift: float = 0.0, weights: np.ndarr
     return x, (rng.random(n) < expit(x @ weights)).astype(int)
 
 
-def verdict(setup: Setup, score: np.ndarray, y: np.ndarray) -> dict:
-    """The monitor's performance block for a fully labelled window."""
+RULES = ("exact", "se")  # the test metric taken as exact / its standard error allowed for
+RULE_NAMES = {"exact": "test metric exact", "se": "its standard error allowed for"}
+
+
+def verdict(setup: Setup, score: np.ndarray, y: np.ndarray) -> dict[str, bool]:
+    """Both rules' "degraded" on one fully labelled window: the monitor's performance block with the standard
+    error (the rule now), and the exact-test-metric rule on the same live interval."""
     n = len(score)
     preds = pd.DataFrame({"id": np.arange(n), "label": (score >= 0.5).astype(int), "score": score, "ts": NOW})
     labels = pd.DataFrame({"id": np.arange(n), "y": y, "ts": pd.NaT})
-    return performance_block(preds, labels, setup, NOW)
+    block = performance_block(preds, labels, setup, NOW)
+    exact = block["ci_high"] is not None and exact_verdict(setup, block["ci_low"], block["ci_high"]) == "degraded"
+    return {"exact": exact, "se": block["status"] == "degraded"}
+
+
+def tested_setup(params: Params, classes: list, y: np.ndarray, score: np.ndarray) -> Setup:
+    """The reference as the evaluate stage records it: the test metric and its bootstrap standard error."""
+    proba = np.column_stack([1.0 - score, score])
+    p = Predictions(np.arange(len(y)), y, (score >= 0.5).astype(int), proba, np.asarray(classes))
+    errors = standard_errors(params.task, p, params.compare.bootstrap_resamples, params.seed)
+    return setup_of(params, classes, {"roc_auc": roc_auc_score(y, score)}, errors)
 
 
 def synthetic_seed(seed: int, params: Params) -> dict:
-    """One seed: a model, its test AUC on 114 and 2000 rows, and the verdicts of every live scenario."""
+    """One seed: a model, its test AUC (and standard error) on 114 and 2000 rows, the verdicts of every scenario."""
     rng = np.random.default_rng(seed)
     model = LogisticRegression().fit(*draw(455, rng))
-    out: dict = {"test_114": {}, "test_2000": {}, "flip": {}, "concept": {}}
+    out: dict = {"test_114": {}, "test_2000": {}, "flip": {}, "concept": {}, "se": {}}
     setups = {}
     for size in (114, 2000):
         x, y = draw(size, rng)
-        setups[size] = setup_of(params, [0, 1], {"roc_auc": roc_auc_score(y, model.predict_proba(x)[:, 1])})
+        setups[size] = tested_setup(params, [0, 1], y, model.predict_proba(x)[:, 1])
+        out["se"][size] = setups[size].test_se
     concept = WEIGHTS.copy()
     concept[:2] *= -1
     for n in WINDOWS:
         x, y = draw(n, rng)
         score = model.predict_proba(x)[:, 1]
         for size, setup in setups.items():
-            out[f"test_{size}"][n] = verdict(setup, score, y)["status"] == "degraded"
+            out[f"test_{size}"][n] = verdict(setup, score, y)
         for share in FLIPS:
             flipped = np.where(rng.random(n) < share, 1 - y, y)
-            out["flip"][(share, n)] = verdict(setups[114], score, flipped)["status"] == "degraded"
+            out["flip"][(share, n)] = verdict(setups[114], score, flipped)
         xc, yc = draw(n, rng, weights=concept)
-        out["concept"][n] = verdict(setups[114], model.predict_proba(xc)[:, 1], yc)["status"] == "degraded"
+        out["concept"][n] = verdict(setups[114], model.predict_proba(xc)[:, 1], yc)
     return out
 
 
@@ -115,17 +143,26 @@ def project_false_alarms(seeds: int) -> dict:
     d = params.data
     frame = coerce(extract(d.source, d.format, d.target, d.id_column), spec)
     stratify = params.split.stratify and params.task != "regression"
-    alarms, live_rows = 0, 0
+    alarms, live_rows = dict.fromkeys(RULES, 0), 0
     for seed in range(seeds):
         train, rest = split_frame(frame, d.target, 0.4, seed, stratify)
         test, live = split_frame(rest, d.target, 0.5, seed, stratify)
         model = build_pipeline(params, spec).fit(train.drop(columns=[d.target, d.id_column]), train[d.target])
-        tested = metrics_of(params.task, predict(model, test, d.target, d.id_column, params.evaluate.threshold))
-        setup = setup_of(params, list(model.classes_), tested)
+        on_test = predict(model, test, d.target, d.id_column, params.evaluate.threshold)
+        errors = standard_errors(params.task, on_test, params.compare.bootstrap_resamples, params.seed)
+        setup = setup_of(params, list(model.classes_), metrics_of(params.task, on_test), errors)
         p = predict(model, live, d.target, d.id_column, params.evaluate.threshold)
-        alarms += verdict(setup, p.positive_score, p.y_true)["status"] == "degraded"
+        for rule, alarm in verdict(setup, p.positive_score, p.y_true).items():
+            alarms[rule] += alarm
         live_rows = len(live)
-    return {"source": d.source, "rate": alarms / seeds, "train": len(train), "test": len(test), "live": live_rows}
+    return {
+        "source": d.source,
+        "alarms": alarms,
+        "seeds": seeds,
+        "train": len(train),
+        "test": len(test),
+        "live": live_rows,
+    }
 
 
 def cbpe_errors(seeds: int, params: Params) -> dict:
@@ -152,48 +189,84 @@ def cbpe_errors(seeds: int, params: Params) -> dict:
     return out
 
 
-def rate(results: list[dict], key: str, cell: object) -> float:
-    return sum(r[key][cell] for r in results) / len(results)
+def count(results: list[dict], key: str, cell: object, rule: str) -> int:
+    return sum(r[key][cell][rule] for r in results)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate k/n (honest at 0 and near 0, unlike k/n +- 2 se)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def pct(k: int, n: int) -> str:
+    low, high = wilson(k, n)
+    return f"{100 * k / n:.1f} % [{100 * low:.1f}, {100 * high:.1f}]"
+
+
+def cells(results: list[dict], key: str, cell_of: object) -> str:
+    """One table row's cells: per window size, both rules."""
+    n = len(results)
+    out = []
+    for w in WINDOWS:
+        cell = cell_of(w) if callable(cell_of) else w
+        out += [pct(count(results, key, cell, rule), n) for rule in RULES]
+    return " | ".join(out)
+
+
+def header(first: str) -> list[str]:
+    rules = [f"{w} rows: {RULE_NAMES[r]}" for w in WINDOWS for r in RULES]
+    return [f"| {first} | " + " | ".join(rules) + " |", "|---|" + "---:|" * len(rules)]
 
 
 def report(seeds: int, params: Params, results: list[dict], project: dict, drops: dict, cbpe: dict) -> str:
-    pct = lambda x: f"{100 * x:.1f} %"  # noqa: E731
     c = params.compare
+    se = {size: np.array([r["se"][size] for r in results]) for size in (114, 2000)}
     md = [
         "# Live performance: false alarms, power and the CBPE estimate",
         "",
         f'Rule (`ops/monitoring/performance.py`): "degraded" when the {c.confidence:.0%} bootstrap interval '
         f"({c.bootstrap_resamples} resamples) of the live ROC AUC lies entirely below the model's test ROC AUC minus "
-        f"the gate's margin (0.005). {seeds} seeds per cell; synthetic data: a logistic truth on 8 features, a "
-        "logistic regression trained on 455 rows.",
+        "the gate's margin (0.005): the upper end of a two-sided 90% interval, a one-sided test at 5%. Two rules, "
+        "side by side on the same windows and live intervals: **test metric exact** (before) and **its standard "
+        "error allowed for** (now: the interval's bound widened to `live + sqrt(half_width^2 + (z se)^2)`, `se` the "
+        "test metric's bootstrap standard error that the evaluate stage writes to `metrics/test_uncertainty.json`, "
+        f"`z` = {norm.ppf(0.5 + c.confidence / 2):.3f}). {seeds} seeds per "
+        "cell; every rate with its 95% Wilson interval over the seeds. Synthetic data: a logistic truth on 8 "
+        "features, a logistic regression trained on 455 rows.",
+        "",
+        f"The test ROC AUC's standard error: median {np.median(se[114]):.4f} on 114 test rows, "
+        f"{np.median(se[2000]):.4f} on 2000 (over the seeds).",
         "",
         "## False alarms (live labels from the training distribution)",
         "",
-        "| reference: test metric on | " + " | ".join(f"{n} labelled rows" for n in WINDOWS) + " |",
-        "|---|" + "---:|" * len(WINDOWS),
+        *header("reference: test metric on"),
     ]
     for size in (114, 2000):
-        md.append(
-            f"| {size} test rows (synthetic) | "
-            + " | ".join(pct(rate(results, f"test_{size}", n)) for n in WINDOWS)
-            + " |"
-        )
+        md.append(f"| {size} test rows (synthetic) | {cells(results, f'test_{size}', None)} |")
+    a, k = project["alarms"], project["seeds"]
     md += [
-        f"| project data (`{project['source']}`: {project['train']} train / {project['test']} test rows), "
-        f"{project['live']} labelled live rows | {pct(project['rate'])} | | |",
+        "",
+        f"Project data (`{project['source']}`: {project['train']} train / {project['test']} test rows), "
+        f"{project['live']} labelled live rows, {k} re-splits: test metric exact {pct(a['exact'], k)}, its standard "
+        f"error allowed for {pct(a['se'], k)}.",
         "",
         "## Power (the model made worse by a known amount; reference: 114 test rows)",
         "",
         f"True drop of the ROC AUC (from {drops['base_auc']:.3f}, on 200,000 rows) in brackets.",
         "",
-        "| scenario | " + " | ".join(f"{n} labelled rows" for n in WINDOWS) + " |",
-        "|---|" + "---:|" * len(WINDOWS),
+        *header("scenario"),
     ]
     for share in FLIPS:
-        cells = " | ".join(pct(rate(results, "flip", (share, n))) for n in WINDOWS)
-        md.append(f"| {share:.0%} of the labels flipped (-{drops[f'flip {share:.0%}']:.3f}) | {cells} |")
-    cells = " | ".join(pct(rate(results, "concept", n)) for n in WINDOWS)
-    md.append(f"| concept drift: 2 of 8 true weights reversed (-{drops['concept']:.3f}) | {cells} |")
+        row = cells(results, "flip", lambda w, s=share: (s, w))
+        md.append(f"| {share:.0%} of the labels flipped (-{drops[f'flip {share:.0%}']:.3f}) | {row} |")
+    md.append(
+        f"| concept drift: 2 of 8 true weights reversed (-{drops['concept']:.3f}) | {cells(results, 'concept', None)} |"
+    )
     md += [
         "",
         "## CBPE estimate vs the realised metric (unlabelled windows, covariate shift)",
@@ -221,12 +294,21 @@ def main() -> None:
     cbpe = cbpe_errors(args.seeds, params)
     seconds = time.perf_counter() - t0
     md = report(args.seeds, params, results, project, drops, cbpe) + f"\n\nBenchmark run time: {seconds:.0f} s."
+    n = len(results)
+
+    def rates(key: str, cell_of: object) -> dict:
+        return {
+            w: {r: count(results, key, cell_of(w) if callable(cell_of) else w, r) / n for r in RULES} for w in WINDOWS
+        }
+
     data = {
         "seeds": args.seeds,
-        "false_alarms": {f"test_{s}": {n: rate(results, f"test_{s}", n) for n in WINDOWS} for s in (114, 2000)},
+        "rules": RULE_NAMES,
+        "false_alarms": {f"test_{s}": rates(f"test_{s}", None) for s in (114, 2000)},
+        "test_se_median": {s: float(np.median([r["se"][s] for r in results])) for s in (114, 2000)},
         "project_false_alarms": project,
-        "power": {f"flip {s:.0%}": {n: rate(results, "flip", (s, n)) for n in WINDOWS} for s in FLIPS}
-        | {"concept": {n: rate(results, "concept", n) for n in WINDOWS}},
+        "power": {f"flip {s:.0%}": rates("flip", lambda w, s=s: (s, w)) for s in FLIPS}
+        | {"concept": rates("concept", None)},
         "true_drops": drops,
         "cbpe": {f"{m} shift {s:g} n {n}": e for (m, s, n), e in cbpe.items()},
     }

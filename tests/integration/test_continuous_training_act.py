@@ -5,7 +5,8 @@ GitHub API stand-in (.ci/emulation/github_api.py) and a local bare repository th
   run updates the same issue instead of opening another. With no log configured: green, a notice, nothing.
   Labels under which the logged predictions are often wrong: degraded, the issue, reason "performance degraded".
 - retrain.yml on one trained repository whose data source is a file outside git (the "bucket"):
-  1. nothing changed: no branch, no PR, exit 0;
+  1. nothing changed: no branch, no PR, exit 0 (dispatched by hand, and again on the weekly `schedule` event:
+     both start the retraining job);
   2. new data landed (repository_dispatch new-data): branch retrain/candidate pushed with dvc.lock,
      metrics and the model metadata, ONE PR requested with the report, and the report posted on it
      (GITHUB_TOKEN: the PR gets no checks of its own);
@@ -214,6 +215,9 @@ def retrain_runs(
             repo, RETRAIN, "workflow_dispatch", {"inputs": {"reason": "weekly check"}}, work / "a", github, uv_cache
         )
     }
+    # the weekly schedule (GitHub's `schedule` event payload), on the same unchanged data: retraining starts
+    schedule = {"schedule": "41 4 * * 1"}
+    runs["schedule"] = act(repo, RETRAIN, "schedule", schedule, work / "s", github, uv_cache)
     origin = repo.parent / "origin.git"
     (work / "branches-after-unchanged.txt").write_text(git(origin, "branch", "--list"), encoding="utf-8")
     frame = pd.read_csv(landing)
@@ -231,6 +235,21 @@ def test_no_new_data_means_no_pull_request(retrain_runs: dict[str, ActRun], buck
     assert all(step != "make retrain-publish" for _, step in r.steps())  # the publish job was skipped
     branches = (r.record_dir.parent.parent / "branches-after-unchanged.txt").read_text(encoding="utf-8")
     assert "retrain/candidate" not in branches
+
+
+def test_the_schedule_starts_retraining(retrain_runs: dict[str, ActRun], github: GitHubStandIn) -> None:
+    """The second trigger (on a schedule): `act schedule` with GitHub's schedule payload starts the same retraining
+    job as a dispatch (data re-extracted, the decision taken, its reason `schedule`); unchanged data: no PR."""
+    r = retrain_runs["schedule"]
+    assert r.returncode == 0, r.describe()
+    ran = {step: result for (_, step), result in r.steps().items()}
+    assert ran.get("make retrain-data (refresh the data from its source)") == "Success", ran
+    assert ran.get("make retrain-decide") == "Success", ran
+    assert "re-extracting the data from its source" in r.log and "retraining run started by: schedule" in r.log
+    assert "data unchanged" in r.log and "nothing to propose" in r.log
+    assert "make retrain-publish" not in ran
+    # the dispatch run said its own reason
+    assert "retraining run started by: weekly check" in retrain_runs["unchanged"].log
 
 
 def test_new_data_opens_one_pull_request_with_the_report(

@@ -194,6 +194,9 @@ def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
     assert release_main(["promote-challenger"]) == 0
     out = capsys.readouterr().out
     assert f"@champion: {champion} -> {challenger}" in out and "challenger better" in out
+    # it says that the service has not changed, and what deploys the promoted model (its model file named)
+    assert "only the MLflow aliases moved" in out and "release.yml" in out, out
+    assert f"model_md5 {file_md5(model_path)}" in out, out
     assert registry.champion(params.mlflow) == challenger
     assert registry.champion(params.mlflow, registry.PREVIOUS) == champion
     assert registry.champion(params.mlflow, "challenger") is None

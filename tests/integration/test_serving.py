@@ -385,6 +385,31 @@ def test_feedback_is_validated_and_appended(served: Served, client: httpx.Client
     assert client.post("/metadata").json()["shadow"] is None  # no challenger in this bento
 
 
+def test_feedback_list_is_validated_per_item_and_appended_all_or_nothing(served: Served, client: httpx.Client) -> None:
+    """POST /feedback_batch: a list of {id, label}; a bad item -> 400 naming its index and field and nothing is
+    appended; more than serving.max_batch_size items -> 400 (the /predict_batch bound)."""
+    feedback = served.log_path.parent / "feedback.jsonl"
+    before = len(read_log(feedback)) if feedback.exists() else 0
+    items = [{"id": 2000 + i, "label": i % 2} for i in range(5)]
+    resp = client.post("/feedback_batch", json={"labels": items})
+    assert resp.status_code == 200 and resp.json() == {"recorded": 5}, resp.text
+    limit = client.post("/metadata").json()["max_batch_size"]
+    for bad, loc, rule in (
+        ([*items[:2], {"id": 9, "label": "1"}, *items[2:]], ["labels", 2, "label"], "int_type"),
+        ([items[0], {"label": 1}], ["labels", 1, "id"], "missing"),
+        ([{"id": 9, "label": 3}], ["labels", 0, "label"], "value_error"),
+        ([items[0], {**items[1], "extra": 1}], ["labels", 1, "extra"], "extra_forbidden"),
+        ([items[0]] * (limit + 1), ["labels"], "too_long"),
+        ([], ["labels"], "too_short"),
+    ):
+        resp = client.post("/feedback_batch", json={"labels": bad})
+        assert resp.status_code == 400, (loc, resp.text)
+        assert [(d["loc"], d["type"]) for d in resp.json()["detail"]] == [(loc, rule)], resp.text
+    rows = read_log(feedback)[before:]  # the good list only, whole: no line of any rejected list
+    assert [(r["id"], r["target"]) for r in rows] == [(i["id"], i["label"]) for i in items]
+    assert len({r["ts"] for r in rows}) == 1
+
+
 def test_labels_posted_as_feedback_that_the_model_gets_wrong_trigger_retraining(
     served: Served, client: httpx.Client, tmp_path: Path
 ) -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from mlops_template.core.config import CompareParams, ConfigError, parse_params
 from mlops_template.core.metric_catalogue import DEFAULT_MARGINS, margin_of
+from mlops_template.core.metric_kernels import resample_counts
 from mlops_template.core.metrics import Predictions, compute_metrics
 from mlops_template.experiment.compare import (
     MetricComparison,
@@ -19,7 +20,7 @@ from mlops_template.experiment.compare import (
     verdict_of,
 )
 from mlops_template.experiment.formatting import num, signed
-from mlops_template.experiment.resample import ResampledMetrics, resample_counts
+from mlops_template.experiment.resample import ResampledMetrics
 
 
 def _accuracy(correct: np.ndarray):
@@ -257,3 +258,26 @@ def test_resampled_metrics_are_a_function_of_the_weights_values_not_of_the_array
         for name in names:
             assert np.array_equal(again[name], fresh[name]), (task, name)
             assert not np.allclose(again[name], point[name][0]), (task, name)
+
+
+def test_rank_sums_are_never_served_from_another_block() -> None:
+    """ROC AUC caches its per-block sums for average precision on the same block. Matched by ``id()`` alone, a
+    bootstrap block whose array object took the freed address of the point value's unit weights got their sums:
+    the monitor's shadow interval changed from run to run. As in compare_predictions: the point value on unit
+    weights (freed at once), then the first bootstrap block; every value must equal a fresh scorer's."""
+    rng = np.random.default_rng(7)
+    n = 200
+    score = rng.random(n)
+    y = (rng.random(n) < score).astype(int)
+    p = Predictions(np.arange(n), y, (score >= 0.5).astype(int), np.column_stack([1 - score, score]), np.array([0, 1]))
+    blocks = [next(resample_counts(n, 50, seed)) for seed in range(20)]
+    for block in blocks:
+        scorer = ResampledMetrics("binary", p)
+        unit = np.ones((1, n), np.float32)
+        point = scorer(unit)  # the point value on unit weights; then its array is freed
+        del unit
+        w = block.copy()  # the next array object: CPython hands it the freed one's address (or another)
+        got, fresh = scorer(w), ResampledMetrics("binary", p)(w)
+        assert np.array_equal(got["roc_auc"], fresh["roc_auc"])
+        assert np.array_equal(got["pr_auc"], fresh["pr_auc"])
+        assert len(point["roc_auc"]) == 1 and len(got["roc_auc"]) == len(block)

@@ -24,11 +24,11 @@ from mlops_template.core.config import CompareParams, ConfigError, Params, parse
 from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
 from mlops_template.core.estimators import Estimator, EstimatorParams
 from mlops_template.core.metric_catalogue import CATALOGUE, Metric, register
-from mlops_template.core.metric_kernels import Batch
+from mlops_template.core.metric_kernels import Batch, resample_counts
 from mlops_template.core.metrics import Predictions, compute_metrics
 from mlops_template.core.model import build_pipeline
 from mlops_template.experiment.compare import compare_predictions
-from mlops_template.experiment.resample import ResampledMetrics, resample_counts
+from mlops_template.experiment.resample import ResampledMetrics
 from mlops_template.ops.serving.onnx_path import DEFAULT_VARIANTS, agreement, convert_estimator, variants_for
 from mlops_template.ops.serving.predictor import Predictor
 

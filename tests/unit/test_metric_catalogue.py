@@ -23,9 +23,9 @@ from mlops_template.core.metric_catalogue import (
     metrics_of_task,
     register,
 )
-from mlops_template.core.metric_kernels import Rows
+from mlops_template.core.metric_kernels import Rows, resample_counts
 from mlops_template.core.metrics import Predictions, compute_metrics
-from mlops_template.experiment.resample import ResampledMetrics, resample_counts
+from mlops_template.experiment.resample import ResampledMetrics
 from tests.support import REPO_ROOT
 
 Oracle = Callable[[np.ndarray, np.ndarray, Any, Any], float]

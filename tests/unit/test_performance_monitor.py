@@ -263,3 +263,59 @@ def test_precedence_error_then_degraded_then_drift() -> None:
     assert combine("error", "no log.", {"status": "degraded", "message": "p."}) == ("error", "no log.")
     assert combine("drift", "d.", {"status": "insufficient_labels", "message": "few."})[0] == "drift"
     assert combine("ok", "d.", None) == ("ok", "d.")
+
+
+# ----------------------------------------------------------------------------- the test metric's own uncertainty
+
+
+def test_standard_errors_are_the_spread_of_the_metrics_over_bootstrap_resamples() -> None:
+    from mlops_template.core.metric_kernels import resample_counts
+    from mlops_template.core.metrics import Predictions, compute_metrics, standard_errors
+
+    score, y = scored(114, 21)
+    classes = np.array([0, 1])
+    p = Predictions(np.arange(114), y, (score >= 0.5).astype(int), np.column_stack([1 - score, score]), classes)
+    errors = standard_errors("binary", p, 60, seed=3)
+    rows = [np.repeat(np.arange(114), w.astype(int)) for block in resample_counts(114, 60, 3) for w in block]
+    naive = [compute_metrics("binary", y[i], p.y_pred[i], p.proba[i], classes) for i in rows]
+    for name in ("roc_auc", "accuracy", "brier"):
+        assert errors[name] == pytest.approx(np.std([m[name] for m in naive], ddof=1), abs=2e-6), name
+    assert 0.0 < errors["roc_auc"] < 0.1
+
+
+def test_a_lucky_test_metric_is_no_false_alarm_once_its_standard_error_is_allowed_for() -> None:
+    """The model's test AUC came out 0.03 above its true AUC (114 test rows: a standard error of ~0.03): live labels
+    from the model's own distribution fall below it. Taken as exact, that is "degraded"; with its standard error,
+    the widened interval reaches the test metric minus the margin: ok. A model really made worse stays degraded."""
+    score, y = scored(1000, 22)
+    exact = setup_of(Params(), [0, 1], {"roc_auc": TRUE_AUC + 0.03})
+    allowed = setup_of(Params(), [0, 1], {"roc_auc": TRUE_AUC + 0.03}, {"roc_auc": 0.03, "accuracy": 0.04})
+    assert (exact.test_se, allowed.test_se) == (None, 0.03)
+    good = labels(np.arange(1000), y)
+    old, new = (performance_block(predictions(score), good, s, NOW) for s in (exact, allowed))
+    assert (old["status"], new["status"]) == ("degraded", "ok"), (old["message"], new["message"])
+    assert old["ci_high"] == new["ci_high"] == old["rule_high"] < new["rule_high"]  # the same live interval, widened
+    from scipy.stats import norm
+
+    z = norm.ppf(0.5 + allowed.confidence / 2)
+    half = new["ci_high"] - new["live_value"]
+    assert new["rule_high"] == pytest.approx(new["live_value"] + np.hypot(half, z * 0.03), abs=2e-6)
+    assert "standard error 0.0300" in new["message"] and "taken as exact" in old["message"]
+    worse = performance_block(predictions(score), labels(np.arange(1000), flipped(y, 0.3, 23)), allowed, NOW)
+    assert worse["status"] == "degraded", worse["message"]
+
+
+def test_the_monitor_reads_the_standard_errors_beside_the_test_metrics(workdir: Path) -> None:
+    score, y = scored(400, 24)
+    write_log(workdir / "log.jsonl", score)
+    pd.DataFrame({"id": np.arange(400), "label": y}).to_csv(workdir / "labels.csv", index=False)
+    code, summary = run(workdir, "--labels", str(workdir / "labels.csv"))
+    assert summary["performance"]["test_se"] is None and "taken as exact" in summary["performance"]["message"]
+    recorded = {"rows": 114, "resamples": 1000, "standard_errors": {"roc_auc": 0.021}}
+    (workdir / "test_uncertainty.json").write_text(json.dumps(recorded), encoding="utf-8")
+    code, summary = run(workdir, "--labels", str(workdir / "labels.csv"))
+    assert (code, summary["performance"]["test_se"]) == (0, 0.021), summary["message"]
+    assert summary["performance"]["rule_high"] > summary["performance"]["ci_high"]
+    (workdir / "test_uncertainty.json").write_text('{"standard_errors": {"roc_auc": "small"}}', encoding="utf-8")
+    code, summary = run(workdir, "--labels", str(workdir / "labels.csv"))
+    assert (code, summary["status"]) == (1, "error") and "test_uncertainty.json" in summary["message"]

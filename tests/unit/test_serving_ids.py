@@ -19,9 +19,16 @@ from mlops_template.core.data.schema import SchemaSpec
 from mlops_template.core.model import build_pipeline
 from mlops_template.ops.serving import columnar
 from mlops_template.ops.serving.predictor import Predictor, labels_and_scores
-from mlops_template.ops.serving.predlog import feedback_line, log_lines, read_log, record_ids
+from mlops_template.ops.serving.predlog import feedback_line, feedback_lines, log_lines, read_log, record_ids
 from mlops_template.ops.serving.shadow import ShadowScorer, ShadowWork
-from mlops_template.ops.serving.validation import describe_errors, label_type, record_type, validate_records
+from mlops_template.ops.serving.validation import (
+    describe_errors,
+    feedback_item_type,
+    feedback_items_type,
+    label_type,
+    record_type,
+    validate_records,
+)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +85,26 @@ def test_feedback_line_is_the_labels_format() -> None:
     line = json.loads(feedback_line("id", "target", "abc-3", 1))
     assert set(line) == {"id", "target", "ts"} and (line["id"], line["target"]) == ("abc-3", 1)
     assert pd.Timestamp(line["ts"]).tzinfo is not None
+
+
+def test_feedback_list_is_validated_item_by_item_and_bounded(spec: SchemaSpec) -> None:
+    item = feedback_item_type(str | int, label_type(spec, "target", [0, 1]))
+    adapter = TypeAdapter(feedback_items_type(item, 3))
+    good = [{"id": 7, "label": 1}, {"id": "r-1", "label": 0}]
+    assert adapter.validate_python(good) == good
+    for items, field, rule in (
+        ([*good, {"id": 9, "label": 2}], "2.label", "value_error"),
+        ([{"id": 9}, *good], "0.label", "missing"),
+        ([good[0], {"label": 1}], "1.id", "missing"),
+        ([good[0], {**good[1], "score": 0.3}], "1.score", "extra_forbidden"),
+        ([*good, *good], "", "too_long"),
+        ([], "", "too_short"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            adapter.validate_python(items)
+        assert [(e["field"], e["rule"]) for e in describe_errors(info.value)] == [(field, rule)], items
+    lines = [json.loads(line) for line in feedback_lines("key", "y", good).splitlines()]
+    assert [(r["key"], r["y"]) for r in lines] == [(7, 1), ("r-1", 0)] and lines[0]["ts"] == lines[1]["ts"]
 
 
 def test_label_follows_the_target_column(spec: SchemaSpec) -> None:

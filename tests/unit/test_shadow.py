@@ -221,6 +221,55 @@ def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
     assert summary["shadow"]["verdict"] == "insufficient labels" and summary["shadow"]["agreement"] is not None
 
 
+def test_the_monitor_reads_the_log_and_the_labels_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One monitor run opens the prediction log once and the labels once: the drift window, the live performance
+    and the shadow comparison take their rows from that read (the same verdicts as reading each on its own)."""
+    import fsspec
+
+    from mlops_template.ops.monitoring.__main__ import main as monitor_main
+    from mlops_template.ops.monitoring.labels import read_labels
+    from mlops_template.ops.monitoring.window import read_log_lines, read_window, window_of
+    from tests.unit.test_performance_monitor import CARD
+
+    log, labels_csv = tmp_path / "log.jsonl", tmp_path / "labels.csv"
+    labels = write_shadow_log(log, 200, champion_noise=0.5, challenger_noise=3.0)
+    labels.to_csv(labels_csv, index=False)
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write('not json\n{"inputs": 3}\n')
+    (tmp_path / "params.yaml").write_text("monitor:\n  min_rows: 50\n", encoding="utf-8")
+    (tmp_path / "card.json").write_text(json.dumps({**CARD, "target": "target"}), encoding="utf-8")
+    (tmp_path / "metrics.json").write_text(json.dumps({"roc_auc": 0.5}), encoding="utf-8")
+    from mlops_template.core.profile import build_profile
+    from tests.unit.test_drift_monitor import FEATURES, SPEC, population
+
+    profile = build_profile(population(2000, seed=1), SPEC, FEATURES, bins=10)
+    (tmp_path / "profile.json").write_text(json.dumps(profile), encoding="utf-8")
+    opened: list[str] = []
+    real_open_files = fsspec.open_files
+
+    def counting_open_files(location: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(str(location))
+        return real_open_files(location, *args, **kwargs)
+
+    monkeypatch.setattr(fsspec, "open_files", counting_open_files)
+    args = ["--log", str(log), "--labels", str(labels_csv), "--out", str(tmp_path / "out")]
+    args += ["--profile", str(tmp_path / "profile.json"), "--params", str(tmp_path / "params.yaml")]
+    args += ["--card", str(tmp_path / "card.json"), "--metrics", str(tmp_path / "metrics.json")]
+    assert monitor_main(args) == 0
+    assert sorted(opened) == sorted([str(log), str(labels_csv)])
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["performance"]["labelled_rows"] == 200 and summary["window"]["malformed"] == 2
+    # the same rows as reading each on its own: the window, and the shadow block (2 unreadable lines)
+    alone = read_window(str(log), 10_000, None)
+    assert summary["window"]["rows"] == len(alone.frame) == 200
+    lines = read_log_lines(str(log))
+    entries = [value for _, parsed in lines.files for _, value, _ in parsed if isinstance(value, dict)]
+    expected = shadow_block(entries, read_labels(str(labels_csv), "id", "target").frame, PARAMS, unreadable=1)
+    assert expected is not None and summary["shadow"] == expected.model_dump(mode="json")
+    assert len(window_of(lines, 10_000, None).frame) == 200  # and the window leaves the lines as they were read
+    assert not any("_ts" in value for _, parsed in lines.files for _, value, _ in parsed if isinstance(value, dict))
+
+
 def write_summary(path: Path, block: ShadowComparison | None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     shadow = None if block is None else block.model_dump(mode="json")

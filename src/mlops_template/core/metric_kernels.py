@@ -18,7 +18,7 @@ A resample on which a metric is undefined (one class only) gives NaN for it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cached_property
 from typing import Any
 
@@ -252,3 +252,15 @@ class Batch:
     def average_precision(self, j: int = -1) -> np.ndarray:
         """Average precision of class ``j`` (binary: the positive class)."""
         return average_precision_of(*self.score_sums(j))
+
+
+def resample_counts(n: int, resamples: int, seed: int, block: int = 0) -> Iterator[np.ndarray]:
+    """Blocks of bootstrap count matrices ``(b, n)`` (rows drawn with replacement), seeded, ~8M cells each."""
+    rng = np.random.default_rng(seed)
+    block = block or max(1, min(resamples, 4_000_000 // max(n, 1)))
+    done = 0
+    while done < resamples:
+        b = min(block, resamples - done)
+        idx = rng.integers(0, n, (b, n)) + (np.arange(b) * n)[:, None]
+        yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
+        done += b

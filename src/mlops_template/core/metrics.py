@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 
 from mlops_template.core.config import TaskType
 from mlops_template.core.metric_catalogue import compute_all
-from mlops_template.core.metric_kernels import Rows
+from mlops_template.core.metric_kernels import Rows, resample_counts
 
 
 @dataclass(frozen=True)
@@ -70,3 +70,22 @@ def compute_metrics(
 
 def metrics_of(task: TaskType, p: Predictions) -> dict[str, float]:
     return compute_metrics(task, p.y_true, p.y_pred, p.proba, p.classes)
+
+
+def standard_errors(task: TaskType, p: Predictions, resamples: int, seed: int) -> dict[str, float]:
+    """The bootstrap standard error of every metric of ``p`` (standard deviation over ``resamples`` resamples of
+    the rows; resamples on which a metric is undefined are left out, and a metric defined on fewer than half of
+    them gets none). The evaluate stage records it for the test metrics, so the live-performance check can
+    allow for the test metric's own sampling error (ops/monitoring/performance.py)."""
+    rows = Rows(task, p.y_true, p.y_pred, p.proba, p.classes, dtype=np.float32)
+    parts: dict[str, list[np.ndarray]] = {}
+    for w in resample_counts(len(p.y_true), resamples, seed):
+        for name, values in compute_all(rows, w, None).items():
+            parts.setdefault(name, []).append(values)
+    out: dict[str, float] = {}
+    for name, blocks in parts.items():
+        values = np.concatenate(blocks)
+        values = values[np.isfinite(values)]
+        if len(values) >= max(2, resamples / 2):
+            out[name] = round(float(np.std(values, ddof=1)), 6)
+    return out

@@ -14,6 +14,8 @@ VALIDATION_REPORT_MD = Path("reports/validation.md")
 MODEL = Path("models/model.joblib")
 MODEL_METADATA = Path("models/metadata.json")
 METRICS = Path("metrics/metrics.json")
+# the test metrics' bootstrap standard errors (evaluate stage): the live-performance check widens its rule by them
+TEST_UNCERTAINTY = Path("metrics/test_uncertainty.json")
 PREDICTIONS = Path("metrics/predictions.csv")
 PLOTS_DIR = Path("plots")
 # run-specific facts of the last training run (MLflow run id, git SHA): never a DVC output, so dvc.lock stays

@@ -37,9 +37,10 @@ import numpy as np
 
 from mlops_template.core.config import CompareParams, ConfigError, TaskType
 from mlops_template.core.metric_catalogue import DEFAULT_PRIMARY_METRIC, HIGHER_IS_BETTER, margin_of, metrics_of_task
+from mlops_template.core.metric_kernels import resample_counts
 from mlops_template.core.metrics import Predictions, metrics_of
 from mlops_template.experiment.formatting import decimals_for, num, signed
-from mlops_template.experiment.resample import ResampledMetrics, resample_counts
+from mlops_template.experiment.resample import ResampledMetrics
 
 Verdict = Literal[
     "improved",

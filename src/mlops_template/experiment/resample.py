@@ -12,26 +12,12 @@ A resample on which a metric is undefined (one class only) gives NaN for it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 
 from mlops_template.core.config import TaskType
 from mlops_template.core.metric_catalogue import compute_all
 from mlops_template.core.metric_kernels import Rows
 from mlops_template.core.metrics import Predictions
-
-
-def resample_counts(n: int, resamples: int, seed: int, block: int = 0) -> Iterator[np.ndarray]:
-    """Blocks of bootstrap count matrices ``(b, n)`` (rows drawn with replacement), seeded, ~8M cells each."""
-    rng = np.random.default_rng(seed)
-    block = block or max(1, min(resamples, 4_000_000 // max(n, 1)))
-    done = 0
-    while done < resamples:
-        b = min(block, resamples - done)
-        idx = rng.integers(0, n, (b, n)) + (np.arange(b) * n)[:, None]
-        yield np.bincount(idx.ravel(), minlength=b * n).reshape(b, n).astype(np.float32)
-        done += b
 
 
 class ResampledMetrics:

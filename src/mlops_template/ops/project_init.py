@@ -19,6 +19,7 @@ from mlops_template.ops.github import origin_url
 DEMO_LINEAGE = [
     Path("dvc.lock"),
     paths.METRICS,
+    paths.TEST_UNCERTAINTY,
     paths.PREDICTIONS,
     paths.MODEL_METADATA,
     paths.REFERENCE_PROFILE,

@@ -1,10 +1,11 @@
-"""DVC stage ``evaluate``: test-set metrics, plots (data + PNG) and per-row predictions."""
+"""DVC stage ``evaluate``: test-set metrics, their bootstrap standard errors, plots (data + PNG) and per-row
+predictions."""
 
 import pandas as pd
 
 from mlops_template.core import paths
 from mlops_template.core.config import load_params
-from mlops_template.core.metrics import metrics_of, predict
+from mlops_template.core.metrics import metrics_of, predict, standard_errors
 from mlops_template.core.model_card import load_training_run
 from mlops_template.core.model_io import load_model
 from mlops_template.core.plots import write_plots
@@ -20,6 +21,11 @@ def main() -> None:
     preds = predict(model, test, d.target, d.id_column, params.evaluate.threshold)
     metrics = metrics_of(params.task, preds)
     write_json(paths.METRICS, metrics)
+    # how much the test metrics would vary on another test set of this size: the live-performance check allows
+    # for it (ops/monitoring/performance.py); the gate's resampling settings
+    resamples = params.compare.bootstrap_resamples
+    errors = standard_errors(params.task, preds, resamples, params.seed)
+    write_json(paths.TEST_UNCERTAINTY, {"rows": len(test), "resamples": resamples, "standard_errors": errors})
     paths.PREDICTIONS.parent.mkdir(parents=True, exist_ok=True)
     preds.to_frame().to_csv(paths.PREDICTIONS, index=False)
     written = write_plots(params.task, preds, paths.PLOTS_DIR, params.evaluate.calibration_bins)

@@ -21,10 +21,8 @@ import sys
 from pathlib import Path
 
 from mlops_template.core import paths
-from mlops_template.core.config import ConfigError, Params, load_params
-from mlops_template.core.errors import DataSourceError
+from mlops_template.core.config import ConfigError, load_params
 from mlops_template.ops.monitoring.monitor import EXIT, PerformanceInputs, github_output, run_monitor
-from mlops_template.ops.monitoring.shadow import ShadowComparison, shadow_from_log
 
 SKIPPED = """## Drift monitor: skipped (no prediction log configured)
 
@@ -60,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         "(no performance check)",
     )
     parser.add_argument("--card", default=str(paths.MODEL_METADATA), help="the served model's card")
-    parser.add_argument("--metrics", default=str(paths.METRICS), help="the served model's test metrics")
+    parser.add_argument(
+        "--metrics",
+        default=str(paths.METRICS),
+        help="the served model's test metrics (their standard errors: test_uncertainty.json beside it)",
+    )
     parser.add_argument(
         "--profile", default=str(paths.REFERENCE_PROFILE), help="reference profile (DVC stage `profile`)"
     )
@@ -86,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     labels = (args.labels or "").strip()
     performance = PerformanceInputs(labels, params, Path(args.card), Path(args.metrics)) if labels else None
-    shadow = shadow_or_none(log, labels or None, params)
-    payload = run_monitor(log, Path(args.profile), out, params.monitor, performance, shadow=shadow)
+    payload = run_monitor(log, Path(args.profile), out, params.monitor, performance, shadow_params=params)
     github_output(payload, out / "drift.md")
     status = payload["status"]
     stream = sys.stderr if status == "error" else sys.stdout
@@ -95,16 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"[monitor] report: {out / 'drift.md'}, summary: {out / 'summary.json'}", file=stream)
     code = EXIT[status]
     return code if (code == 1 or not args.exit_zero) else 0
-
-
-def shadow_or_none(log: str, labels: str | None, params: Params) -> ShadowComparison | None:
-    """The shadow challenger comparison; None without a challenger, or when the log or labels cannot be read
-    (the drift verdict reports an unreadable log; an unreadable labels source is a warning here)."""
-    try:
-        return shadow_from_log(log, labels, params)
-    except DataSourceError as err:
-        print(f"[monitor] shadow comparison skipped: {err}", file=sys.stderr)
-        return None
 
 
 def skip_unconfigured(out: Path) -> int:

@@ -13,18 +13,21 @@ summary / $GITHUB_OUTPUT instead).
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mlops_template.core import paths
 from mlops_template.core.config import ConfigError, MonitorParams, Params
 from mlops_template.core.errors import DataSourceError
 from mlops_template.ops.monitoring.drift import DriftResult, compare
+from mlops_template.ops.monitoring.labels import Labels, read_labels
 from mlops_template.ops.monitoring.report import Section, performance_markdown, write_report
-from mlops_template.ops.monitoring.shadow import ShadowComparison
+from mlops_template.ops.monitoring.shadow import ShadowComparison, shadow_from_log
 from mlops_template.ops.monitoring.shadow import section_parts as shadow_section
-from mlops_template.ops.monitoring.window import Window, read_window
+from mlops_template.ops.monitoring.window import LogLines, Window, read_log_lines, window_of
 
 EXIT = {"ok": 0, "error": 1, "drift": 3, "insufficient_data": 4, "degraded": 5}
 RETRAIN_REASON = {"drift": "drift detected by the monitor", "degraded": "performance degraded"}
@@ -43,6 +46,28 @@ class PerformanceInputs:
     params: Params
     card: Path
     metrics: Path
+    # the test metrics' standard errors (evaluate stage); None: test_uncertainty.json beside `metrics`
+    uncertainty: Path | None = None
+
+    def uncertainty_path(self) -> Path:
+        return self.uncertainty or self.metrics.with_name(paths.TEST_UNCERTAINTY.name)
+
+
+def test_errors_of(path: Path) -> dict[str, float] | None:
+    """The test metrics' bootstrap standard errors the evaluate stage recorded; None when there is no such file
+    (an older pipeline: the test metric is then taken as exact, and the report says so)."""
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise ConfigError(
+            f"{path}: cannot read the test metrics' standard errors: {err}: re-run `make repro`"
+        ) from None
+    errors = recorded.get("standard_errors") if isinstance(recorded, dict) else None
+    if not isinstance(errors, dict) or not all(isinstance(v, int | float) for v in errors.values()):
+        raise ConfigError(f"{path}: no `standard_errors` object of numbers: re-run `make repro`")
+    return {str(k): float(v) for k, v in errors.items()}
 
 
 def load_profile(path: Path) -> dict:
@@ -101,18 +126,29 @@ def drift_verdict(profile: dict, window: Window, params: MonitorParams) -> tuple
     )
 
 
-def measure_performance(inputs: PerformanceInputs, window: Window, now: datetime | None = None) -> dict[str, Any]:
-    """Read the labels, the card and the test metrics; the performance block (an error block on bad input)."""
+def read_labels_of(inputs: PerformanceInputs) -> Labels | str:
+    """The labels source, read once per run (the performance check and the shadow comparison both use it), or
+    why it cannot be read."""
+    try:
+        return read_labels(inputs.labels, inputs.params.data.id_column, inputs.params.data.target)
+    except (DataSourceError, ValueError) as err:
+        return str(err)
+
+
+def measure_performance(
+    inputs: PerformanceInputs, window: Window, labels: Labels | str, now: datetime | None = None
+) -> dict[str, Any]:
+    """The card and the test metrics, and the labels read by read_labels_of (or why they could not be): the
+    performance block (an error block on bad input)."""
     from mlops_template.core.model_card import load_card
-    from mlops_template.ops.monitoring.labels import read_labels
     from mlops_template.ops.monitoring.performance import performance_block, setup_of
 
-    data = inputs.params.data
     try:
         card = load_card(inputs.card)
         metrics = json.loads(inputs.metrics.read_text(encoding="utf-8"))
-        setup = setup_of(inputs.params, card.classes, metrics)
-        labels = read_labels(inputs.labels, data.id_column, data.target)
+        setup = setup_of(inputs.params, card.classes, metrics, test_errors_of(inputs.uncertainty_path()))
+        if isinstance(labels, str):
+            raise DataSourceError(labels)
     except FileNotFoundError as err:
         message = f"{err.filename}: not found: the served model's card and test metrics come from `make repro`"
         return {"status": "error", "message": message}
@@ -135,6 +171,15 @@ def combine(status: str, message: str, performance: dict[str, Any] | None) -> tu
     return status, f"{message} Live performance: {performance['message']}"
 
 
+def shadow_or_none(log: LogLines, labels: Labels | str | None, params: Params) -> ShadowComparison | None:
+    """The shadow challenger comparison of the log's lines; None without a challenger, or when the labels source
+    cannot be read (a warning here; the performance check reports it as the error)."""
+    if isinstance(labels, str):
+        print(f"[monitor] shadow comparison skipped: {labels}", file=sys.stderr)
+        return None
+    return shadow_from_log(log, None if labels is None else labels.frame, params)
+
+
 def run_monitor(
     log: str,
     profile_path: Path,
@@ -142,17 +187,25 @@ def run_monitor(
     params: MonitorParams,
     performance: PerformanceInputs | None = None,
     now: datetime | None = None,
-    shadow: ShadowComparison | None = None,
+    shadow_params: Params | None = None,
 ) -> dict:
-    """Compare, measure, write the report, return the summary (``status`` is one of EXIT's keys)."""
+    """Compare, measure, write the report, return the summary (``status`` is one of EXIT's keys).
+
+    The prediction log and the labels are read once: the drift window, the live performance and (with
+    ``shadow_params``, the project's params) the shadow challenger comparison take their rows from that read."""
     window = result = None
     try:
         profile = load_profile(profile_path)
-        window = read_window(log, params.window, params.window_hours)
+        lines = read_log_lines(log)
+        window = window_of(lines, params.window, params.window_hours)
     except (ConfigError, DataSourceError) as err:
         return write_report(out, "error", str(err), params, window, result)
+    labels = None if performance is None else read_labels_of(performance)
     status, message, result = drift_verdict(profile, window, params)
-    block = None if performance is None or status == "error" else measure_performance(performance, window, now)
+    block = None
+    if performance is not None and labels is not None and status != "error":
+        block = measure_performance(performance, window, labels, now)
+    shadow = None if shadow_params is None else shadow_or_none(lines, labels, shadow_params)
     status, message = combine(status, message, block)
     hint = NO_LABELS if performance is None else "Not measured: the prediction log could not be used (above)."
     sections = [Section("performance", block, performance_markdown(block, hint))]

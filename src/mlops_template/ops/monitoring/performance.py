@@ -10,6 +10,11 @@ Pure functions of frames (the I/O is in ops/monitoring/labels.py and window.py),
   the gate's practical margin (``compare.margins`` / ``DEFAULT_MARGINS``): **degraded** when the interval
   lies entirely below ``test - margin`` (for lower-is-better metrics such as rmse: entirely above
   ``test + margin``);
+- the test metric is itself an estimate from a test set of a few hundred rows: the evaluate stage records its
+  bootstrap standard error ``se`` (``metrics/test_uncertainty.json``), and the interval's bound on the side of
+  the verdict is widened to ``live +- sqrt(half_width**2 + (z * se)**2)`` (``z`` of ``compare.confidence``), the
+  interval of ``live - test`` for two independent estimates. Without that file the test metric counts as exact
+  (as before, and the benchmark shows the false alarms that gives: benchmarks/results/performance.md);
 - for classifiers, a confidence-based performance estimate (CBPE, as NannyML's) of the unlabelled part from
   the logged probabilities: every row counts as its positive class with weight ``p`` and as the negative
   with weight ``1 - p``, and the same metric code scores that expected confusion. An estimate, it assumes
@@ -31,9 +36,10 @@ import pandas as pd
 
 from mlops_template.core.config import ConfigError, Params, TaskType
 from mlops_template.core.metric_catalogue import CATALOGUE, DEFAULT_PRIMARY_METRIC, HIGHER_IS_BETTER, margin_of
+from mlops_template.core.metric_kernels import resample_counts
 from mlops_template.core.metrics import Predictions
 from mlops_template.experiment.compare import percentile_interval
-from mlops_template.experiment.resample import ResampledMetrics, resample_counts
+from mlops_template.experiment.resample import ResampledMetrics
 
 
 @dataclass(frozen=True)
@@ -49,14 +55,21 @@ class Setup:
     min_labelled_rows: int
     max_bad_label_share: float
     horizon_days: float
+    test_se: float | None = None  # the test metric's bootstrap standard error; None: unknown (taken as exact)
 
     @property
     def higher_is_better(self) -> bool:
         return HIGHER_IS_BETTER[self.metric]
 
 
-def setup_of(params: Params, classes: list[Any] | None, test_metrics: dict[str, float]) -> Setup:
-    """What the verdict needs: the primary metric, the model's test value of it and the gate's margin."""
+def setup_of(
+    params: Params,
+    classes: list[Any] | None,
+    test_metrics: dict[str, float],
+    test_errors: dict[str, float] | None = None,
+) -> Setup:
+    """What the verdict needs: the primary metric, the model's test value of it (and its standard error, from
+    ``test_errors``, when known) and the gate's margin."""
     metric = params.compare.primary_metric or DEFAULT_PRIMARY_METRIC[params.task]
     if metric not in test_metrics:
         raise ConfigError(
@@ -76,6 +89,7 @@ def setup_of(params: Params, classes: list[Any] | None, test_metrics: dict[str, 
         min_labelled_rows=params.monitor.min_labelled_rows,
         max_bad_label_share=params.monitor.max_bad_label_share,
         horizon_days=params.monitor.label_horizon_days,
+        test_se=None if test_errors is None or metric not in test_errors else float(test_errors[metric]),
     )
 
 
@@ -247,6 +261,19 @@ def verdict(setup: Setup, low: float, high: float) -> str:
     return "degraded" if low > setup.test_value + setup.margin else "ok"
 
 
+def widened(setup: Setup, live: float, low: float, high: float) -> tuple[float, float]:
+    """The live interval with the test metric's own sampling error added in quadrature on each side:
+    ``live - sqrt((live - low)**2 + (z se)**2)``, ``live + sqrt((high - live)**2 + (z se)**2)``, so that the
+    verdict compares ``live - test`` (two independent estimates), not ``live`` with an exact number. Unchanged
+    when the standard error is unknown."""
+    if not setup.test_se:
+        return low, high
+    from scipy.stats import norm
+
+    extra = float(norm.ppf(0.5 + setup.confidence / 2.0)) * setup.test_se
+    return live - math.hypot(live - low, extra), live + math.hypot(high - live, extra)
+
+
 def estimate_block(setup: Setup, joined: Joined) -> dict[str, Any] | None:
     unlabelled = cbpe(setup, joined.unlabelled)
     on_labelled = cbpe(setup, joined.labelled)
@@ -277,13 +304,20 @@ def _measure(setup: Setup, joined: Joined) -> tuple[str, str, dict[str, Any]]:
     low, high, used = bootstrap_interval(setup, p)
     if not (math.isfinite(live) and math.isfinite(low)):
         return "insufficient_labels", f"{setup.metric} is undefined on these {n} labels (one class only?)", {}
+    wide_low, wide_high = widened(setup, live, low, high)
     fields = {"live_value": round(live, 6), "ci_low": round(low, 6), "ci_high": round(high, 6), "resamples": used}
-    status = verdict(setup, low, high)
+    fields |= {"rule_low": round(wide_low, 6), "rule_high": round(wide_high, 6)}
+    status = verdict(setup, wide_low, wide_high)
     side = "below" if setup.higher_is_better else "above"
     bound = setup.test_value - setup.margin if setup.higher_is_better else setup.test_value + setup.margin
+    test = f"{setup.test_value:.4f} on the test set"
+    if setup.test_se:
+        test += f" (standard error {setup.test_se:.4f}; the interval widened by it: [{wide_low:.4f}, {wide_high:.4f}])"
+    else:
+        test += " (taken as exact: no standard error recorded; `make repro` writes metrics/test_uncertainty.json)"
     message = (
         f"live {setup.metric} {live:.4f} ({setup.confidence:.0%} CI [{low:.4f}, {high:.4f}]) on {n} labelled "
-        f"predictions vs {setup.test_value:.4f} on the test set (margin {setup.margin:g}): "
+        f"predictions vs {test}, margin {setup.margin:g}: "
         + (f"the interval lies entirely {side} {bound:.4f}." if status == "degraded" else f"not {side} {bound:.4f}.")
     )
     return status, message, fields
@@ -311,11 +345,14 @@ def performance_block(
         "metric": setup.metric,
         "higher_is_better": setup.higher_is_better,
         "test_value": setup.test_value,
+        "test_se": setup.test_se,
         "margin": setup.margin,
         "confidence": setup.confidence,
         "live_value": None,
         "ci_low": None,
         "ci_high": None,
+        "rule_low": None,
+        "rule_high": None,
         **fields,
         "horizon_days": setup.horizon_days,
         "predictions_in_window": window,

@@ -201,7 +201,9 @@ def performance_markdown(block: dict[str, Any] | None, hint: str = "") -> str:
         lines += [
             f"| metric | test set | margin | live | {block['confidence']:.0%} CI | labelled rows |",
             "|---|---:|---:|---:|---|---:|",
-            f"| {block['metric']} | {block['test_value']:.4f} | {block['margin']:g} | {block['live_value']:.4f} | "
+            f"| {block['metric']} | {block['test_value']:.4f}"
+            + (f" (se {block['test_se']:.4f})" if block.get("test_se") else "")
+            + f" | {block['margin']:g} | {block['live_value']:.4f} | "
             f"[{block['ci_low']:.4f}, {block['ci_high']:.4f}] | {block['labelled_rows']} |",
             "",
         ]

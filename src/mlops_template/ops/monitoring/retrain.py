@@ -41,6 +41,7 @@ RAW = "data/raw/data.parquet"
 TRACKED_OUTPUTS = [
     "dvc.lock",
     "metrics/metrics.json",
+    "metrics/test_uncertainty.json",
     "plots",
     "models/metadata.json",
     "models/reference_profile.json",
@@ -114,6 +115,7 @@ def refresh() -> int:
 
 
 def decide(comparison_path: Path, report_path: Path, reason: str) -> int:
+    say(f"retraining run started by: {reason}")  # the trigger (RETRAIN_REASON): schedule, dispatch, new data, ...
     from mlops_template.core.handoff import HandOffError
     from mlops_template.experiment.comparison_record import PIPELINE_FAILED, ComparisonRecord
     from mlops_template.ops.monitoring.retrain_state import RetrainState
@@ -157,7 +159,7 @@ def decide(comparison_path: Path, report_path: Path, reason: str) -> int:
         "- data: "
         + (f"**changed** (new DVC data version, md5 {state.data_md5_after})" if data_changed else "unchanged"),
         f"- candidate vs main's model: **{verdict}**; gate {'passed' if passed else '**FAILED**'}",
-        "- files: `dvc.lock`, `metrics/metrics.json`, `plots/`, `models/metadata.json`, "
+        "- files: `dvc.lock`, `metrics/metrics.json` (+ `test_uncertainty.json`), `plots/`, `models/metadata.json`, "
         "`models/reference_profile.json`, `reports/validation.*`",
         "",
         "Merging promotes this model through the release workflow. The full comparison report follows"

@@ -36,8 +36,7 @@ from mlops_template.core.config import Params, TaskType
 from mlops_template.core.metric_catalogue import CATALOGUE
 from mlops_template.core.metrics import Predictions
 from mlops_template.experiment.compare import compare_predictions, describe
-from mlops_template.ops.monitoring.labels import read_labels
-from mlops_template.ops.monitoring.window import jsonl_values, read_texts
+from mlops_template.ops.monitoring.window import LogLines, judge_lines
 
 ShadowVerdict = Literal["better", "not worse", "worse", "inconclusive", "insufficient labels", "not comparable"]
 PROMOTABLE: frozenset[str] = frozenset({"better", "not worse"})
@@ -123,13 +122,13 @@ def pair_lines(entries: Iterable[Any]) -> Pairs:
     return out
 
 
-def read_log_entries(location: str) -> tuple[list[Any], int]:
-    """Every JSON line of the prediction log (path, glob or fsspec URL, read as the drift window reads it) and
-    the number of lines that are not JSON."""
+def log_entries(log: LogLines) -> tuple[list[Any], int]:
+    """Every JSON line of the prediction log (read once by the monitor, ops/monitoring/window.py) and the number of
+    lines that are not JSON."""
     entries: list[Any] = []
     bad = 0
-    for name, text in read_texts(location):
-        found, unreadable, _ = jsonl_values(text, name, lambda value: "")
+    for name, parsed in log.files:
+        found, unreadable, _ = judge_lines(parsed, name, lambda value: "")
         entries += found
         bad += unreadable
     return entries, bad
@@ -313,11 +312,11 @@ def shadow_block(
     return ShadowComparison.model_validate(fields)
 
 
-def shadow_from_log(log: str, labels: str | None, params: Params) -> ShadowComparison | None:
-    """The ``shadow`` block from the prediction log and (optionally) a labels source; None without a challenger."""
-    entries, unreadable = read_log_entries(log)
-    frame = None if not labels else read_labels(labels, params.data.id_column, params.data.target).frame
-    return shadow_block(entries, frame, params, unreadable=unreadable)
+def shadow_from_log(log: LogLines, labels: pd.DataFrame | None, params: Params) -> ShadowComparison | None:
+    """The ``shadow`` block from the prediction log's lines and (optionally) the labels frame (both read once by
+    the monitor: ops/monitoring/window.py ``read_log_lines``, ops/monitoring/labels.py); None without a challenger."""
+    entries, unreadable = log_entries(log)
+    return shadow_block(entries, labels, params, unreadable=unreadable)
 
 
 def markdown(block: ShadowComparison | None) -> str:

@@ -45,30 +45,62 @@ def _parse_ts(value: Any) -> datetime | None:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def jsonl_values(text: str, origin: str, judge: Callable[[Any], str | None]) -> tuple[list[Any], int, list[str]]:
-    """The JSON values of one JSONL text that ``judge`` keeps; count and describe the other lines.
+# one line of a JSONL text: (line number, the JSON value, why it is not JSON or None)
+ParsedLine = tuple[int, Any, str | None]
 
-    ``judge(value)`` returns "" to keep the value, None to skip it silently, or why the line is unusable.
-    The one reader of JSONL lines: the prediction log (drift window, shadow comparison) and the labels."""
-    kept: list[Any] = []
-    bad, examples = 0, list[str]()
+
+def parse_json_lines(text: str) -> list[ParsedLine]:
+    """Every non-empty line of a JSONL text, parsed once (a line that is not JSON keeps why)."""
+    parsed: list[ParsedLine] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            parsed.append((number, json.loads(line), None))
         except json.JSONDecodeError as err:
-            why: str | None = f"not JSON ({err.msg})"
-        else:
-            why = judge(value)
-            if why == "":
-                kept.append(value)
+            parsed.append((number, None, f"not JSON ({err.msg})"))
+    return parsed
+
+
+def judge_lines(
+    parsed: list[ParsedLine], origin: str, judge: Callable[[Any], str | None]
+) -> tuple[list[Any], int, list[str]]:
+    """The JSON values ``judge`` keeps; count and describe the other lines.
+
+    ``judge(value)`` returns "" to keep the value, None to skip it silently, or why the line is unusable."""
+    kept: list[Any] = []
+    bad, examples = 0, list[str]()
+    for number, value, not_json in parsed:
+        why = not_json if not_json is not None else judge(value)
+        if why == "":
+            kept.append(value)
         if why is None or why == "":
             continue
         bad += 1
         if len(examples) < 5:
             examples.append(f"{origin}:{number}: {why}")
     return kept, bad, examples
+
+
+def jsonl_values(text: str, origin: str, judge: Callable[[Any], str | None]) -> tuple[list[Any], int, list[str]]:
+    """The JSON values of one JSONL text that ``judge`` keeps; count and describe the other lines.
+
+    The one reader of JSONL lines: the prediction log (drift window, shadow comparison) and the labels."""
+    return judge_lines(parse_json_lines(text), origin, judge)
+
+
+@dataclass
+class LogLines:
+    """The prediction log read and parsed once per monitor run: (file name, its parsed lines) per file. The drift
+    window and the live-performance join (:func:`window_of`) and the shadow comparison (ops/monitoring/shadow.py)
+    all take their rows from it."""
+
+    files: list[tuple[str, list[ParsedLine]]]
+
+
+def read_log_lines(location: str) -> LogLines:
+    """Read every file of the prediction log (path, glob or fsspec URL) and parse its lines, once."""
+    return LogLines([(name, parse_json_lines(text)) for name, text in read_texts(location)])
 
 
 def _champion_entry(entry: Any) -> str | None:
@@ -85,9 +117,9 @@ def _champion_entry(entry: Any) -> str | None:
     return ""
 
 
-def parse_lines(text: str, origin: str) -> tuple[list[dict[str, Any]], int, list[str]]:
-    """Valid entries (with a parsed ``_ts``) of one log file's text; count and describe the rest."""
-    return jsonl_values(text, origin, _champion_entry)
+def _copy(value: Any) -> Any:
+    # the window adds ``_ts`` to its entries: a shallow copy keeps the parsed lines as they were read
+    return dict(value) if isinstance(value, dict) else value
 
 
 def read_texts(location: str) -> list[tuple[str, str]]:
@@ -127,12 +159,17 @@ def predictions_of(entries: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def read_window(location: str, window: int, window_hours: float | None, now: datetime | None = None) -> Window:
-    texts = read_texts(location)
+    """The window of the prediction log at ``location`` (read here; :func:`window_of` takes lines already read)."""
+    return window_of(read_log_lines(location), window, window_hours, now)
+
+
+def window_of(log: LogLines, window: int, window_hours: float | None, now: datetime | None = None) -> Window:
+    """The drift window (last ``window_hours`` hours, last ``window`` records) of lines read by read_log_lines."""
     entries: list[dict[str, Any]] = []
     lines = malformed = 0
     examples: list[str] = []
-    for name, text in texts:
-        found, bad, why = parse_lines(text, name)
+    for name, parsed in log.files:
+        found, bad, why = judge_lines([(n, _copy(v), e) for n, v, e in parsed], name, _champion_entry)
         entries += found
         lines += len(found) + bad
         malformed += bad
@@ -157,6 +194,6 @@ def read_window(location: str, window: int, window_hours: float | None, now: dat
         model_versions=versions,
         first_ts=entries[0]["_ts"].isoformat() if entries else None,
         last_ts=entries[-1]["_ts"].isoformat() if entries else None,
-        files=[name for name, _ in texts],
+        files=[name for name, _ in log.files],
         predictions=predictions,
     )

@@ -260,14 +260,28 @@ def cmd_promote_challenger(args: argparse.Namespace) -> int:
     if not _mlflow_configured():
         raise ReleaseError("promote-challenger needs the model registry: set MLFLOW_TRACKING_URI")
     params = load_params().mlflow
-    previous, version = registry.promote_challenger(params)
+    previous, version, tags = registry.promote_challenger(params)
     print(f"promote-challenger: {block.message}")
     print(
         f"promote-challenger: {params.registered_model_name} @{registry.CHAMPION}: {previous or 'unset'} -> {version} "
         f"(served as {block.challenger_version!r}); @{registry.PREVIOUS}: {previous or 'unset'}; "
         f"@{registry.CHALLENGER} removed. `make rollback` undoes it"
     )
+    print(next_steps(version, tags))
     return 0
+
+
+def next_steps(version: str, tags: dict[str, str]) -> str:
+    """What promote-challenger did not do: only the registry's aliases moved; the service changes with a release."""
+    model = ", ".join(f"{k} {tags[k]}" for k in ("git_sha", "model_md5") if tags.get(k)) or "its model file"
+    return (
+        f"promote-challenger: only the MLflow aliases moved: the service still answers with the old champion until "
+        f"a release deploys version {version}. Next: merge the change whose "
+        f"dvc.lock pins this model ({model}) into main; release.yml then builds, smoke-tests and deploys its image "
+        f"and keeps @{registry.CHAMPION} on version {version} (the same model file is registered once). A release "
+        f"of a different model moves @{registry.CHAMPION} to that one instead (docs/continuous-training.md, "
+        f'"Promoting a challenger")'
+    )
 
 
 def add_promote_challenger(sub: argparse._SubParsersAction) -> None:

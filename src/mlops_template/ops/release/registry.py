@@ -175,9 +175,10 @@ def promote(params: MlflowParams, version: str, alias: str = CHAMPION) -> tuple[
     return previous, tags
 
 
-def promote_challenger(params: MlflowParams) -> tuple[str | None, str]:
+def promote_challenger(params: MlflowParams) -> tuple[str | None, str, dict[str, str]]:
     """``champion`` -> the ``challenger``'s version (the old champion becomes ``previous-champion``, as in a
-    release), and the ``challenger`` alias goes: it serves now. Returns (previous champion or None, new champion)."""
+    release), and the ``challenger`` alias goes. Only the aliases move: the service changes with the next release
+    (docs/continuous-training.md). Returns (previous champion or None, new champion, the new champion's tags)."""
     version = champion(params, CHALLENGER)
     if version is None:
         raise ReleaseError(
@@ -187,9 +188,9 @@ def promote_challenger(params: MlflowParams) -> tuple[str | None, str]:
     current = champion(params)
     if current == version:
         raise ReleaseError(f"the challenger is already the champion (version {version}): nothing to promote")
-    previous, _ = promote(params, version, CHAMPION)
+    previous, tags = promote(params, version, CHAMPION)
     _client(tracking_uri(params)).delete_registered_model_alias(params.registered_model_name, CHALLENGER)
-    return previous, version
+    return previous, version, tags
 
 
 def list_versions(params: MlflowParams) -> list[dict[str, str]]:

@@ -14,7 +14,8 @@ are champion lines.
 
 Each request is written with one ``write`` call on a file opened in append mode, so lines of
 concurrent workers do not interleave. The feedback log (``POST /feedback``) is a second JSONL file with
-one ``{<id_column>: id, <target>: label, "ts": ...}`` line per label: the monitor's labels format.
+one ``{<id_column>: id, <target>: label, "ts": ...}`` line per label: the monitor's labels format
+(``POST /feedback_batch`` appends a validated list of them in one write).
 """
 
 from __future__ import annotations
@@ -90,6 +91,13 @@ def log_lines(
 def feedback_line(id_column: str, target: str, record_id: Any, label: Any) -> str:
     """One labels row as JSONL (the monitor's labels format): ``{<id_column>: id, <target>: label, ts}``."""
     return json.dumps({id_column: record_id, target: label, "ts": datetime.now(UTC).isoformat()}) + "\n"
+
+
+def feedback_lines(id_column: str, target: str, items: Sequence[dict[str, Any]]) -> str:
+    """The labels rows of a ``/feedback_batch`` request (``{"id", "label"}`` items), one ``ts`` for all:
+    written with one ``write`` call, so the whole list is appended or nothing is."""
+    ts = datetime.now(UTC).isoformat()
+    return "".join(json.dumps({id_column: i["id"], target: i["label"], "ts": ts}) + "\n" for i in items)
 
 
 class PredictionLog:

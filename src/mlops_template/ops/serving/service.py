@@ -1,7 +1,8 @@
 """The BentoML service: the pipeline's model behind validated, bounded HTTP endpoints.
 
 Endpoints (all POST, JSON): ``/predict`` (one record), ``/predict_batch`` (``{"records": [...]}``),
-``/feedback`` (``{"id": ..., "label": ...}``: a true label, appended to the feedback log),
+``/feedback`` (``{"id": ..., "label": ...}``: a true label, appended to the feedback log), ``/feedback_batch``
+(``{"labels": [{"id": ..., "label": ...}, ...]}``: up to ``serving.max_batch_size`` of them, all or none appended),
 ``/metadata`` (model version, lineage, features, metrics, shadow counters); BentoML adds ``/readyz``, ``/livez``,
 ``/healthz``, ``/metrics`` (Prometheus) and ``/docs.json`` + the Swagger UI at ``/``.
 
@@ -31,10 +32,23 @@ from mlops_template.core.model_card import Lineage, ServedCard
 from mlops_template.ops.serving import columnar, fastroute
 from mlops_template.ops.serving.limits import INLINE_BATCH_ROWS, BodySizeLimit, ContentTypeGuard
 from mlops_template.ops.serving.predictor import Predictor, decide, labels_and_scores
-from mlops_template.ops.serving.predlog import PredictionLog, feedback_line, log_lines, new_request_id, record_ids
+from mlops_template.ops.serving.predlog import (
+    PredictionLog,
+    feedback_line,
+    feedback_lines,
+    log_lines,
+    new_request_id,
+    record_ids,
+)
 from mlops_template.ops.serving.shadow import ShadowScorer, ShadowWork
 from mlops_template.ops.serving.store import CHALLENGER_TAG_FILE, MODEL_TAG_FILE, bento_tag_of, load_stored
-from mlops_template.ops.serving.validation import label_type, record_type, records_type
+from mlops_template.ops.serving.validation import (
+    feedback_item_type,
+    feedback_items_type,
+    label_type,
+    record_type,
+    records_type,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +91,7 @@ Records = records_type(Record, CONFIG.max_batch_size)
 Label = int | float | str | bool | None
 RecordId = StrictStr | StrictInt
 TargetLabel = label_type(LOADED.spec, TARGET, LOADED.card.classes)
+FeedbackItems = feedback_items_type(feedback_item_type(RecordId, TargetLabel), CONFIG.max_batch_size)
 
 
 class Prediction(BaseModel):
@@ -101,6 +116,10 @@ class FeedbackAck(BaseModel):
     recorded: bool = True
 
 
+class FeedbackBatchAck(BaseModel):
+    recorded: int = Field(description="labels appended to the feedback log (all of the request's)")
+
+
 class ModelMetadata(BaseModel):
     model_version: str
     service: str
@@ -123,6 +142,10 @@ class ModelMetadata(BaseModel):
     )
 
 
+# the JSON API routes (content-type guard; no tracing middleware unless serving.tracing)
+JSON_ROUTES = ["/predict", "/predict_batch", "/metadata", "/feedback", "/feedback_batch"]
+
+
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     return default if value is None else value.strip().lower() in ("1", "true", "yes", "on")
@@ -135,7 +158,7 @@ def _flag(name: str, default: bool) -> bool:
     logging={"access": {"enabled": CONFIG.access_log}},
     # BentoML wraps every request in an OpenTelemetry middleware; skipping it for the API routes
     # doubled single-record throughput here. Switch on (serving.tracing) when an exporter is configured.
-    tracing={} if CONFIG.tracing else {"excluded_urls": ["/predict", "/predict_batch", "/metadata", "/feedback"]},
+    tracing={} if CONFIG.tracing else {"excluded_urls": JSON_ROUTES},
 )
 class ModelService:
     model = MODEL_REF
@@ -243,6 +266,16 @@ class ModelService:
         return FeedbackAck(id=id)
 
     @bentoml.api
+    def feedback_batch(self, labels: FeedbackItems) -> FeedbackBatchAck:  # type: ignore[valid-type]
+        """Record up to ``serving.max_batch_size`` true labels (``[{"id": ..., "label": ...}, ...]``) at once.
+
+        Every item is validated as ``/feedback`` validates one (a bad one: 400 naming ``labels.<index>.<field>``);
+        the lines are appended with one write, so a request is recorded whole or not at all.
+        """
+        self.feedback_log.write(feedback_lines(ID_COLUMN, TARGET, labels))
+        return FeedbackBatchAck(recorded=len(labels))
+
+    @bentoml.api
     def metadata(self) -> ModelMetadata:
         """Model version, lineage (git SHA, data hash, MLflow run), features and metrics."""
         card = self.loaded.card
@@ -322,7 +355,7 @@ ModelService.mount_asgi_app(columnar.make_app(_score_columnar), path="/arrow")  
 
 
 ModelService.add_asgi_middleware(BodySizeLimit, max_bytes=CONFIG.max_request_bytes)  # type: ignore[attr-defined]
-ModelService.add_asgi_middleware(ContentTypeGuard, paths=["/predict", "/predict_batch", "/metadata", "/feedback"])  # type: ignore[attr-defined]
+ModelService.add_asgi_middleware(ContentTypeGuard, paths=JSON_ROUTES)  # type: ignore[attr-defined]
 PREDICT_INPUT = ModelService.apis["predict"].input_spec  # type: ignore[attr-defined]
 # innermost: after the size limit and the content-type guard, inside BentoML's metrics and timeout middlewares
 ModelService.add_asgi_middleware(  # type: ignore[attr-defined]

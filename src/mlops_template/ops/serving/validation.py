@@ -107,3 +107,16 @@ def label_type(spec: SchemaSpec, target: str, classes: list[Any] | None) -> Any:
         return value
 
     return Annotated[base, Field(strict=True), AfterValidator(known)]
+
+
+def feedback_item_type(id_type_: Any, label: Any) -> type:
+    """One item of ``POST /feedback_batch``: ``{"id": ..., "label": ...}``, both required, nothing else."""
+    annotations: dict[str, Any] = {"id": id_type_, "label": label}
+    item = TypedDict("FeedbackItem", annotations)  # type: ignore[misc]
+    item.__pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[attr-defined]
+    return item
+
+
+def feedback_items_type(item: type, max_items: int) -> Any:
+    """A list of 1..max_items feedback items (the body of ``/feedback_batch`` is ``{"labels": [...]}``)."""
+    return Annotated[list[item], Field(min_length=1, max_length=max_items)]  # type: ignore[valid-type]
