@@ -214,7 +214,7 @@ serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI 
 	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
 	$(RUN) bentoml serve "$$(cat build/bento/tag.txt)" --host $(SERVE_HOST) --port $(SERVE_PORT)
 
-bench-serving: $(SETUP) ## benchmark the bento vs FastAPI vs in-process (writes benchmarks/results/serving.*)
+bench-serving: $(SETUP) bento ## benchmark the freshly built bento vs FastAPI peers vs in-process (writes benchmarks/results/serving.*)
 	$(RUN) python benchmarks/bench_serving.py
 
 bench-shadow: $(SETUP) ## champion latency with vs without a shadow challenger, real bentoml serve (benchmarks/results/shadow.md)

@@ -21,7 +21,17 @@ from mlops_template.core.data.schema import SchemaSpec, coerce, draft_spec
 from mlops_template.core.features import _date_parts
 from mlops_template.core.model import build_pipeline
 from mlops_template.ops.serving.onnx_path import agreement, convert_estimator
-from mlops_template.ops.serving.predictor import UNSEEN, Predictor, _date_parts_kernel, _onehot_kernel, edge_records
+from mlops_template.ops.serving.predictor import (
+    FOREST_BATCH_ROWS,
+    UNSEEN,
+    Predictor,
+    _date_parts_kernel,
+    _onehot_kernel,
+    decide,
+    edge_records,
+    forest_kernel,
+    same_outputs,
+)
 from tests.integration.datasets import messy_animal_frame, mixed_churn_frame
 
 ESTIMATORS = ["linear", "random_forest", "hist_gradient_boosting"]
@@ -234,3 +244,95 @@ def test_the_dataframe_fallback_imputes_a_missing_category() -> None:
     assert np.array_equal(slow.outputs([missing]), reference(slow, [missing]))
     filled = pipeline.named_steps["features"].named_transformers_["categorical"].named_steps["impute"].statistics_
     assert np.array_equal(slow.outputs([missing]), slow.outputs([{**record, "plan": filled[0]}]))
+
+
+@pytest.mark.parametrize("model", ESTIMATORS)
+@pytest.mark.parametrize("case", list(CASES))
+def test_one_record_in_python_scalars_equals_the_numpy_kernels(case: str, model: str) -> None:
+    """/predict's scalar path gives the numpy kernels' estimator input bit for bit: every category, unseen
+    values, missing values, booleans, dates and identifier columns included."""
+    pipeline, features, spec, raw = fitted(case, model)
+    predictor = Predictor(pipeline, features, spec)
+    assert predictor._row_kernel is not None and predictor._use_row, predictor.mode
+    for record in requests(pipeline, raw, features, spec):
+        row = predictor._row_kernel(record)
+        assert np.array_equal(row, predictor._transform(predictor.matrix([record])), equal_nan=True), record
+
+
+@pytest.mark.parametrize("case", ["churn-binary", "churn-multiclass", "churn-regression"])
+def test_forest_kernel_sums_the_trees_as_scikit_learn_does(case: str) -> None:
+    pipeline, features, spec, raw = fitted(case, "random_forest")
+    predictor = Predictor(pipeline, features, spec)
+    forest = forest_kernel(predictor.estimator)
+    assert forest is not None
+    t = predictor._transform(predictor.matrix(requests(pipeline, raw, features, spec)))
+    est = predictor.estimator
+    assert np.array_equal(forest(t), est.predict_proba(t) if predictor.is_classifier else est.predict(t))
+    assert forest_kernel(fitted(case, "linear")[0].named_steps["model"]) is None  # not a forest
+
+
+@pytest.mark.parametrize("case", ["churn-binary", "churn-regression"])
+def test_large_forest_batches_leave_onnx_for_the_trees_within_the_check(case: str) -> None:
+    """With ONNX attached, a forest scores FOREST_BATCH_ROWS rows and more with its own trees (faster there);
+    small batches and single records stay on ONNX Runtime; both agree with the pipeline."""
+    pipeline, features, spec, raw = fitted(case, "random_forest")
+    plain = Predictor(pipeline, features, spec)
+    records = requests(pipeline, raw, features, spec)
+    width = plain._transform(plain.matrix(records[:1])).shape[1]
+    model_onnx, note = convert_estimator(plain.estimator, width)
+    assert model_onnx is not None, note
+    served = Predictor(pipeline, features, spec, onnx=model_onnx)
+    assert served.mode == f"numpy+onnx ({model_onnx.label}), forest trees from {FOREST_BATCH_ROWS} rows"
+    big = (records * (FOREST_BATCH_ROWS // len(records) + 1))[:FOREST_BATCH_ROWS]
+    assert same(served, served.outputs(big), reference(served, big))  # the trees: exact
+    small = served.outputs(records)
+    assert agreement(small, reference(served, records), served.is_classifier)[0]  # ONNX: within the tolerance
+    assert np.array_equal(small, served._onnx(served._transform(served.matrix(records))))  # ... and it is ONNX
+
+
+class Nudged(Predictor):
+    """The pipeline's reference moved by a relative ``NUDGE``: what another CPU's summation order does."""
+
+    NUDGE = 0.0
+
+    def _reference(self, records: Any) -> np.ndarray:
+        return super()._reference(records) * (1 + self.NUDGE)
+
+
+@pytest.mark.parametrize(("nudge", "kept"), [(0.0, True), (4e-16, True), (1e-13, True), (1e-9, False)])
+def test_the_self_check_takes_last_bit_differences_not_more(nudge: float, kept: bool) -> None:
+    """A regression model whose fast path differs from the pipeline in the last bits keeps the fast path (a
+    relative 1e-12, as tests/unit/test_mixed_fast_path.same); a real difference sends it to the fallback."""
+    pipeline, features, spec, _ = fitted("churn-regression", "linear")
+    Nudged.NUDGE = nudge
+    predictor = Nudged(pipeline, features, spec)
+    assert predictor.mode.startswith("numpy+kernels") is kept, (predictor.mode, predictor.why)
+    if not kept:
+        assert predictor.mode == "dataframe" and "differs from the pipeline" in predictor.why
+
+
+def test_same_outputs_wants_the_same_top_class() -> None:
+    close = np.array([[0.5, 0.5 + 1e-16]])  # within 1e-12, but the other class on top
+    assert same_outputs(np.array([[0.5 + 1e-16, 0.5]]), np.array([[0.5 + 1e-16, 0.5]]), True)
+    assert not same_outputs(close, np.array([[0.5 + 1e-16, 0.5]]), True)
+    assert same_outputs(np.array([52839.62]), np.array([np.nextafter(52839.62, 1e6)]), False)
+    assert not same_outputs(np.array([1.0, 2.0]), np.array([1.0]), False)
+
+
+@pytest.mark.parametrize("case", ["churn-binary", "churn-multiclass"])
+def test_one_record_is_decided_as_in_a_batch(case: str) -> None:
+    """decide's plain-Python branch for one row gives the batch branch's label and score: at the threshold,
+    on both sides of it, and on a tie between classes (the first maximum wins, as argmax)."""
+    pipeline, features, spec, _ = fitted(case, "linear")
+    predictor = Predictor(pipeline, features, spec)
+    k = len(predictor.classes or [])
+    if k == 2:
+        rows = np.array([[0.5, 0.5], [0.7, 0.3], [0.2, 0.8], [0.5000001, 0.4999999]])
+    else:
+        tie_first = np.r_[[0.4, 0.4], np.full(k - 2, 0.2 / (k - 2))]
+        tie_last = np.r_[np.full(k - 2, 0.1 / (k - 2)), [0.45, 0.45]]
+        rows = np.vstack([np.eye(k), tie_first, tie_last])
+    labels, scores, _ = decide(predictor, rows, 0.5)
+    for i, row in enumerate(rows):
+        one_label, one_score, _ = decide(predictor, row[None, :], 0.5)
+        assert (one_label, one_score) == ([labels[i]], [scores[i]]), row

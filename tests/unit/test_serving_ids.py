@@ -19,7 +19,7 @@ from mlops_template.core.data.schema import SchemaSpec
 from mlops_template.core.model import build_pipeline
 from mlops_template.ops.serving import columnar
 from mlops_template.ops.serving.predictor import Predictor, labels_and_scores
-from mlops_template.ops.serving.predlog import feedback_line, feedback_lines, log_lines, read_log, record_ids
+from mlops_template.ops.serving.predlog import batch_ids, feedback_line, feedback_lines, log_lines, read_log, record_ids
 from mlops_template.ops.serving.shadow import ShadowScorer, ShadowWork
 from mlops_template.ops.serving.validation import (
     describe_errors,
@@ -53,6 +53,13 @@ def test_generated_and_sent_ids() -> None:
     assert record_ids("r1", records, "id") == [7, "r1-1", "r1-2"]
     assert record_ids("r1", [{"a": 1.0}], "id", single=True) == ["r1"]
     assert record_ids("r1", [{"key": "k9"}], "key", single=True) == ["k9"]
+
+
+def test_batch_ids_are_the_record_ids_of_a_columnar_batch() -> None:
+    """The Arrow endpoint's ids from its id column (or none): what record_ids gives for the same records."""
+    sent = [7, None, "k2", None]
+    assert batch_ids("r1", sent, 4) == record_ids("r1", [{"id": s} for s in sent], "id") == [7, "r1-1", "k2", "r1-3"]
+    assert batch_ids("r1", None, 3) == record_ids("r1", [{}] * 3, "id") == ["r1-0", "r1-1", "r1-2"]
 
 
 def test_log_lines_carry_id_and_role_and_keep_the_id_out_of_inputs(tmp_path: Path) -> None:

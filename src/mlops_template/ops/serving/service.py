@@ -34,6 +34,7 @@ from mlops_template.ops.serving.limits import INLINE_BATCH_ROWS, BodySizeLimit, 
 from mlops_template.ops.serving.predictor import Predictor, decide, labels_and_scores
 from mlops_template.ops.serving.predlog import (
     PredictionLog,
+    batch_ids,
     feedback_line,
     feedback_lines,
     log_lines,
@@ -311,8 +312,8 @@ class ModelService:
         out = self.predictor.proba_matrix(x) if self.predictor.is_classifier else self.predictor.predict_matrix(x)
         labels, scores, _ = decide(self.predictor, out, self.threshold)
         request_id = new_request_id()
-        sent = table.column(ID_COLUMN).to_pylist() if ID_COLUMN in table.column_names else [None] * table.num_rows
-        ids = record_ids(request_id, [{ID_COLUMN: i} for i in sent], ID_COLUMN)
+        sent = table.column(ID_COLUMN).to_pylist() if ID_COLUMN in table.column_names else None
+        ids = batch_ids(request_id, sent, table.num_rows)
         records = None
         if self.prediction_log is not None or (self.shadow is not None and not self.shadow_same_features):
             records = table.select(self.loaded.features).to_pylist()
