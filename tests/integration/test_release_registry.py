@@ -159,7 +159,7 @@ def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
     shadow_repo: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from mlops_template.ops.monitoring.shadow import shadow_block
-    from mlops_template.ops.release.__main__ import main as release_main
+    from mlops_template.ops.release.commands import main as release_main
     from tests.unit.test_shadow import traffic, write_summary
 
     params = load_params(shadow_repo / "params.yaml")

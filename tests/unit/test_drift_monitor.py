@@ -13,7 +13,7 @@ import pytest
 from mlops_template.core.config import MonitorParams
 from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
 from mlops_template.core.profile import build_profile
-from mlops_template.ops.monitoring.__main__ import main as monitor_main
+from mlops_template.ops.monitoring.commands import main as monitor_main
 from mlops_template.ops.monitoring.drift import compare
 from mlops_template.ops.serving.predlog import log_lines
 

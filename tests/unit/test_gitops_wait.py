@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.ops.release.__main__ import main
+from mlops_template.ops.release.commands import main
 from mlops_template.ops.release.argocd import AppStatus, rolled_out, wait_healthy
 from mlops_template.ops.release.plan import ReleaseError
 from mlops_template.ops.serving.record import ReleaseRecord

@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from mlops_template.core.config import Params, parse_params
 from mlops_template.core.profile import build_profile
-from mlops_template.ops.monitoring.__main__ import main as monitor_main
+from mlops_template.ops.monitoring.commands import main as monitor_main
 from mlops_template.ops.monitoring.performance import performance_block, setup_of
 from tests.unit.test_drift_monitor import FEATURES, SPEC, population
 

@@ -153,7 +153,7 @@ def test_the_image_travels_in_the_release_artifact_not_a_job_output(workflow: di
 def test_the_deploy_targets_read_the_image_from_the_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlops_template.ops.release.__main__ import main, release_image
+    from mlops_template.ops.release.commands import main, release_image
     from mlops_template.ops.release.plan import ReleaseError
     from mlops_template.ops.serving.record import ReleaseRecord
 

@@ -185,7 +185,7 @@ def write_shadow_log(path: Path, n: int, champion_noise: float, challenger_noise
 
 def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
     from mlops_template.core.profile import build_profile
-    from mlops_template.ops.monitoring.__main__ import main as monitor_main
+    from mlops_template.ops.monitoring.commands import main as monitor_main
     from tests.unit.test_drift_monitor import FEATURES, SPEC, population
 
     profile = build_profile(population(2000, seed=1), SPEC, FEATURES, bins=10)
@@ -231,8 +231,8 @@ def write_summary(path: Path, block: ShadowComparison | None) -> Path:
 def test_promote_challenger_refuses_with_the_reason_before_touching_the_registry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_template.ops.release.__main__ import REFUSED
-    from mlops_template.ops.release.__main__ import main as release_main
+    from mlops_template.ops.release.commands import REFUSED
+    from mlops_template.ops.release.commands import main as release_main
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     lines, labels = traffic(600, champion_noise=0.5, challenger_noise=3.0)
@@ -252,7 +252,7 @@ def test_promote_challenger_refuses_with_the_reason_before_touching_the_registry
 
 
 def test_promote_challenger_input_errors_name_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from mlops_template.ops.release.__main__ import main as release_main
+    from mlops_template.ops.release.commands import main as release_main
 
     assert release_main(["promote-challenger", "--summary", str(tmp_path / "none.json")]) == 1
     assert "run `make monitor LOG=... LABELS=...` first" in capsys.readouterr().err
