@@ -182,15 +182,16 @@ def markdown(findings: list[Finding]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlops_template.experiment.lockcheck", description=__doc__.splitlines()[0]
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops lock-check`` (``make lock-check``; mlops_template/cli.py)."""
     parser.add_argument("--rev", default="HEAD", help="the commit whose dvc.lock is checked (default HEAD)")
     parser.add_argument("--lock", default="dvc.lock", help="the lock the pipeline just wrote")
     parser.add_argument("--strict-outputs", action="store_true", help="also fail when outputs differ")
     parser.add_argument("--report", default="", help="append the verdict to this markdown file when it exists")
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     lock_path = Path(args.lock)
     if not lock_path.is_file():
         print(f"lock-check: no {lock_path}: run the pipeline first (make repro)", file=sys.stderr)
@@ -224,7 +225,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"lock-check passed: the committed dvc.lock ({args.rev}) matches the pipeline's inputs")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

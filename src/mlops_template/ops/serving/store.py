@@ -5,15 +5,15 @@ A stored model is self-contained: ``model.joblib`` (the fitted sklearn Pipeline)
 schema spec the model was trained with, which the service derives its request validation from). Its version is
 derived from the model file's hash, so importing the same model twice is a no-op.
 
-``python -m mlops_template.ops.serving.store`` (``make bento``) imports ``models/`` and builds the bento.
+``mlops bento`` (``make bento``) imports ``models/`` and builds the bento.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,17 +254,20 @@ def build_bento(root: Path, params: Params) -> str:
     return str(bento.tag)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops bento`` (``make bento``; mlops_template/cli.py)."""
+    parser.add_argument(
+        "--import-only", action="store_true", help="import models/ into the model store and print its tag; no bento"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     params = load_params(root / "params.yaml")
-    if args == ["import"]:
+    if args.import_only:
         print(import_model(root, params))
         return 0
     tag = build_bento(root, params)
     print(f"bento: {tag} (written to {TAG_FILE})")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
