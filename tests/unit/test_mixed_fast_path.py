@@ -114,7 +114,7 @@ def test_onnx_path_agrees_on_mixed_records(case: str, model: str) -> None:
     pipeline, features, spec, raw = fitted(case, model)
     plain = Predictor(pipeline, features, spec)
     records = requests(pipeline, raw, features, spec)
-    width = plain._transform(plain.matrix(records[:1])).shape[1]
+    width = plain.transform(plain.matrix(records[:1])).shape[1]
     model_onnx, note = convert_estimator(plain.estimator, width)
     assert model_onnx is not None, note
     served = Predictor(pipeline, features, spec, onnx=model_onnx)
@@ -210,7 +210,7 @@ def test_a_kernel_wrong_on_unseen_values_is_caught(monkeypatch: pytest.MonkeyPat
     """The self-check scores unseen categories: a one-hot kernel that drops them is not served."""
     from mlops_template.ops.serving import predictor as module
 
-    real = module._onehot_kernel
+    real = _onehot_kernel
 
     def zeros_for_unseen(enc: OneHotEncoder) -> Any:
         kernel, why = real(enc)

@@ -52,8 +52,14 @@ def _date_parts(x):
     return np.column_stack([part.to_numpy(dtype="float64", na_value=np.nan) for part in out])
 
 
-def _date_names(transformer, names):
+def _date_names(_transformer, names):  # sklearn's feature_names_out(transformer, input_features) signature
     return np.array([f"{name}_{part}" for name in names for part in DATE_PARTS], dtype=object)
+
+
+# The functions inside every fitted pipeline's FunctionTransformers. A saved model refers to them by their private
+# names (pickle), so those names stay; the serving fast path (ops/serving/predictor.py) recognises them by these.
+TO_FLOAT_FUNC = _to_float
+DATE_PARTS_FUNC = _date_parts
 
 
 def build_preprocessor(spec: SchemaSpec, features: list[str], params: FeatureParams) -> ColumnTransformer:

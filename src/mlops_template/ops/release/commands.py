@@ -112,7 +112,7 @@ def cmd_materialize(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_register(args: argparse.Namespace) -> int:
+def cmd_register(_: argparse.Namespace) -> int:
     RELEASE_FILE.parent.mkdir(parents=True, exist_ok=True)
     if not _mlflow_configured():
         print("register: skipped (MLFLOW_TRACKING_URI is not set); images are tagged with the git SHA only")

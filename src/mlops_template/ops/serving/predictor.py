@@ -156,7 +156,7 @@ _NO_DATE = (np.nan, np.nan, np.nan)
 
 
 def _date_parts_kernel(func: Callable[[Any], np.ndarray]) -> Kernel:
-    """``features._date_parts`` per value: ISO dates/UTC timestamps (the usual case) parsed in Python, any
+    """``features.DATE_PARTS_FUNC`` per value: ISO dates/UTC timestamps (the usual case) parsed in Python, any
     other string through ``func`` itself (pandas), each distinct value once (a bounded cache)."""
     cache: dict[str, tuple[float, float, float]] = {}
 
@@ -199,9 +199,9 @@ def _function_kernel(step: FunctionTransformer) -> tuple[Kernel | None, str]:
     func = step.func
     if func is None:
         return (lambda x: x), ""
-    if func is preprocessing._date_parts:
+    if func is preprocessing.DATE_PARTS_FUNC:
         return _date_parts_kernel(func), ""
-    if func is preprocessing._to_float:
+    if func is preprocessing.TO_FLOAT_FUNC:
         return (lambda x: np.asarray(func(x), dtype=np.float64)), ""
     return None, f"FunctionTransformer({getattr(func, '__name__', func)})"
 
@@ -472,7 +472,8 @@ class Predictor:
 
     # ------------------------------------------------------------------ scoring
 
-    def _transform(self, x: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """The fast path's preprocessing: a feature matrix (:meth:`matrix`) -> the estimator's input."""
         assert self.branches is not None
         parts = []
         for b in self.branches:
@@ -501,7 +502,7 @@ class Predictor:
         """Class probabilities for a feature matrix (rows in feature order, as :meth:`matrix` builds)."""
         if self.branches is None:
             return np.asarray(self.pipeline.predict_proba(self.frame_of_matrix(x)))
-        t = self._transform(x)
+        t = self.transform(x)
         if self._onnx is not None:
             return self._onnx(t)
         if self._kernels and self._proba_kernel is not None and not self._sparse:
@@ -512,7 +513,7 @@ class Predictor:
         """Predictions (regression values / class labels) for a feature matrix."""
         if self.branches is None:
             return np.asarray(self.pipeline.predict(self.frame_of_matrix(x)))
-        t = self._transform(x)
+        t = self.transform(x)
         if self._onnx is not None and not self.is_classifier:
             return self._onnx(t)
         return np.asarray(self.estimator.predict(csr_matrix(t) if self._sparse else t))
@@ -531,7 +532,8 @@ class Predictor:
         """``predict_proba`` for classifiers, ``predict`` for regressors (what the service scores)."""
         return self.predict_proba(records) if self.is_classifier else self.predict(records)
 
-    def _reference(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+    def reference(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """What the pipeline itself answers on a DataFrame of ``records``: the truth the fast paths are checked on."""
         frame = self.frame(records)
         return np.asarray(self.pipeline.predict_proba(frame) if self.is_classifier else self.pipeline.predict(frame))
 
@@ -550,8 +552,8 @@ class Predictor:
     def _onnx_agrees(self) -> bool:
         probes = self.check_records()
         try:
-            checks = [(self.outputs(probes), self._reference(probes))]
-            checks += [(self.outputs([p]), self._reference([p])) for p in self._singles(probes)]
+            checks = [(self.outputs(probes), self.reference(probes))]
+            checks += [(self.outputs([p]), self.reference([p])) for p in self._singles(probes)]
         except Exception:  # any failure means: do not serve this path
             return False
         return all(agreement(fast, slow, self.is_classifier)[0] for fast, slow in checks)
@@ -560,10 +562,10 @@ class Predictor:
         """'' when the fast path gives bit-identical outputs on the check rows (all at once and one by one)."""
         probes = self.check_records()
         try:
-            if not np.array_equal(self.outputs(probes), self._reference(probes)):
+            if not np.array_equal(self.outputs(probes), self.reference(probes)):
                 return "outputs differ on the probe rows"
             for p in self._singles(probes):
-                if not np.array_equal(self.outputs([p]), self._reference([p])):
+                if not np.array_equal(self.outputs([p]), self.reference([p])):
                     return f"outputs differ on the probe row {p}"
         except Exception as err:  # any failure means: do not serve this path
             return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
@@ -614,7 +616,7 @@ def serving_scorer(pipeline: Pipeline, row: pd.DataFrame, spec: SchemaSpec | Non
     record = [{str(k): v for k, v in r.items()} for r in row.to_dict("records")]
     predictor = Predictor(pipeline, features, spec)
     if predictor.branches is not None:
-        width = predictor._transform(predictor.matrix(record)).shape[1]
+        width = predictor.transform(predictor.matrix(record)).shape[1]
         model, _ = convert_estimator(predictor.estimator, width)
         if model is not None:
             served = Predictor(pipeline, features, spec, onnx=model)

@@ -37,7 +37,7 @@ MODEL_TAG_FILE = Path("bento_model_tag.txt")  # the model tag the bento serves (
 CHALLENGER_TAG_FILE = Path("bento_challenger_tag.txt")  # the challenger scored in shadow (make bento CHALLENGER=...)
 
 
-def lineage_of(root: Path, params: Params) -> Lineage:
+def lineage_of(root: Path) -> Lineage:
     """Where the model in ``root/models`` came from: outputs pinned by dvc.lock, MLflow run and version."""
     card = load_card(root / paths.MODEL_METADATA)
     lock = root / "dvc.lock"
@@ -58,12 +58,12 @@ def lineage_of(root: Path, params: Params) -> Lineage:
     )
 
 
-def served_card(root: Path, params: Params) -> ServedCard:
+def served_card(root: Path) -> ServedCard:
     """The card stored with the model in the BentoML model store (and returned by ``/metadata``)."""
     card = load_card(root / paths.MODEL_METADATA)
     metrics_path = root / paths.METRICS
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
-    return ServedCard(**card.model_dump(), lineage=lineage_of(root, params), test_metrics=metrics)
+    return ServedCard(**card.model_dump(), lineage=lineage_of(root), test_metrics=metrics)
 
 
 def labels_of(lineage: Lineage) -> dict[str, str]:
@@ -79,7 +79,7 @@ def import_model(root: Path, params: Params) -> str:
     model_path = root / paths.MODEL
     if not model_path.exists():
         raise FileNotFoundError(f"{model_path}: no trained model (run `make repro` first)")
-    card = served_card(root, params)
+    card = served_card(root)
     version = card.lineage.model_md5[:16]
     tag = f"{params.serving.model_name}:{version}"
     try:
@@ -97,12 +97,12 @@ def import_model(root: Path, params: Params) -> str:
         shutil.copy2(model_path, target / MODEL_FILE)
         (target / METADATA_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
         shutil.copy2(root / params.data.schema_path, target / SCHEMA_FILE)
-        check = prepare_fast_path(target, root, params)
+        check = prepare_fast_path(target, root)
         print(f"serving path: {check['serving_path']} ({check['note']})", flush=True)
     return str(model.tag)
 
 
-def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 2000) -> dict[str, Any]:
+def prepare_fast_path(folder: Path, root: Path, max_rows: int = 2000) -> dict[str, Any]:
     """Convert the estimator to ONNX and check the served path against the sklearn pipeline.
 
     The check scores (up to ``max_rows`` of) the test split both ways; the ONNX file is kept only when
@@ -131,8 +131,8 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     records += edge_records(pipeline, features, spec, records[:20])
     n_inputs = None
     if plain.branches is not None and rows is not None and len(rows):
-        n_inputs = plain._transform(plain.matrix(records[:1])).shape[1]
-    reference = probe._reference(records) if records else None  # the pipeline on a DataFrame
+        n_inputs = plain.transform(plain.matrix(records[:1])).shape[1]
+    reference = probe.reference(records) if records else None  # the pipeline on a DataFrame
     deviations: list[float] = []
 
     def accept(candidate: OnnxModel) -> tuple[bool, str]:
@@ -210,7 +210,7 @@ def load_stored(path: str | Path, tag: str, bento_tag: str | None = None) -> Loa
     )
 
 
-def import_challenger(root: Path, params: Params, source: str) -> str | None:
+def import_challenger(params: Params, source: str) -> str | None:
     """The challenger's store tag: ``source`` is a model store tag (``name:version``) or a project folder whose
     ``models/`` is imported like the champion's (with its own card); empty = no challenger."""
     import bentoml
@@ -237,11 +237,11 @@ def build_bento(root: Path, params: Params) -> str:
 
     model_tag = import_model(root, params)
     (root / MODEL_TAG_FILE).write_text(model_tag + "\n", encoding="utf-8")
-    challenger = import_challenger(root, params, os.environ.get("CHALLENGER", "").strip())
+    challenger = import_challenger(params, os.environ.get("CHALLENGER", "").strip())
     (root / CHALLENGER_TAG_FILE).unlink(missing_ok=True)
     if challenger:
         (root / CHALLENGER_TAG_FILE).write_text(challenger + "\n", encoding="utf-8")
-    lineage = lineage_of(root, params)
+    lineage = lineage_of(root)
     bento = bentoml.bentos.build_bentofile(
         str(root / "bentofile.yaml"),
         build_ctx=str(root),
