@@ -80,65 +80,92 @@ def compare(
 ) -> list[Finding]:
     """Findings that make ``committed`` differ from ``current`` (both parsed dvc.lock files)."""
     old, new = _stages(committed), _stages(current)
-    findings: list[Finding] = []
-    for name in sorted(set(new) - set(old)):
-        findings.append(Finding(name, "stage", "not in the committed dvc.lock"))
-    for name in sorted(set(old) - set(new)):
-        findings.append(Finding(name, "stage", "in the committed dvc.lock but no longer in dvc.yaml"))
+    findings = [Finding(name, "stage", "not in the committed dvc.lock") for name in sorted(set(new) - set(old))]
+    findings += [
+        Finding(name, "stage", "in the committed dvc.lock but no longer in dvc.yaml")
+        for name in sorted(set(old) - set(new))
+    ]
     produced_old = {path: md5 for stage in old.values() for path, md5 in _md5s(stage.get("outs")).items()}
     produced = set(produced_old) | {path for stage in new.values() for path in _md5s(stage.get("outs"))}
     for name in sorted(set(old) & set(new)):
         was, now = old[name], new[name]
-        if was.get("cmd") != now.get("cmd"):
-            findings.append(Finding(name, "cmd", f"committed {was.get('cmd')!r}, now {now.get('cmd')!r}"))
-        params_was = {f"{f}:{k}": v for f, p in (was.get("params") or {}).items() for k, v in _flat(p).items()}
-        params_now = {f"{f}:{k}": v for f, p in (now.get("params") or {}).items() for k, v in _flat(p).items()}
-        for key in sorted(set(params_was) | set(params_now)):
-            if params_was.get(key, "<absent>") != params_now.get(key, "<absent>"):
-                before, after = params_was.get(key, "<absent>"), params_now.get(key, "<absent>")
-                findings.append(Finding(name, key, f"committed {before!r}, now {after!r}"))
-        deps_was, deps_now = _md5s(was.get("deps")), _md5s(now.get("deps"))
-        upstream_changed = False  # a dependency another stage writes has other bytes now (reported at that stage)
-        for path in sorted(set(deps_was) | set(deps_now)):
-            if path in produced:
-                # Produced by another stage: compared through that stage; here only the lock's own consistency.
-                if path in deps_was and path in produced_old and deps_was[path] != produced_old[path]:
-                    findings.append(
-                        Finding(
-                            name,
-                            path,
-                            f"the committed lock says this stage used {_short(deps_was[path])} but the stage that "
-                            f"writes it recorded {_short(produced_old[path])}: it was not re-run after that stage",
-                        )
-                    )
-                upstream_changed |= deps_was.get(path) != deps_now.get(path)
-                continue
-            if deps_was.get(path) != deps_now.get(path):
-                findings.append(
-                    Finding(name, path, f"md5 committed {_short(deps_was.get(path))}, now {_short(deps_now.get(path))}")
-                )
-        inputs_identical = not upstream_changed and not any(f.stage == name and f.blocking for f in findings)
-        outs_was, outs_now = _md5s(was.get("outs")), _md5s(now.get("outs"))
-        for path in sorted(set(outs_was) | set(outs_now)):
-            if path not in outs_was or path not in outs_now:
-                findings.append(
-                    Finding(
-                        name,
-                        path,
-                        "output committed " + _short(outs_was.get(path)) + ", now " + _short(outs_now.get(path)),
-                    )
-                )
-            elif outs_was[path] != outs_now[path] and (inputs_identical or strict_outputs):
-                # Other bytes from identical inputs: not staleness (see the module docstring). Outputs of a stage
-                # whose inputs changed are a consequence of what is reported above and are not listed.
+        inputs = _cmd_and_params(name, was, now)
+        deps, upstream_changed = _deps(name, was, now, produced, produced_old)
+        inputs += deps
+        inputs_identical = not upstream_changed and not any(f.blocking for f in inputs)
+        findings += inputs + _outs(name, was, now, inputs_identical, strict_outputs)
+    return findings
+
+
+def _cmd_and_params(name: str, was: Mapping[str, Any], now: Mapping[str, Any]) -> list[Finding]:
+    """A stage's command and every parameter value it records, committed vs now."""
+    findings = []
+    if was.get("cmd") != now.get("cmd"):
+        findings.append(Finding(name, "cmd", f"committed {was.get('cmd')!r}, now {now.get('cmd')!r}"))
+    params_was = {f"{f}:{k}": v for f, p in (was.get("params") or {}).items() for k, v in _flat(p).items()}
+    params_now = {f"{f}:{k}": v for f, p in (now.get("params") or {}).items() for k, v in _flat(p).items()}
+    for key in sorted(set(params_was) | set(params_now)):
+        if params_was.get(key, "<absent>") != params_now.get(key, "<absent>"):
+            before, after = params_was.get(key, "<absent>"), params_now.get(key, "<absent>")
+            findings.append(Finding(name, key, f"committed {before!r}, now {after!r}"))
+    return findings
+
+
+def _deps(
+    name: str, was: Mapping[str, Any], now: Mapping[str, Any], produced: set[str], produced_old: Mapping[str, str]
+) -> tuple[list[Finding], bool]:
+    """A stage's dependencies: the md5 of each one no stage produces, committed vs now; for one another stage
+    produces, only the committed lock's own consistency. Also: whether such a produced dependency changed."""
+    findings = []
+    deps_was, deps_now = _md5s(was.get("deps")), _md5s(now.get("deps"))
+    upstream_changed = False  # a dependency another stage writes has other bytes now (reported at that stage)
+    for path in sorted(set(deps_was) | set(deps_now)):
+        if path in produced:
+            # Produced by another stage: compared through that stage; here only the lock's own consistency.
+            if path in deps_was and path in produced_old and deps_was[path] != produced_old[path]:
                 findings.append(
                     Finding(
                         name,
                         path,
-                        f"output md5 committed {_short(outs_was[path])}, rebuilt here {_short(outs_now[path])}",
-                        blocking=strict_outputs,
+                        f"the committed lock says this stage used {_short(deps_was[path])} but the stage that "
+                        f"writes it recorded {_short(produced_old[path])}: it was not re-run after that stage",
                     )
                 )
+            upstream_changed |= deps_was.get(path) != deps_now.get(path)
+            continue
+        if deps_was.get(path) != deps_now.get(path):
+            findings.append(
+                Finding(name, path, f"md5 committed {_short(deps_was.get(path))}, now {_short(deps_now.get(path))}")
+            )
+    return findings, upstream_changed
+
+
+def _outs(
+    name: str, was: Mapping[str, Any], now: Mapping[str, Any], inputs_identical: bool, strict_outputs: bool
+) -> list[Finding]:
+    """A stage's outputs: one added or removed always counts; other bytes only as a note, from identical inputs."""
+    findings = []
+    outs_was, outs_now = _md5s(was.get("outs")), _md5s(now.get("outs"))
+    for path in sorted(set(outs_was) | set(outs_now)):
+        if path not in outs_was or path not in outs_now:
+            findings.append(
+                Finding(
+                    name,
+                    path,
+                    "output committed " + _short(outs_was.get(path)) + ", now " + _short(outs_now.get(path)),
+                )
+            )
+        elif outs_was[path] != outs_now[path] and (inputs_identical or strict_outputs):
+            # Other bytes from identical inputs: not staleness (see the module docstring). Outputs of a stage
+            # whose inputs changed are a consequence of what is reported above and are not listed.
+            findings.append(
+                Finding(
+                    name,
+                    path,
+                    f"output md5 committed {_short(outs_was[path])}, rebuilt here {_short(outs_now[path])}",
+                    blocking=strict_outputs,
+                )
+            )
     return findings
 
 
