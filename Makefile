@@ -15,6 +15,11 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(UV_BOOTSTRAP)/bin/uv)
 UV_PATH_DIR := $(CURDIR)/.cache/uv-bin
 export PATH := $(UV_PATH_DIR):$(PATH)
 RUN ?= $(UV) run --frozen --no-sync
+# The project's one command line (pyproject.toml [project.scripts]: mlops_template.cli:main; `mlops --help`).
+MLOPS := $(RUN) mlops
+# The same CLI on the runner's bare Python, for the jobs that hold write tokens and install none of the project's
+# dependencies (github, pr-comment, protect, retrain publish: standard library only).
+MLOPS_BARE := PYTHONPATH=src python3 -m mlops_template.cli
 # Prerequisite of every target that needs the environment; tests that drive make inside a copy of the
 # repository pass SETUP= RUN= with the project's venv on PATH.
 SETUP ?= .venv/.synced
@@ -43,7 +48,7 @@ $(UV_PATH_DIR)/uv: | $(UV)
 setup: $(SETUP) ## create/refresh .venv from uv.lock
 
 repro: $(SETUP) ## run the whole DVC pipeline (extract, validate, split, train, evaluate)
-	$(RUN) python -m mlops_template.cli repro
+	$(MLOPS) repro
 	@$(RUN) dvc metrics show
 
 # Coverage floors: the share of src/mlops_template's lines the tests run in pytest's own process (code run by
@@ -71,10 +76,10 @@ format: $(SETUP) ## apply ruff fixes and formatting
 	$(RUN) ruff format .
 
 schema: $(SETUP) ## draft data/schema.yaml from the current data source (review before committing)
-	$(RUN) python -m mlops_template.cli schema
+	$(MLOPS) schema
 
 check-params: $(SETUP) ## validate params.yaml and the schema file
-	$(RUN) python -m mlops_template.cli check-params
+	$(MLOPS) check-params
 
 metrics: $(SETUP) ## show the current metrics
 	$(RUN) dvc metrics show
@@ -89,7 +94,7 @@ clean: ## remove the environment and caches (not data, models or metrics)
 # make init SOURCE=data/source/churn.csv TARGET=churned ID=customer_id TASK=binary [NAME=churn]
 #           [MISSING_LABELS=drop|error]  (default: drop when some rows have no label, and say how many)
 init: $(SETUP) ## make a fresh fork yours: names, data settings, schema draft, demo lineage reset
-	$(RUN) python -m mlops_template.cli init \
+	$(MLOPS) init \
 	  $(if $(NAME),--name "$(NAME)") $(if $(SOURCE),--source "$(SOURCE)") $(if $(TARGET),--target "$(TARGET)") \
 	  $(if $(ID),--id-column "$(ID)") $(if $(TASK),--task "$(TASK)") \
 	  $(if $(MISSING_LABELS),--missing-labels "$(MISSING_LABELS)")
@@ -116,7 +121,7 @@ template-adopt: $(SETUP) ## once, in a fork made with "Use this template": TEMPL
 	@git ls-remote --exit-code --tags "$${TEMPLATE:?TEMPLATE=<the template git URL> is needed}" \
 	  "refs/tags/$${VERSION:?VERSION=<the template tag this project was made from> is needed}" >/dev/null \
 	  || { echo "no tag $$VERSION in $$TEMPLATE: pick the template's release this project was made from"; exit 1; }
-	$(RUN) python -m mlops_template.cli template-adopt
+	$(MLOPS) template-adopt
 
 # --- Pull request = experiment (issue 4): compare with the base branch's model, report, gate -------------
 # CI calls them in this order:  make pr-report BASE=origin/main  (runs `dvc repro` of the workspace first;
@@ -135,13 +140,13 @@ export BASE
 .PHONY: pr-report gate lock-check
 
 pr-report: $(SETUP) ## compare the workspace model with BASE's (default main): writes $(PR_OUT)/report.md
-	$(RUN) python -m mlops_template.cli pr-report --repro --base "$$BASE" --out "$(PR_OUT)"
+	$(MLOPS) pr-report --repro --base "$$BASE" --out "$(PR_OUT)"
 
 gate: $(SETUP) ## exit non-zero when the last pr-report found a regression (reads $(PR_OUT)/comparison.json)
-	$(RUN) python -m mlops_template.cli gate --comparison "$(PR_OUT)/comparison.json"
+	$(MLOPS) gate --comparison "$(PR_OUT)/comparison.json"
 
 lock-check: $(SETUP) ## after the pipeline ran: fail when the committed dvc.lock is not what code, params and data produce
-	$(RUN) python -m mlops_template.experiment.lockcheck --report "$(PR_OUT)/report.md"
+	$(MLOPS) lock-check --report "$(PR_OUT)/report.md"
 
 # ---- PR workflow (GitHub side): workflow checks, CI test slices, job summary, sticky comment, act ----
 # .github/workflows/pr.yml and pr-comment.yml call these; `make act-pr` runs pr.yml locally under act.
@@ -166,16 +171,16 @@ test-model: $(SETUP) ## the project's model behaviour tests (quality floor from 
 	$(RUN) pytest tests/model $(PYTEST_ARGS)
 
 pr-summary: ## append the PR report to the GitHub job summary (plots as links to the artifact), or say why there is none
-	PYTHONPATH=src python3 -m mlops_template.ops.pr_comment summary --report "$(PR_REPORT)"
+	$(MLOPS_BARE) pr-comment summary --report "$(PR_REPORT)"
 
 pr-comment-post: ## (workflow_run commenter) upsert the one sticky PR comment from the downloaded pr-report artifact
-	PYTHONPATH=src python3 -m mlops_template.ops.pr_comment post --artifact "$(PR_ARTIFACT)" --publish-images "$${PUBLISH_IMAGES:-false}"
+	$(MLOPS_BARE) pr-comment post --artifact "$(PR_ARTIFACT)" --publish-images "$${PUBLISH_IMAGES:-false}"
 
 protect: ## (repository admin, once) apply .github/rulesets/main.json: PRs, the gate's check, code-owner review (docs/credentials.md)
-	PYTHONPATH=src python3 -m mlops_template.ops.protect --ruleset .github/rulesets/main.json --codeowners .github/CODEOWNERS
+	$(MLOPS_BARE) protect --ruleset .github/rulesets/main.json --codeowners .github/CODEOWNERS
 
 dvc-pin-map: $(SETUP) ## after make repro (main-cache.yml): map dvc.lock's committed pins to the md5s produced here
-	$(RUN) python -m mlops_template.cli pin-map
+	$(MLOPS) pin-map
 
 dvc-pull: $(SETUP) ## pull .dvc-tracked data and dvc.lock's outputs from the DVC remote; skips cleanly without one
 	bash scripts/pr/dvc-pull.sh
@@ -205,10 +210,10 @@ export CHALLENGER
 bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) and build the bento (CHALLENGER=...: shadow model)
 	@mkdir -p build/bento
 	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --quiet $(BENTO_PRUNE) -o build/bento/requirements.txt
-	$(RUN) python -m mlops_template.ops.serving.store
+	$(MLOPS) bento
 
 serve-check: $(SETUP) bento ## build the bento from the workspace model, load it in-process: test rows answered as in-process, a bad field -> 4xx naming it
-	$(RUN) python -m mlops_template.ops.serving.check --report "$(PR_OUT)/report.md"
+	$(MLOPS) serve-check --report "$(PR_OUT)/report.md"
 
 serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /)
 	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
@@ -228,7 +233,7 @@ bench-fast-path: $(SETUP) ## one mixed-type record in process, DataFrame vs nump
 # ---------------------------------------------------------------------------------------------------------
 # Release: container image, smoke test, model registry, image push, deploy, rollback (docs/release.md)
 # ---------------------------------------------------------------------------------------------------------
-RELEASE := $(RUN) python -m mlops_template.ops.release
+RELEASE := $(MLOPS) release
 RELEASE_DIR := .cache/release
 IMAGE_NAME ?= mlops-template-service
 LOCAL_IMAGE ?= localhost/$(IMAGE_NAME):latest
@@ -339,7 +344,7 @@ profile: $(SETUP) ## (re)build the reference profile of the training data (DVC s
 	$(RUN) dvc repro profile
 
 monitor: $(SETUP) ## LOG=... [LABELS=...]: drift vs the reference profile, live performance; report in $(MONITOR_OUT)
-	$(RUN) python -m mlops_template.ops.monitoring $${LOG:+--log "$$LOG"} $${LABELS:+--labels "$$LABELS"} \
+	$(MLOPS) monitor $${LOG:+--log "$$LOG"} $${LABELS:+--labels "$$LABELS"} \
 	  --out "$(MONITOR_OUT)" $(MONITOR_ARGS)
 
 bench-drift: $(SETUP) ## false alarms and power of the drift rule vs Evidently 0.7 (own env: benchmarks/evidently), many seeds (benchmarks/results/drift.md)
@@ -350,9 +355,8 @@ bench-performance: $(SETUP) ## false alarms / power of "degraded", CBPE error, o
 
 # The workflows' steps (.github/workflows/monitor.yml, retrain.yml). The GitHub calls need GITHUB_TOKEN and
 # GITHUB_REPOSITORY (set in Actions) and run on the plain runner Python: the jobs that hold write tokens
-# install and run none of the project's dependencies.
-GITHUB_PY := PYTHONPATH=src python3
-RETRAIN := $(RUN) python -m mlops_template.ops.monitoring.retrain
+# install and run none of the project's dependencies (MLOPS_BARE, at the top).
+RETRAIN := $(MLOPS) retrain
 RETRAIN_REF ?= main
 export RETRAIN_REF
 RETRAIN_BASE ?= main
@@ -369,11 +373,11 @@ monitor-summary: ## append the drift report to the GitHub job summary
 	else echo "## Drift monitor: no report (see the failed step)" >> "$$out"; fi
 
 monitor-issue: ## open or update THE drift issue with $(MONITOR_OUT)/issue.md (token: issues: write)
-	$(GITHUB_PY) -m mlops_template.ops.github issue --marker drift-monitor --label drift \
+	$(MLOPS_BARE) github issue --marker drift-monitor --label drift \
 	  --title "Drift detected in served traffic" --body-file "$(MONITOR_OUT)/issue.md"
 
 retrain-dispatch: ## start the retraining workflow on RETRAIN_REF, reason $$RETRAIN_REASON (token: actions: write)
-	$(GITHUB_PY) -m mlops_template.ops.github dispatch --workflow retrain.yml --ref "$$RETRAIN_REF" \
+	$(MLOPS_BARE) github dispatch --workflow retrain.yml --ref "$$RETRAIN_REF" \
 	  --input "reason=$${RETRAIN_REASON:-drift detected}"
 
 retrain-data: $(SETUP) ## re-extract data.source; say whether it is a new DVC data version
@@ -386,7 +390,7 @@ retrain-commit: $(SETUP) ## commit dvc.lock, metrics, metadata on retrain/candid
 	$(RETRAIN) commit
 
 retrain-publish: ## push retrain/candidate from the bundle, open or update its ONE PR (token: contents+PR write)
-	$(GITHUB_PY) -m mlops_template.ops.monitoring.retrain publish --base "$(RETRAIN_BASE)"
+	$(MLOPS_BARE) retrain publish --base "$(RETRAIN_BASE)"
 
 retrain-summary: ## append what the retraining decided (and the report) to the GitHub job summary
 	@out="$${GITHUB_STEP_SUMMARY:?is not set: retrain-summary writes the GitHub Actions job summary}"; \

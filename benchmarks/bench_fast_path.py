@@ -67,8 +67,8 @@ def predictors(case: str, model: str) -> tuple[dict[str, Predictor], list[dict[s
     records = requests(pipeline, raw, features, spec)
     kernels = Predictor(pipeline, features, spec)
     transforms = Predictor(pipeline, features, spec)
-    transforms._kernels = False  # the branch matrix through sklearn's transform
-    width = kernels._transform(kernels.matrix(records[:1])).shape[1]
+    transforms._kernels = False  # noqa: SLF001 - timed on purpose: the branch matrix through sklearn's transform
+    width = kernels.transform(kernels.matrix(records[:1])).shape[1]
     onnx, _ = convert_estimator(kernels.estimator, width)
     served = Predictor(pipeline, features, spec, onnx=onnx) if onnx is not None else None
     paths = {

@@ -115,7 +115,7 @@ def synthetic_seed(seed: int, params: Params) -> dict:
     return out
 
 
-def true_drops(params: Params) -> dict:
+def true_drops() -> dict:
     """The metric drop each degradation scenario causes, on 200,000 rows (the "known amount")."""
     rng = np.random.default_rng(12345)
     model = LogisticRegression().fit(*draw(20_000, rng))
@@ -290,7 +290,7 @@ def main() -> None:
     t0 = time.perf_counter()
     results = [synthetic_seed(seed, params) for seed in range(args.seeds)]
     project = project_false_alarms(args.seeds)
-    drops = true_drops(params)
+    drops = true_drops()
     cbpe = cbpe_errors(args.seeds, params)
     seconds = time.perf_counter() - t0
     md = report(args.seeds, params, results, project, drops, cbpe) + f"\n\nBenchmark run time: {seconds:.0f} s."

@@ -4,7 +4,7 @@ bootstrap's cost per resample count.
     uv run python benchmarks/bench_pr_compare.py
 
 A fresh project copy: `main` trained and committed, one PR branch (a different estimator), then
-`python -m mlops_template.cli pr-report --repro` three times: empty DVC cache and no remote (baseline
+`mlops pr-report --repro` three times: empty DVC cache and no remote (baseline
 rebuilt in a git worktree), baseline in the DVC cache, baseline reused from .cache/pr-baseline.
 Then the same at 100,000 rows (the demo data resampled with jitter, committed as a Parquet source): `main`
 trained, a PR that changes `model.linear.C` 1.0 -> 0.5 (a negligible change), `pr-report --repro` with
@@ -40,7 +40,7 @@ from mlops_template.core.model_io import load_model
 from mlops_template.experiment.compare import compare_predictions
 from tests.support import copy_repo, env_with_venv, git
 
-PR_REPORT = ["python", "-m", "mlops_template.cli", "pr-report", "--repro", "--base", "main"]
+PR_REPORT = ["mlops", "pr-report", "--repro", "--base", "main"]
 
 
 CPU: dict[str, float] = {}  # CPU seconds (user + system, all child processes) of the last _timed call
@@ -68,7 +68,7 @@ def big_negligible_pr(rows: int = 100_000) -> dict[str, object]:
         params = yaml.safe_load(params_path.read_text())
         params["data"]["source"] = "data/source/big.parquet"
         params_path.write_text(yaml.safe_dump(params, sort_keys=False))
-        t_main = _timed(["python", "-m", "mlops_template.cli", "repro"], repo)
+        t_main = _timed(["mlops", "repro"], repo)
         git(repo, "add", "-A", "-f", "data/source/big.parquet")
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", f"main: {rows} rows, trained")
@@ -139,7 +139,7 @@ def main() -> None:
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         repo = copy_repo(Path(tmp) / "repo")
-        t_main = _timed(["python", "-m", "mlops_template.cli", "repro"], repo)
+        t_main = _timed(["mlops", "repro"], repo)
         git(repo, "add", "-A")
         git(repo, "commit", "-q", "--allow-empty", "-m", "main trained")
         git(repo, "checkout", "-qb", "pr")
@@ -158,7 +158,7 @@ def main() -> None:
         cpu_cache_c = CPU["last"]
         git(repo, "checkout", "-qf", "pr")
         t_reuse = _timed(PR_REPORT, repo)
-        t_noop = _timed(["python", "-m", "mlops_template.cli", "repro"], repo)
+        t_noop = _timed(["mlops", "repro"], repo)
 
         model = load_model(repo / "models/model.joblib")
         test = pd.read_parquet(repo / "data/split/test.parquet")

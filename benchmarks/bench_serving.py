@@ -433,7 +433,7 @@ def served_vs_sklearn(url: str, loaded: Any, records: list[dict[str, Any]]) -> d
     from mlops_template.ops.serving.predictor import Predictor, decide
 
     plain = Predictor(loaded.pipeline, loaded.features, loaded.spec, fast=False)
-    labels, scores, _ = decide(plain, plain._reference(records), loaded.card.threshold)
+    labels, scores, _ = decide(plain, plain.reference(records), loaded.card.threshold)
     batch = httpx.post(f"{url}/predict_batch", json={"records": records}, timeout=120).json()
     single = [httpx.post(f"{url}/predict", json={"record": r}, timeout=60).json() for r in records[:20]]
     served_labels = batch["labels"] + [s["label"] for s in single]

@@ -60,7 +60,7 @@ def _one_hot_tables(steps: list[Any], columns: list[str]) -> list[tuple[str, dic
     fills = imputer.statistics_
     sentinel = "\x00unknown"
     base = [cats[0] for cats in encoder.categories_]
-    bounds = np.cumsum([0, *encoder._n_features_outs])
+    bounds = np.cumsum([0, *encoder._n_features_outs])  # noqa: SLF001 - no public per-column width in sklearn
     tables = []
     for j, name in enumerate(columns):
 

@@ -98,7 +98,7 @@ class GitHubStandIn:
         stand_in = self
 
         class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:  # quiet
+            def log_message(self, *_: Any) -> None:  # quiet: the request log is not wanted
                 return
 
             def _handle(self) -> None:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Smoke-test a built image: run it on 127.0.0.1, check it runs as a non-root user, wait for /readyz, compare
-# predictions with the model in-process (python -m mlops_template.ops.serving.smoke), stop it. CI and the
+# predictions with the model in-process (mlops smoke), stop it. CI and the
 # container test both call this. Usage: smoke.sh IMAGE
 set -euo pipefail
 image="${1:?image}"
@@ -22,5 +22,5 @@ uid="$("$engine" exec "$cid" id -u)"
 user="$("$engine" image inspect --format '{{.Config.User}}' "$image")"
 if [[ "$uid" == 0 ]]; then echo "smoke: FAILED: the container runs as root (image user: '${user}')" >&2; exit 1; fi
 echo "smoke: container $cid runs as uid $uid (image user '$user') on 127.0.0.1:$port"
-"${RUN[@]}" python -m mlops_template.ops.serving.smoke --url "http://127.0.0.1:$port" --timeout "${SMOKE_TIMEOUT:-180}"
+"${RUN[@]}" mlops smoke --url "http://127.0.0.1:$port" --timeout "${SMOKE_TIMEOUT:-180}"
 echo "smoke: passed in $(( $(date +%s) - start )) s"

@@ -29,4 +29,4 @@ if ! "${DVC[@]}" push --remote "$remote"; then
   echo "::error::pr-push: could not push to remote '$remote' ($url): the release after the merge will not find this PR's outputs there. Check that the remote's credentials (in PR jobs the repository secrets AWS_CI_ACCESS_KEY_ID / AWS_CI_SECRET_ACCESS_KEY: docs/credentials.md) may add objects to it."
   exit 1
 fi
-"${UV:-uv}" run --frozen --no-sync python -m mlops_template.experiment.dvc_remote pushed --remote "$remote" --url "$url"
+"${UV:-uv}" run --frozen --no-sync mlops dvc-remote pushed --remote "$remote" --url "$url"

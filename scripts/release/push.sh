@@ -12,7 +12,7 @@ engine="$CONTAINER_BACKEND"
 "$engine" image inspect "$image" >/dev/null 2>&1 || { echo "push: no image $image: run make container" >&2; exit 1; }
 export GITHUB_SHA="${GITHUB_SHA:-$(git rev-parse HEAD)}"
 export GITHUB_REPOSITORY="${GITHUB_REPOSITORY:-local/mlops-template}"
-mapfile -t refs < <("${UV:-uv}" run --frozen --no-sync python -m mlops_template.ops.release image-refs)
+mapfile -t refs < <("${UV:-uv}" run --frozen --no-sync mlops release image-refs)
 push_opts=()
 if [[ "$engine" == podman && "${PUSH_TLS_VERIFY:-true}" == false ]]; then push_opts+=(--tls-verify=false); fi
 mkdir -p .cache/release

@@ -1,26 +1,94 @@
-"""Project commands behind the Make targets that are not DVC stages.
+"""The project's one command line: ``mlops <command>`` (``[project.scripts]`` in pyproject.toml). The Makefile's
+targets call it; ``mlops --help`` lists the commands, ``mlops <command> --help`` their options.
 
-python -m mlops_template.cli check-params   # validate params.yaml and the schema file
-python -m mlops_template.cli schema         # draft data/schema.yaml from the current data source
-python -m mlops_template.cli repro [ARGS]   # dvc repro that restores the last good state on failure
-python -m mlops_template.cli pr-report --base main   # compare with main's model, write reports/pr/
-python -m mlops_template.cli cv-predict --data F --out O  # out-of-fold predictions (used on the base branch)
-python -m mlops_template.cli gate           # exit 1 when reports/pr/comparison.json failed the gate
+Each command is defined by the module that owns it: an ``add_arguments(parser)`` function adds the command's
+options (and its own sub-commands, e.g. ``mlops release deploy``) and sets ``run``, the function that carries it
+out and returns the exit code. :data:`COMMANDS` names that module and says in one line what the command does.
+Only the chosen command's module is imported: ``mlops pr-report --repro`` starts the pipeline before anything heavy
+is loaded, and the GitHub commands (``github``, ``pr-comment``, ``protect``, ``retrain publish``) run on a bare
+runner Python, standard library only, as ``PYTHONPATH=src python3 -m mlops_template.cli <command>`` (the
+Makefile's ``MLOPS_BARE``). The DVC stages are the exception: each keeps its own small entry point
+(``python -m mlops_template.core.stages.<stage>``, dvc.yaml), so a stage's dependencies are its own modules.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from mlops_template.core.config import ConfigError, Params, load_params
-from mlops_template.core.errors import DataSourceError
-from mlops_template.ops.project_init import CHECKLIST, DEMO_TESTS, adopt_template, init_project
+if TYPE_CHECKING:
+    import pandas as pd
 
-# pandas / pandera are imported inside the commands that need them: `pr-report --repro` starts the pipeline
-# before anything heavy is imported.
+    from mlops_template.core.config import Params
+
+# Nothing but the standard library at import time (see the docstring): each command imports what it needs.
+
+# name -> (where its arguments are added: "module:function", "" = this module; the one line `mlops --help` shows).
+# Ordered by wing: the ML core, the PR experiment, operations (serving, release, monitoring, GitHub).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check-params": (":add_check_params", "validate params.yaml and the schema file"),
+    "schema": (":add_schema", "draft the schema file from the data source (review it, then commit it)"),
+    "init": (":add_init", "make a fresh fork your project: names, data settings, demo lineage reset"),
+    "template-adopt": (":add_template_adopt", "write .copier-answers.yml ($TEMPLATE at tag $VERSION) in a fork"),
+    "repro": (":add_repro", "dvc repro; on failure, put the last good dvc.lock and data back"),
+    "pr-report": (":add_pr_report", "compare the workspace's model with the base ref's; write the PR report"),
+    "cv-predict": (":add_cv_predict", "out-of-fold predictions of repeated k-fold CV on a data file"),
+    "pin-map": (":add_pin_map", "map dvc.lock's committed pins to the md5s `make repro` produced here"),
+    "gate": (":add_gate", "exit 1 when the last pr-report failed the gate (and say why)"),
+    "lock-check": (
+        "mlops_template.experiment.lockcheck:add_arguments",
+        "fail when the committed dvc.lock is not what code, params and data produce",
+    ),
+    "dvc-remote": (
+        "mlops_template.experiment.dvc_remote:add_arguments",
+        "pushed: which outputs the committed dvc.lock pins are on the DVC remote",
+    ),
+    "bento": (
+        "mlops_template.ops.serving.store:add_arguments",
+        "import models/ into the BentoML model store (with lineage), build the bento",
+    ),
+    "serve-check": (
+        "mlops_template.ops.serving.check:add_arguments",
+        "load the built bento in-process: rows answered as in-process, bad input -> 4xx",
+    ),
+    "smoke": (
+        "mlops_template.ops.serving.smoke:add_arguments",
+        "smoke-test a running service (container, bentoml serve) vs the in-process model",
+    ),
+    "containerfile": (
+        "mlops_template.ops.release.containerfile:add_arguments",
+        "the bento's build context with its Dockerfile on another base image",
+    ),
+    "release": (
+        "mlops_template.ops.release.commands:add_arguments",
+        "release steps: materialize, register, promote, deploy, rollback, ... (--help)",
+    ),
+    "monitor": (
+        "mlops_template.ops.monitoring.commands:add_arguments",
+        "drift of served traffic (and live performance, with labels); writes the report",
+    ),
+    "retrain": (
+        "mlops_template.ops.monitoring.retrain:add_arguments",
+        "the retraining workflow's steps: refresh, decide, commit, publish",
+    ),
+    "github": (
+        "mlops_template.ops.github:add_arguments",
+        "GitHub upserts for the workflows: comment, issue, pull, dispatch",
+    ),
+    "pr-comment": (
+        "mlops_template.ops.pr_comment:add_arguments",
+        "the PR report out: summary (job summary), post (the one sticky PR comment)",
+    ),
+    "protect": (
+        "mlops_template.ops.protect:add_arguments",
+        "apply .github/rulesets/main.json to the repository (once, as an admin)",
+    ),
+}
 
 SCHEMA_HEADER = """\
 # THE data schema, used by the validate stage, the data tests and the service's input validation.
@@ -37,6 +105,7 @@ SCHEMA_HEADER = """\
 
 
 def cmd_check_params(_: argparse.Namespace) -> int:
+    from mlops_template.core.config import load_params
     from mlops_template.core.data.schema import load_spec
 
     params = load_params()
@@ -46,6 +115,7 @@ def cmd_check_params(_: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from mlops_template.core.config import load_params
     from mlops_template.core.data.extract import extract
 
     params = load_params()
@@ -55,8 +125,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) -> None:
+def write_schema_draft(params: Params, frame: pd.DataFrame, out: Path, margin: float = 0.5) -> None:
     """Draft the schema with a comment per decision; print the roles and the missing-label count."""
+    from mlops_template.core.config import ConfigError
     from mlops_template.core.data.schema import draft_spec, dump_spec, task_failures
 
     d = params.data
@@ -99,7 +170,10 @@ def write_schema_draft(params: Params, frame, out: Path, margin: float = 0.5) ->
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    from mlops_template.core.config import load_params
     from mlops_template.core.data.extract import extract
+    from mlops_template.core.errors import DataSourceError
+    from mlops_template.ops.project_init import CHECKLIST, DEMO_TESTS, init_project
 
     settings: dict[str, object] = {}
     for key, value in (
@@ -156,6 +230,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_template_adopt(_: argparse.Namespace) -> int:
     """TEMPLATE and VERSION come from the environment (make template-adopt), never from make's command text."""
+    from mlops_template.ops.project_init import adopt_template
+
     path = adopt_template(Path.cwd(), os.environ.get("TEMPLATE", ""), os.environ.get("VERSION", ""))
     print(f"wrote {path.name}: commit it; `make template-update` then takes the template's later versions")
     return 0
@@ -163,6 +239,7 @@ def cmd_template_adopt(_: argparse.Namespace) -> int:
 
 def cmd_repro(args: argparse.Namespace) -> int:
     """``dvc repro``; when it fails, put dvc.lock and data/raw back as they were (see ``repro.py``)."""
+    from mlops_template.core.config import load_params
     from mlops_template.core.data.schema import load_spec
     from mlops_template.experiment.repro import GuardedRepro
 
@@ -211,6 +288,7 @@ def cmd_pr_report(args: argparse.Namespace) -> int:
 
 def cmd_cv_predict(args: argparse.Namespace) -> int:
     """Out-of-fold predictions of this checkout's model config on DATA (the PR comparison calls it on the base)."""
+    from mlops_template.core.config import load_params
     from mlops_template.core.data.schema import load_spec
     from mlops_template.experiment.crossval import write_oof
 
@@ -238,17 +316,40 @@ def cmd_gate(args: argparse.Namespace) -> int:
     return 1
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="mlops_template.cli", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("check-params", help="validate params.yaml and the schema file").set_defaults(fn=cmd_check_params)
-    p = sub.add_parser("schema", help="draft the schema file from the data source")
+# ---------------------------------------------------------------------------- the commands' arguments
+
+
+def _reporting(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """``fn`` with the project commands' user errors (bad params, data source or baseline, a missing file) said in
+    one line, exit 1."""
+
+    def run(args: argparse.Namespace) -> int:
+        from mlops_template.core.config import ConfigError
+        from mlops_template.core.errors import DataSourceError
+        from mlops_template.core.handoff import HandOffError
+        from mlops_template.core.lineage import LockError
+        from mlops_template.experiment.baseline import BaselineError
+
+        try:
+            return int(fn(args))
+        except (ConfigError, DataSourceError, BaselineError, FileNotFoundError, HandOffError, LockError) as err:
+            print(f"ERROR: {err}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def add_check_params(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(run=_reporting(cmd_check_params))
+
+
+def add_schema(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", help="where to write (default: data.schema_path)")
     p.add_argument("--margin", type=float, default=0.5, help="pad numeric ranges by this fraction of the range")
-    p.set_defaults(fn=cmd_schema)
-    p = sub.add_parser("init", help="make a fresh fork your project (names, data settings, demo lineage reset)")
+    p.set_defaults(run=_reporting(cmd_schema))
+
+
+def add_init(p: argparse.ArgumentParser) -> None:
     p.add_argument("--name", help="project name (default: from the git remote origin, else the folder name)")
     p.add_argument("--source", help="data.source: CSV/Parquet path or URL, or sklearn:<name>")
     p.add_argument("--target", help="data.target: the label column")
@@ -261,42 +362,85 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--schema", action="store_true", help="draft data/schema.yaml even if --source is not given")
     p.add_argument("--keep-lineage", action="store_true", help="keep dvc.lock, metrics, plots of the demo")
-    p.set_defaults(fn=cmd_init)
-    p = sub.add_parser("template-adopt", help="write .copier-answers.yml ($TEMPLATE at tag $VERSION) in a fork")
-    p.set_defaults(fn=cmd_template_adopt)
-    p = sub.add_parser("repro", help="dvc repro, restoring the last good state on failure")
-    p.add_argument("dvc_args", nargs=argparse.REMAINDER)
-    p.set_defaults(fn=cmd_repro)
-    p = sub.add_parser("pr-report", help="compare the workspace's model with the base ref's; write the report")
+    p.set_defaults(run=_reporting(cmd_init))
+
+
+def add_template_adopt(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(run=_reporting(cmd_template_adopt))
+
+
+def add_repro(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dvc_args", nargs=argparse.REMAINDER, help="passed on to dvc repro")
+    p.set_defaults(run=_reporting(cmd_repro))
+
+
+def add_pr_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", default="main", help="git ref of the baseline (main, origin/main, a SHA)")
     p.add_argument("--out", default="reports/pr", help="folder for report.md, images and comparison.json")
     p.add_argument("--repro", action="store_true", help="run the candidate's pipeline first (report its failure)")
     p.add_argument("--no-rebuild", action="store_true", help="fail instead of rebuilding a baseline not in DVC")
     p.add_argument("--no-prefetch", action="store_true", help="do no work ahead while the pipeline runs (slower)")
-    p.set_defaults(fn=cmd_pr_report)
-    p = sub.add_parser("cv-predict", help="out-of-fold predictions of repeated k-fold CV on a data file")
+    p.set_defaults(run=_reporting(cmd_pr_report))
+
+
+def add_cv_predict(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="parquet file with the feature, target and id columns")
     p.add_argument("--out", required=True, help=".npz file to write")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=42, help="seed of the fold assignment")
-    p.set_defaults(fn=cmd_cv_predict)
-    p = sub.add_parser("pin-map", help="map dvc.lock's committed pins to the md5s `make repro` produced here")
-    p.set_defaults(fn=cmd_pin_map)
-    p = sub.add_parser("gate", help="exit 1 when the last pr-report failed the gate (and say why)")
+    p.set_defaults(run=_reporting(cmd_cv_predict))
+
+
+def add_pin_map(p: argparse.ArgumentParser) -> None:
+    p.set_defaults(run=_reporting(cmd_pin_map))
+
+
+def add_gate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--comparison", default="reports/pr/comparison.json")
-    p.set_defaults(fn=cmd_gate)
-    args = parser.parse_args(argv)
-    from mlops_template.core.handoff import HandOffError
-    from mlops_template.core.lineage import LockError
-    from mlops_template.experiment.baseline import BaselineError
-
-    try:
-        return int(args.fn(args))
-    except (ConfigError, DataSourceError, BaselineError, FileNotFoundError, HandOffError, LockError) as err:
-        print(f"ERROR: {err}", file=sys.stderr)
-        return 1
+    p.set_defaults(run=_reporting(cmd_gate))
 
 
-if __name__ == "__main__":
+# ---------------------------------------------------------------------------------------- the entry point
+
+
+def _configure(target: str, parser: argparse.ArgumentParser) -> None:
+    """Let the command's owner (``module:function``; no module: this one) add its arguments and ``run``."""
+    module, _, function = target.partition(":")
+    owner = importlib.import_module(module) if module else sys.modules[__name__]
+    getattr(owner, function)(parser)
+
+
+def _listing() -> str:
+    """Every command on one line (argparse's own list wraps the long names), for `mlops --help`."""
+    width = max(map(len, COMMANDS)) + 2
+    rows = [f"  {name:<{width}}{line}" for name, (_, line) in COMMANDS.items()]
+    return "commands:\n" + "\n".join(rows) + "\n\n`mlops <command> --help` shows a command's options."
+
+
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """Every command with its one line of help; only ``chosen``'s arguments (its module is imported)."""
+    parser = argparse.ArgumentParser(
+        prog="mlops",
+        description="The project's commands (the Makefile's targets call them). DVC stages run through dvc repro.",
+        epilog=_listing(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>", help="one of the commands below")
+    for name, (target, line) in COMMANDS.items():
+        p = sub.add_parser(name, description=line)
+        if name == chosen:
+            _configure(target, p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``mlops <command> [options]``: the one entry point ([project.scripts]); returns the exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in args_list if not a.startswith("-")), None)
+    args = build_parser(chosen).parse_args(args_list)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":  # python -m mlops_template.cli: the same entry point without the installed script
     sys.exit(main())

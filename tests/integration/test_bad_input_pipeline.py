@@ -51,7 +51,7 @@ def _use_source(repo: Path, rel: str) -> None:
 
 
 def _repro(repo: Path):
-    return run(["python", "-m", "mlops_template.cli", "repro"], cwd=repo, check=False)
+    return run(["mlops", "repro"], cwd=repo, check=False)
 
 
 def _assert_failed_and_untouched(result, repo: Path, before: dict[str, str], *needles: str) -> None:

@@ -118,7 +118,7 @@ def test_pr_push_lists_the_committed_pins_on_the_remote_and_warns_about_a_missin
 ) -> None:
     """`make pr-push`'s report: every cached output the committed dvc.lock pins, with its md5 and whether it is on
     the remote; a pin the run did not produce (another machine's bytes) is a warning."""
-    from mlops_template.experiment import dvc_remote
+    from mlops_template.cli import main as mlops
 
     env = env_with_venv(MOTO_CREDENTIALS)
     for key, value in MOTO_CREDENTIALS.items():
@@ -127,12 +127,8 @@ def test_pr_push_lists_the_committed_pins_on_the_remote_and_warns_about_a_missin
         main = _main_on_s3(trained_repo, tmp_path, endpoint, env)
         monkeypatch.chdir(main)
         summary = tmp_path / "summary.md"
-        assert (
-            dvc_remote.main(
-                ["pushed", "--remote", "release", "--url", "s3://dvc-test/store", "--summary", str(summary)]
-            )
-            == 0
-        )
+        pushed = ["dvc-remote", "pushed", "--remote", "release", "--url", "s3://dvc-test/store"]
+        assert mlops([*pushed, "--summary", str(summary)]) == 0
         out = capsys.readouterr().out
         table = summary.read_text(encoding="utf-8")
         for rel in [*OUTS, "data/split/test.parquet"]:
@@ -144,7 +140,7 @@ def test_pr_push_lists_the_committed_pins_on_the_remote_and_warns_about_a_missin
             lock.replace(file_md5(main / "models/model.joblib"), "deadbeef" * 4), encoding="utf-8"
         )
         git(main, "commit", "-q", "-am", "a laptop's dvc.lock")
-        assert dvc_remote.main(["pushed", "--remote", "release", "--summary", ""]) == 0
+        assert mlops(["dvc-remote", "pushed", "--remote", "release", "--summary", ""]) == 0
         out = capsys.readouterr().out
         fake = "deadbeef" * 4
         assert f"| `models/model.joblib` | `{fake}` | **no** |" in out

@@ -231,7 +231,7 @@ def test_a_hostile_branch_name_is_dispatched_as_data(
     assert not pwned(repo, tmp_path)
 
 
-# A registry stand-in: `python -m mlops_template.ops.release` in the copy imports it at start-up
+# A registry stand-in: `mlops release` in the copy imports it at start-up
 # (sitecustomize on PYTHONPATH) and gets the MLflow tags of $HOSTILE_TAGS for every version.
 REGISTRY_STANDIN = """\
 import json, os

@@ -85,7 +85,7 @@ def _make(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> PrRuns:
     repo = copy_repo(tmp_path_factory.mktemp("pr") / "repo")
     _patch_params(repo, MAIN)
-    run(["python", "-m", "mlops_template.cli", "repro"], cwd=repo)
+    run(["mlops", "repro"], cwd=repo)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "main: weak model, trained")
     git(repo, "update-ref", "refs/remotes/origin/main", "main")  # CI has only origin/main
@@ -96,7 +96,7 @@ def pr_outcomes(tmp_path_factory: pytest.TempPathFactory) -> PrRuns:
             schema = repo / "data" / "schema.yaml"
             schema.write_text(schema.read_text().replace("\nmin_rows: ", "\nmin_rows: 1000000 # was "))
         if name == "adopt":
-            run(["python", "-m", "mlops_template.cli", "schema"], cwd=repo)
+            run(["mlops", "schema"], cwd=repo)
         git(repo, "commit", "-qam", f"PR: {name}")
     shutil.rmtree(repo / ".dvc" / "cache")  # a fresh clone with no DVC remote: the baseline must be rebuilt
 
@@ -238,7 +238,7 @@ def test_no_worktree_left_behind(pr_outcomes: PrRuns) -> None:
 def test_unknown_base_ref_is_a_clear_error(pr_outcomes: PrRuns) -> None:
     repo = pr_outcomes.repo
     result = run(
-        ["python", "-m", "mlops_template.cli", "pr-report", "--base", "nosuchbranch", "--out", "reports/x"],
+        ["mlops", "pr-report", "--base", "nosuchbranch", "--out", "reports/x"],
         cwd=repo,
         env=env_with_venv(),
         check=False,

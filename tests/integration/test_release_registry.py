@@ -43,7 +43,7 @@ def at_server(mlflow_server: str, monkeypatch: pytest.MonkeyPatch, release_repo:
 
 def release_cli(repo: Path, server: str, *args: str, check: bool = True) -> str:
     result = run(
-        ["python", "-m", "mlops_template.ops.release", *args],
+        ["mlops", "release", *args],
         cwd=repo,
         env=env_with_venv({"MLFLOW_TRACKING_URI": server}),
         check=check,
@@ -158,28 +158,28 @@ def shadow_repo(trained_repo: Path, tmp_path: Path, mlflow_server: str, monkeypa
 def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
     shadow_repo: Path, mlflow_server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from mlops_template.cli import main as mlops
     from mlops_template.ops.monitoring.shadow import shadow_block
-    from mlops_template.ops.release.__main__ import main as release_main
     from tests.unit.test_shadow import traffic, write_summary
 
     params = load_params(shadow_repo / "params.yaml")
     champion = registry.register(params.mlflow).version
     registry.promote(params.mlflow, champion)
     # the champion's own model is no challenger (`make register-challenger` = register + promote --alias challenger)
-    assert release_main(["promote", "--alias", "challenger", "--version", champion]) == 1
+    assert mlops(["release", "promote", "--alias", "challenger", "--version", champion]) == 1
     assert "is the champion already" in capsys.readouterr().err
     assert registry.champion(params.mlflow, "challenger") is None
     model_path = shadow_repo / "models/model.joblib"
     joblib.dump(joblib.load(model_path), model_path, compress=3)  # another model file
     challenger = registry.register(params.mlflow).version
-    assert release_main(["promote", "--alias", "challenger", "--version", challenger]) == 0
+    assert mlops(["release", "promote", "--alias", "challenger", "--version", challenger]) == 0
     assert registry.champion(params.mlflow, "challenger") == challenger != champion
 
     summary = shadow_repo / "reports/monitor/summary.json"
     lines, labels = traffic(600, champion_noise=0.5, challenger_noise=3.0)  # live traffic: the challenger is worse
     write_summary(summary, shadow_block(lines, labels, params))
     result = run(
-        ["python", "-m", "mlops_template.ops.release", "promote-challenger"],
+        ["mlops", "release", "promote-challenger"],
         cwd=shadow_repo,
         env=env_with_venv({"MLFLOW_TRACKING_URI": mlflow_server}),
         check=False,
@@ -191,7 +191,7 @@ def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
 
     lines, labels = traffic(600, champion_noise=3.0, challenger_noise=0.5)  # now it is better
     write_summary(summary, shadow_block(lines, labels, params))
-    assert release_main(["promote-challenger"]) == 0
+    assert mlops(["release", "promote-challenger"]) == 0
     out = capsys.readouterr().out
     assert f"@champion: {champion} -> {challenger}" in out and "challenger better" in out
     # it says that the service has not changed, and what deploys the promoted model (its model file named)
@@ -201,6 +201,6 @@ def test_promote_challenger_refuses_a_worse_one_and_promotes_a_better_one(
     assert registry.champion(params.mlflow, registry.PREVIOUS) == champion
     assert registry.champion(params.mlflow, "challenger") is None
     # twice: nothing left to promote, said plainly
-    assert release_main(["promote-challenger"]) == 1
+    assert mlops(["release", "promote-challenger"]) == 1
     assert "has no `challenger` alias" in capsys.readouterr().err
     assert registry.champion(params.mlflow) == challenger

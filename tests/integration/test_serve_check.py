@@ -34,7 +34,7 @@ def test_serve_check_builds_the_bento_and_checks_valid_and_invalid_requests(trai
     model = joblib.load(repo / "models/model.joblib")
     model[-1].coef_ = -model[-1].coef_
     joblib.dump(model, repo / "models/model.joblib")
-    bad = run(["python", "-m", "mlops_template.ops.serving.check"], cwd=repo, env=env, check=False, timeout=300)
+    bad = run(["mlops", "serve-check"], cwd=repo, env=env, check=False, timeout=300)
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "`make serve-check` FAILED" in bad.stdout
     assert "serve-check failed: valid requests: /predict_batch: row 0: " in bad.stderr
@@ -42,6 +42,6 @@ def test_serve_check_builds_the_bento_and_checks_valid_and_invalid_requests(trai
 
 
 def test_serve_check_without_a_bento_says_what_to_run(tmp_path: Path) -> None:
-    result = run(["python", "-m", "mlops_template.ops.serving.check"], cwd=tmp_path, check=False)
+    result = run(["mlops", "serve-check"], cwd=tmp_path, check=False)
     assert result.returncode == 2
     assert "no build/bento/tag.txt: build the bento first (make bento)" in result.stderr

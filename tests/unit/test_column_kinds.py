@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from mlops_template.core.config import ConfigError, parse_params
 from mlops_template.core.data import kinds
+from mlops_template.core.data.kinds import _date_or_error
 from mlops_template.core.data.schema import ColumnSpec, SchemaSpec, build_schema, load_spec, validate
 from mlops_template.core.features import branches
 from mlops_template.core.model import build_pipeline
@@ -201,7 +202,7 @@ def test_a_date_role_is_one_rule_everywhere() -> None:
 def test_a_served_date_is_judged_by_the_rule_of_the_validate_stage(value: str) -> None:
     """The request field's quick ISO check never disagrees with parse_dates (what validate and features use)."""
     try:
-        kinds._date_or_error(value)
+        _date_or_error(value)
         served = True
     except ValueError:
         served = False

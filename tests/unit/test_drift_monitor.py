@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_template.cli import main as mlops
 from mlops_template.core.config import MonitorParams
 from mlops_template.core.data.schema import ColumnSpec, SchemaSpec
 from mlops_template.core.profile import build_profile
-from mlops_template.ops.monitoring.__main__ import main as monitor_main
 from mlops_template.ops.monitoring.drift import compare
 from mlops_template.ops.serving.predlog import log_lines
 
@@ -142,8 +142,9 @@ def workdir(tmp_path: Path, profile: dict) -> Path:
 
 def run_monitor(workdir: Path, log: Path, *extra: str) -> tuple[int, dict]:
     out = workdir / "out"
-    code = monitor_main(
+    code = mlops(
         [
+            "monitor",
             "--log",
             str(log),
             "--profile",
@@ -222,7 +223,7 @@ def test_an_unconfigured_log_skips_with_a_notice_instead_of_failing_daily(
     monkeypatch.setenv("GITHUB_OUTPUT", str(workdir / "output"))
     out = workdir / "out"
     args = ["--profile", str(workdir / "profile.json"), "--out", str(out), "--params", str(workdir / "params.yaml")]
-    assert monitor_main([*args, "--exit-zero", "--skip-unconfigured"]) == 0
+    assert mlops(["monitor", *args, "--exit-zero", "--skip-unconfigured"]) == 0
     assert capsys.readouterr().out.startswith("::notice title=drift monitor skipped::")
     assert "status=unconfigured" in (workdir / "output").read_text(encoding="utf-8")
     assert not (out / "summary.json").exists() and "PREDICTION_LOG_URL" in (out / "skipped.md").read_text()
@@ -236,7 +237,7 @@ def test_an_unconfigured_log_skips_with_a_notice_instead_of_failing_daily(
     assert "Drift monitor: skipped" in summary.read_text(encoding="utf-8")
     # an empty PREDICTION_LOG (the workflow's `inputs.log || vars.PREDICTION_LOG_URL` with neither) is unset
     monkeypatch.setenv("PREDICTION_LOG", "")
-    assert monitor_main([*args, "--skip-unconfigured"]) == 0
+    assert mlops(["monitor", *args, "--skip-unconfigured"]) == 0
     # configured: the flag changes nothing, a missing log is an error
     monkeypatch.setenv("PREDICTION_LOG", str(workdir / "nope.jsonl"))
-    assert monitor_main([*args, "--exit-zero", "--skip-unconfigured"]) == 1
+    assert mlops(["monitor", *args, "--exit-zero", "--skip-unconfigured"]) == 1

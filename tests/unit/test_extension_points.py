@@ -199,7 +199,7 @@ def test_a_registered_estimator_flows_through_config_the_factory_and_serving(ext
         {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in r.items()}
         for r in frame[FEATURES].to_dict("records")
     ]
-    reference = Predictor(pipeline, FEATURES, SPEC, fast=False)._reference(records)
+    reference = Predictor(pipeline, FEATURES, SPEC, fast=False).reference(records)
     assert variants_for(fitted) == ["float64-trees", "float32"] != list(DEFAULT_VARIANTS)
 
     def accept(model: Any) -> tuple[bool, str]:
@@ -207,7 +207,7 @@ def test_a_registered_estimator_flows_through_config_the_factory_and_serving(ext
         ok, dev = agreement(served.outputs(records), reference, served.is_classifier)
         return ok and served.mode.startswith("numpy+onnx"), f"{dev:.2e}"
 
-    width = plain._transform(plain.matrix(records[:1])).shape[1]
+    width = plain.transform(plain.matrix(records[:1])).shape[1]
     model, note = convert_estimator(fitted, width, accept=accept)
     assert model is not None and model.variant == "float64-trees", note
 

@@ -187,11 +187,11 @@ def test_retrain_publish_imports_only_the_standard_library() -> None:
 def test_retrain_names_a_corrupt_committed_lock(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlops_template.ops.monitoring import retrain
+    from mlops_template.cli import main as mlops
 
     (repo / "dvc.lock").write_text("stages:\n  extract:\n    outs: data/raw/data.parquet\n", encoding="utf-8")
     subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "bad"])
     monkeypatch.chdir(repo)
-    assert retrain.main(["refresh"]) == 1
+    assert mlops(["retrain", "refresh"]) == 1
     err = capsys.readouterr().err
     assert "ERROR: dvc.lock at HEAD: stages.extract.outs: expected a list" in err and "Traceback" not in err

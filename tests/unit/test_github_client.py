@@ -9,7 +9,8 @@ import pytest
 
 from emulation.github_api import GitHubStandIn
 from emulation.github_token import encode
-from mlops_template.ops.github import MAX_BODY, GitHub, GitHubError, main, marker_line
+from mlops_template.cli import main
+from mlops_template.ops.github import MAX_BODY, GitHub, GitHubError, marker_line
 
 
 @pytest.fixture
@@ -75,7 +76,7 @@ def test_long_bodies_are_truncated_below_githubs_limit(api: GitHubStandIn) -> No
 def test_cli_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("GH_TOKEN", raising=False)
-    assert main(["dispatch", "--workflow", "retrain.yml"]) == 1
+    assert main(["github", "dispatch", "--workflow", "retrain.yml"]) == 1
     assert "GITHUB_TOKEN" in capsys.readouterr().err
 
 
@@ -85,8 +86,9 @@ def test_cli_comment(api: GitHubStandIn, tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("GITHUB_API_URL", api.url)
     monkeypatch.setenv("GITHUB_REPOSITORY", "acme/repo")
     monkeypatch.setenv("GITHUB_TOKEN", "t")
-    assert main(["comment", "--number", "5", "--marker", "pr-report", "--body-file", str(tmp_path / "r.md")]) == 0
-    assert main(["comment", "--number", "5", "--marker", "pr-report", "--body-file", str(tmp_path / "r.md")]) == 0
+    comment = ["github", "comment", "--number", "5", "--marker", "pr-report", "--body-file", str(tmp_path / "r.md")]
+    assert main(comment) == 0
+    assert main(comment) == 0
     assert len(api.comments_on(5)) == 1
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlops_template.ops.release.__main__ import main
+from mlops_template.cli import main
 from mlops_template.ops.release.argocd import AppStatus, rolled_out, wait_healthy
 from mlops_template.ops.release.plan import ReleaseError
 from mlops_template.ops.serving.record import ReleaseRecord
@@ -53,7 +53,7 @@ class Ran:
 def gitops_wait(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Callable[..., Ran]:
-    """`python -m mlops_template.ops.release gitops-wait` in tmp_path, with the kubectl stand-in first on PATH."""
+    """`mlops release gitops-wait` in tmp_path, with the kubectl stand-in first on PATH."""
 
     def call(states: list[str] | None, **env: str) -> Ran:
         monkeypatch.chdir(tmp_path)
@@ -68,7 +68,7 @@ def gitops_wait(
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         capsys.readouterr()
-        code = main(["gitops-wait"])
+        code = main(["release", "gitops-wait"])
         out = capsys.readouterr()
         return Ran(code, out.out, out.err)
 

@@ -256,7 +256,7 @@ def test_a_corrupt_pin_map_entry_is_ignored_and_said(tmp_path: Path, capsys: pyt
 def test_rollback_record_reaches_deploy_as_data(tmp_path: Path) -> None:
     import argparse
 
-    from mlops_template.ops.release.__main__ import _from_rollback_record
+    from mlops_template.ops.release.commands import _from_rollback_record
     from mlops_template.ops.serving.record import RollbackRecord
 
     path = tmp_path / "rollback.json"

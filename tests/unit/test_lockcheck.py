@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mlops_template.cli import main as mlops
 from mlops_template.core.lineage import DvcLock
 from mlops_template.experiment import lockcheck
 
@@ -106,13 +107,13 @@ def test_cli_fails_with_the_fixing_command_and_appends_to_the_report(
     repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.chdir(repo)
-    assert lockcheck.main([]) == 0
+    assert mlops(["lock-check"]) == 0
     new = lock()
     new["stages"]["train"]["params"]["params.yaml"]["model"]["kind"] = "forest"
     (repo / "dvc.lock").write_text(yaml.safe_dump(new), encoding="utf-8")
     report = repo / "report.md"
     report.write_text("# report\n", encoding="utf-8")
-    assert lockcheck.main(["--report", str(report)]) == 1
+    assert mlops(["lock-check", "--report", str(report)]) == 1
     out = capsys.readouterr()
     assert "STALE train: params.yaml:model.kind: committed 'linear', now 'forest'" in out.out
     assert "Fix: make repro, then commit dvc.lock" in out.err
@@ -140,14 +141,14 @@ def test_a_library_bump_says_dependency_bump(
     (repo / "dvc.lock").write_text(yaml.safe_dump(committed), encoding="utf-8")
     git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
     subprocess.run([*git, "commit", "-qam", "uv.lock dep"], check=True)
-    assert lockcheck.main([]) == 0
+    assert mlops(["lock-check"]) == 0
     assert "dependency bump" not in capsys.readouterr().err
     bumped = copy.deepcopy(committed)
     bumped["stages"]["train"]["deps"][-1]["md5"] = "u2"
     (repo / "dvc.lock").write_text(yaml.safe_dump(bumped), encoding="utf-8")
     report = repo / "report.md"
     report.write_text("# report\n", encoding="utf-8")
-    assert lockcheck.main(["--report", str(report)]) == 1
+    assert mlops(["lock-check", "--report", str(report)]) == 1
     out = capsys.readouterr()
     assert "STALE train: uv.lock: md5 committed u1, now u2" in out.out
     assert "dependency bump: run make repro and commit dvc.lock" in out.err

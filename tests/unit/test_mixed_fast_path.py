@@ -124,7 +124,7 @@ def test_onnx_path_agrees_on_mixed_records(case: str, model: str) -> None:
     pipeline, features, spec, raw = fitted(case, model)
     plain = Predictor(pipeline, features, spec)
     records = requests(pipeline, raw, features, spec)
-    width = plain._transform(plain.matrix(records[:1])).shape[1]
+    width = plain.transform(plain.matrix(records[:1])).shape[1]
     model_onnx, note = convert_estimator(plain.estimator, width)
     assert model_onnx is not None, note
     served = Predictor(pipeline, features, spec, onnx=model_onnx)
@@ -220,7 +220,7 @@ def test_a_kernel_wrong_on_unseen_values_is_caught(monkeypatch: pytest.MonkeyPat
     """The self-check scores unseen categories: a one-hot kernel that drops them is not served."""
     from mlops_template.ops.serving import predictor as module
 
-    real = module._onehot_kernel
+    real = _onehot_kernel
 
     def zeros_for_unseen(enc: OneHotEncoder) -> Any:
         kernel, why = real(enc)
@@ -253,10 +253,10 @@ def test_one_record_in_python_scalars_equals_the_numpy_kernels(case: str, model:
     values, missing values, booleans, dates and identifier columns included."""
     pipeline, features, spec, raw = fitted(case, model)
     predictor = Predictor(pipeline, features, spec)
-    assert predictor._row_kernel is not None and predictor._use_row, predictor.mode
+    assert predictor._row_kernel is not None and predictor._use_row, predictor.mode  # noqa: SLF001 (the one-record kernel is what this test checks)
     for record in requests(pipeline, raw, features, spec):
-        row = predictor._row_kernel(record)
-        assert np.array_equal(row, predictor._transform(predictor.matrix([record])), equal_nan=True), record
+        row = predictor._row_kernel(record)  # noqa: SLF001
+        assert np.array_equal(row, predictor.transform(predictor.matrix([record])), equal_nan=True), record
 
 
 @pytest.mark.parametrize("case", ["churn-binary", "churn-multiclass", "churn-regression"])
@@ -265,7 +265,7 @@ def test_forest_kernel_sums_the_trees_as_scikit_learn_does(case: str) -> None:
     predictor = Predictor(pipeline, features, spec)
     forest = forest_kernel(predictor.estimator)
     assert forest is not None
-    t = predictor._transform(predictor.matrix(requests(pipeline, raw, features, spec)))
+    t = predictor.transform(predictor.matrix(requests(pipeline, raw, features, spec)))
     est = predictor.estimator
     assert np.array_equal(forest(t), est.predict_proba(t) if predictor.is_classifier else est.predict(t))
     assert forest_kernel(fitted(case, "linear")[0].named_steps["model"]) is None  # not a forest
@@ -278,7 +278,7 @@ def test_large_forest_batches_leave_onnx_for_the_trees_within_the_check(case: st
     pipeline, features, spec, raw = fitted(case, "random_forest")
     plain = Predictor(pipeline, features, spec)
     records = requests(pipeline, raw, features, spec)
-    width = plain._transform(plain.matrix(records[:1])).shape[1]
+    width = plain.transform(plain.matrix(records[:1])).shape[1]
     model_onnx, note = convert_estimator(plain.estimator, width)
     assert model_onnx is not None, note
     served = Predictor(pipeline, features, spec, onnx=model_onnx)
@@ -287,7 +287,7 @@ def test_large_forest_batches_leave_onnx_for_the_trees_within_the_check(case: st
     assert same(served, served.outputs(big), reference(served, big))  # the trees: exact
     small = served.outputs(records)
     assert agreement(small, reference(served, records), served.is_classifier)[0]  # ONNX: within the tolerance
-    assert np.array_equal(small, served._onnx(served._transform(served.matrix(records))))  # ... and it is ONNX
+    assert np.array_equal(small, served._onnx(served.transform(served.matrix(records))))  # ... and it is ONNX  # noqa: SLF001
 
 
 class Nudged(Predictor):
@@ -295,8 +295,8 @@ class Nudged(Predictor):
 
     NUDGE = 0.0
 
-    def _reference(self, records: Any) -> np.ndarray:
-        return super()._reference(records) * (1 + self.NUDGE)
+    def reference(self, records: Any) -> np.ndarray:
+        return super().reference(records) * (1 + self.NUDGE)
 
 
 @pytest.mark.parametrize(("nudge", "kept"), [(0.0, True), (4e-16, True), (1e-13, True), (1e-9, False)])

@@ -49,13 +49,13 @@ def fitted(task: str) -> tuple[Predictor, list[dict[str, Any]], int]:
     pipeline = build_pipeline(params, SPEC).fit(frame[FEATURES], frame["target"])
     plain = Predictor(pipeline, FEATURES, SPEC)
     records = frame[FEATURES].to_dict("records")
-    width = plain._transform(plain.matrix(records[:1])).shape[1]
+    width = plain.transform(plain.matrix(records[:1])).shape[1]
     return plain, records, width
 
 
 def check(plain: Predictor, records: list[dict[str, Any]]) -> Any:
     """The acceptance test ``make bento`` applies (store.prepare_fast_path): served vs the pipeline."""
-    reference = plain._reference(records)
+    reference = plain.reference(records)
 
     def accept(model: OnnxModel) -> tuple[bool, str]:
         served = Predictor(plain.pipeline, FEATURES, SPEC, onnx=model)
@@ -79,10 +79,10 @@ def test_hist_gradient_boosting_converts_in_double_and_agrees(task: str) -> None
     assert model is not None and model.variant == "float64-trees", note
     served = Predictor(plain.pipeline, FEATURES, SPEC, onnx=model)
     assert served.mode == "numpy+onnx (float64-trees)"
-    ok, dev = agreement(served.outputs(records), plain._reference(records), served.is_classifier)
+    ok, dev = agreement(served.outputs(records), plain.reference(records), served.is_classifier)
     assert ok and dev <= TOLERANCE, dev
     for one in records[:5]:  # single records, as /predict scores them
-        assert agreement(served.outputs([one]), plain._reference([one]), served.is_classifier)[0]
+        assert agreement(served.outputs([one]), plain.reference([one]), served.is_classifier)[0]
 
     # the graph: thresholds and leaf values as double tensors (ml opset 3), no Cast to float anywhere
     graph = onnx.load_from_string(model.onnx)

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from mlops_template.cli import main as mlops
 from mlops_template.core.config import Params, parse_params
 from mlops_template.core.profile import build_profile
-from mlops_template.ops.monitoring.__main__ import main as monitor_main
 from mlops_template.ops.monitoring.performance import performance_block, setup_of
 from tests.unit.test_drift_monitor import FEATURES, SPEC, population
 
@@ -193,7 +193,7 @@ def run(workdir: Path, *extra: str) -> tuple[int, dict]:
     out = workdir / "out"
     files = {"--profile": "profile.json", "--card": "card.json", "--metrics": "metrics.json", "--params": "params.yaml"}
     args = [arg for flag, name in files.items() for arg in (flag, str(workdir / name))]
-    code = monitor_main(["--log", str(workdir / "log.jsonl"), "--out", str(out), *args, *extra])
+    code = mlops(["monitor", "--log", str(workdir / "log.jsonl"), "--out", str(out), *args, *extra])
     return code, json.loads((out / "summary.json").read_text(encoding="utf-8"))
 
 

@@ -153,7 +153,8 @@ def test_the_image_travels_in_the_release_artifact_not_a_job_output(workflow: di
 def test_the_deploy_targets_read_the_image_from_the_record(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlops_template.ops.release.__main__ import main, release_image
+    from mlops_template.cli import main
+    from mlops_template.ops.release.commands import release_image
     from mlops_template.ops.release.plan import ReleaseError
     from mlops_template.ops.serving.record import ReleaseRecord
 
@@ -163,10 +164,10 @@ def test_the_deploy_targets_read_the_image_from_the_record(
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ReleaseError, match=r"no image to deploy: set IMAGE=.*make image-push"):
         release_image()
-    assert main(["deploy"]) == 1  # a clear error, no traceback
+    assert main(["release", "deploy"]) == 1  # a clear error, no traceback
     assert "no image to deploy" in capsys.readouterr().err
     assert release_image(required=False) == ""
-    assert main(["tag-version"]) == 0  # nothing pushed (and no registry): skips
+    assert main(["release", "tag-version"]) == 0  # nothing pushed (and no registry): skips
     # what `make image-push` records; a value that would run something if a shell or Make expanded it
     pushed = "ghcr.io/o/r@sha256:" + "a" * 64
     ReleaseRecord(image=pushed, version="3").save()
@@ -174,7 +175,7 @@ def test_the_deploy_targets_read_the_image_from_the_record(
     monkeypatch.setenv("IMAGE", "ghcr.io/o/r:$(touch PWNED)")
     assert release_image() == "ghcr.io/o/r:$(touch PWNED)"  # the environment wins (a manual deploy)
     assert release_image("ghcr.io/o/r:explicit") == "ghcr.io/o/r:explicit"
-    assert main(["deploy"]) == 0 and "deploy: skipped" in capsys.readouterr().out
+    assert main(["release", "deploy"]) == 0 and "deploy: skipped" in capsys.readouterr().out
     assert not (tmp_path / "PWNED").exists()
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from emulation.github_api import GitHubStandIn
 from emulation.github_token import encode
+from mlops_template.cli import main as mlops
 from mlops_template.ops.monitoring import retrain
 from tests.support import git
 
@@ -145,5 +146,5 @@ def test_the_app_token_flag_is_read_from_the_environment(
     seen: list[bool] = []
     monkeypatch.setattr(retrain, "publish", lambda base, reason, app_token: seen.append(app_token) or 0)
     monkeypatch.setenv("RETRAIN_APP_TOKEN", value)
-    assert retrain.main(["publish"]) == 0
+    assert mlops(["retrain", "publish"]) == 0
     assert seen == [expected]

@@ -315,13 +315,13 @@ def test_onnx_path_serves_every_estimator_within_tolerance(model_type: str, task
     )
     pipeline = build_pipeline(params, TASK_SPEC).fit(frame[TASK_FEATURES], frame["target"])
     plain = Predictor(pipeline, TASK_FEATURES, TASK_SPEC)
-    width = plain._transform(plain.matrix(frame[TASK_FEATURES].head(1).to_dict("records"))).shape[1]
+    width = plain.transform(plain.matrix(frame[TASK_FEATURES].head(1).to_dict("records"))).shape[1]
     model, note = convert_estimator(plain.estimator, width)
     assert model is not None, note
     served = Predictor(pipeline, TASK_FEATURES, TASK_SPEC, onnx=model)
     assert served.mode.startswith("numpy+onnx"), served.mode
     records = frame[TASK_FEATURES].to_dict("records")
-    reference = served._reference(records)
+    reference = served.reference(records)
     ok, dev = agreement(served.outputs(records), reference, served.is_classifier)
     assert ok, dev
     one = served.outputs(records[:1])

@@ -184,8 +184,8 @@ def write_shadow_log(path: Path, n: int, champion_noise: float, challenger_noise
 
 
 def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
+    from mlops_template.cli import main as mlops
     from mlops_template.core.profile import build_profile
-    from mlops_template.ops.monitoring.__main__ import main as monitor_main
     from tests.unit.test_drift_monitor import FEATURES, SPEC, population
 
     profile = build_profile(population(2000, seed=1), SPEC, FEATURES, bins=10)
@@ -202,7 +202,7 @@ def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
     args = ["--log", str(tmp_path / "log.jsonl"), "--profile", str(tmp_path / "profile.json")]
     args += ["--out", str(tmp_path / "out"), "--params", str(tmp_path / "params.yaml")]
     args += ["--card", str(tmp_path / "card.json"), "--metrics", str(tmp_path / "metrics.json")]
-    code = monitor_main([*args, "--labels", str(tmp_path / "labels.csv")])
+    code = mlops(["monitor", *args, "--labels", str(tmp_path / "labels.csv")])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     # challenger lines (no inputs) are not unreadable drift lines: the drift verdict is unchanged
     assert (code, summary["status"], summary["window"]["malformed"], summary["window"]["rows"]) == (0, "ok", 0, 300)
@@ -212,11 +212,11 @@ def test_the_monitor_reports_the_shadow_comparison(tmp_path: Path) -> None:
     assert "### Shadow challenger" in report and "**worse**" in report and "refuses" in report
     assert "### Shadow challenger" in (tmp_path / "out" / "issue.md").read_text(encoding="utf-8")
     # a missing labels file is the performance check's error (exit 1, status error), never a crash
-    assert monitor_main([*args, "--labels", str(tmp_path / "none.csv")]) == 1
+    assert mlops(["monitor", *args, "--labels", str(tmp_path / "none.csv")]) == 1
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["status"] == "error" and summary["shadow"] is None
     # without labels: agreement and score differences only
-    assert monitor_main(args) == 0
+    assert mlops(["monitor", *args]) == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["shadow"]["verdict"] == "insufficient labels" and summary["shadow"]["agreement"] is not None
 
@@ -226,7 +226,7 @@ def test_the_monitor_reads_the_log_and_the_labels_once(tmp_path: Path, monkeypat
     and the shadow comparison take their rows from that read (the same verdicts as reading each on its own)."""
     import fsspec
 
-    from mlops_template.ops.monitoring.__main__ import main as monitor_main
+    from mlops_template.cli import main as mlops
     from mlops_template.ops.monitoring.labels import read_labels
     from mlops_template.ops.monitoring.window import read_log_lines, read_window, window_of
     from tests.unit.test_performance_monitor import CARD
@@ -255,7 +255,7 @@ def test_the_monitor_reads_the_log_and_the_labels_once(tmp_path: Path, monkeypat
     args = ["--log", str(log), "--labels", str(labels_csv), "--out", str(tmp_path / "out")]
     args += ["--profile", str(tmp_path / "profile.json"), "--params", str(tmp_path / "params.yaml")]
     args += ["--card", str(tmp_path / "card.json"), "--metrics", str(tmp_path / "metrics.json")]
-    assert monitor_main(args) == 0
+    assert mlops(["monitor", *args]) == 0
     assert sorted(opened) == sorted([str(log), str(labels_csv)])
     summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
     assert summary["performance"]["labelled_rows"] == 200 and summary["window"]["malformed"] == 2
@@ -280,37 +280,37 @@ def write_summary(path: Path, block: ShadowComparison | None) -> Path:
 def test_promote_challenger_refuses_with_the_reason_before_touching_the_registry(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlops_template.ops.release.__main__ import REFUSED
-    from mlops_template.ops.release.__main__ import main as release_main
+    from mlops_template.cli import main as mlops
+    from mlops_template.ops.release.commands import REFUSED
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     lines, labels = traffic(600, champion_noise=0.5, challenger_noise=3.0)
     summary = write_summary(tmp_path / "summary.json", shadow_block(lines, labels, PARAMS))
-    assert release_main(["promote-challenger", "--summary", str(summary)]) == REFUSED
+    assert mlops(["release", "promote-challenger", "--summary", str(summary)]) == REFUSED
     err = capsys.readouterr().err
     assert "refused (worse)" in err and "roc_auc" in err and "% CI [" in err and "margin 0.005" in err
     assert "600 labelled pairs" in err and "aliases are unchanged" in err
     write_summary(summary, shadow_block(lines, labels.head(40), PARAMS))
-    assert release_main(["promote-challenger", "--summary", str(summary)]) == REFUSED
+    assert mlops(["release", "promote-challenger", "--summary", str(summary)]) == REFUSED
     assert "refused (insufficient labels)" in capsys.readouterr().err
     # a promotable verdict still needs the registry
     lines, labels = traffic(600, champion_noise=3.0, challenger_noise=0.5)
     write_summary(summary, shadow_block(lines, labels, PARAMS))
-    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert mlops(["release", "promote-challenger", "--summary", str(summary)]) == 1
     assert "set MLFLOW_TRACKING_URI" in capsys.readouterr().err
 
 
 def test_promote_challenger_input_errors_name_what_to_do(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from mlops_template.ops.release.__main__ import main as release_main
+    from mlops_template.cli import main as mlops
 
-    assert release_main(["promote-challenger", "--summary", str(tmp_path / "none.json")]) == 1
+    assert mlops(["release", "promote-challenger", "--summary", str(tmp_path / "none.json")]) == 1
     assert "run `make monitor LOG=... LABELS=...` first" in capsys.readouterr().err
     summary = write_summary(tmp_path / "summary.json", None)
-    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert mlops(["release", "promote-challenger", "--summary", str(summary)]) == 1
     assert "no `shadow` block" in capsys.readouterr().err
     summary.write_text(json.dumps({"shadow": {"verdict": "fine", "promote": True, "message": ""}}), encoding="utf-8")
-    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert mlops(["release", "promote-challenger", "--summary", str(summary)]) == 1
     assert "shadow.verdict:" in capsys.readouterr().err
     summary.write_text("{", encoding="utf-8")
-    assert release_main(["promote-challenger", "--summary", str(summary)]) == 1
+    assert mlops(["release", "promote-challenger", "--summary", str(summary)]) == 1
     assert "cannot read the monitor summary" in capsys.readouterr().err

@@ -9,6 +9,8 @@ year/month/weekday numbers. Only ``feature``/``date`` columns reach the model: t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
@@ -52,69 +54,65 @@ def _date_parts(x):
     return np.column_stack([part.to_numpy(dtype="float64", na_value=np.nan) for part in out])
 
 
-def _date_names(transformer, names):
+def _date_names(_transformer, names):  # sklearn's feature_names_out(transformer, input_features) signature
     return np.array([f"{name}_{part}" for name in names for part in DATE_PARTS], dtype=object)
 
 
+# The functions inside every fitted pipeline's FunctionTransformers. A saved model refers to them by their private
+# names (pickle), so those names stay; the serving fast path (ops/serving/predictor.py) recognises them by these.
+TO_FLOAT_FUNC = _to_float
+DATE_PARTS_FUNC = _date_parts
+
+
 def build_preprocessor(spec: SchemaSpec, features: list[str], params: FeatureParams) -> ColumnTransformer:
+    """One branch per column kind present (numeric, boolean, categorical, date; in that order), the rest dropped."""
     by = branches(spec, features)
     if by.get("ignored"):
         raise ValueError(f"not model inputs (role identifier/ignored in the schema): {', '.join(by['ignored'])}")
-    numeric, boolean, categorical, dates = (by.get(b, []) for b in ("numeric", "boolean", "categorical", "date"))
-
-    def scaler():
-        return {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": "passthrough"}[params.scaler]
-
-    transformers: list[tuple[str, object, list[str]]] = []
-    if numeric:
-        transformers.append(
-            (
-                "numeric",
-                Pipeline([("impute", SimpleImputer(strategy=params.numeric_imputer)), ("scale", scaler())]),
-                numeric,
-            )
-        )
-    if boolean:
-        transformers.append(
-            (
-                "boolean",
-                Pipeline(
-                    [
-                        ("to_float", FunctionTransformer(_to_float, feature_names_out="one-to-one")),
-                        ("impute", SimpleImputer(strategy="most_frequent")),
-                    ]
-                ),
-                boolean,
-            )
-        )
-    if categorical:
-        transformers.append(
-            (
-                "categorical",
-                Pipeline(
-                    [
-                        ("impute", SimpleImputer(strategy=params.categorical_imputer, fill_value="missing")),
-                        (
-                            "encode",
-                            OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=params.max_categories),
-                        ),
-                    ]
-                ),
-                categorical,
-            )
-        )
-    if dates:
-        transformers.append(
-            (
-                "date",
-                Pipeline(
-                    [
-                        ("parts", FunctionTransformer(_date_parts, feature_names_out=_date_names)),
-                        ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
-                        ("scale", scaler()),
-                    ]
-                ),
-                dates,
-            )
-        )
+    transformers = [(name, build(params), by[name]) for name, build in BRANCHES.items() if by.get(name)]
     return ColumnTransformer(transformers, remainder="drop", verbose_feature_names_out=False)
+
+
+def _scaler(params: FeatureParams):
+    return {"standard": StandardScaler(), "minmax": MinMaxScaler(), "none": "passthrough"}[params.scaler]
+
+
+def _numeric_branch(params: FeatureParams) -> Pipeline:
+    return Pipeline([("impute", SimpleImputer(strategy=params.numeric_imputer)), ("scale", _scaler(params))])
+
+
+def _boolean_branch(_params: FeatureParams) -> Pipeline:
+    return Pipeline(
+        [
+            ("to_float", FunctionTransformer(_to_float, feature_names_out="one-to-one")),
+            ("impute", SimpleImputer(strategy="most_frequent")),
+        ]
+    )
+
+
+def _categorical_branch(params: FeatureParams) -> Pipeline:
+    return Pipeline(
+        [
+            ("impute", SimpleImputer(strategy=params.categorical_imputer, fill_value="missing")),
+            ("encode", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=params.max_categories)),
+        ]
+    )
+
+
+def _date_branch(params: FeatureParams) -> Pipeline:
+    return Pipeline(
+        [
+            ("parts", FunctionTransformer(_date_parts, feature_names_out=_date_names)),
+            ("impute", SimpleImputer(strategy="most_frequent", keep_empty_features=True)),
+            ("scale", _scaler(params)),
+        ]
+    )
+
+
+# kinds.branch(column) -> the preprocessing of that branch (the registry's "feature branch"), in ColumnTransformer order
+BRANCHES: dict[str, Callable[[FeatureParams], Pipeline]] = {
+    "numeric": _numeric_branch,
+    "boolean": _boolean_branch,
+    "categorical": _categorical_branch,
+    "date": _date_branch,
+}

@@ -135,7 +135,7 @@ V = TypeVar("V")
 class _View(Mapping[str, V]):
     """A read-only mapping derived from the catalogue, live (a metric registered later is in it)."""
 
-    def __init__(self, value: Callable[[Metric], V], keep: Callable[[Metric], bool] = lambda m: True) -> None:
+    def __init__(self, value: Callable[[Metric], V], keep: Callable[[Metric], bool] = lambda _m: True) -> None:
         self._value, self._keep = value, keep
 
     def __getitem__(self, name: str) -> V:

@@ -270,6 +270,31 @@ def evaluate_gate(
     return GateResult(passed=not reasons, reasons=reasons, checks=checks)
 
 
+def _point_values(fn: BlockMetrics, n: int) -> dict[str, float]:
+    """The metrics on all rows: the same vectorised code on unit weights (unrounded, so a delta and its interval
+    agree); a metric that cannot be computed (not finite) is left out."""
+    return {k: float(v[0]) for k, v in fn(np.ones((1, n), np.float32)).items() if np.isfinite(v[0])}
+
+
+def _metric_row(name: str, base: float, cand: float, deltas: np.ndarray, params: CompareParams) -> MetricComparison:
+    """One metric's delta, its bootstrap interval, margin and verdict."""
+    hib = HIGHER_IS_BETTER.get(name, True)
+    low, high = percentile_interval(deltas, params.confidence)
+    delta = cand - base
+    margin = margin_of(name, base, params.margins)
+    return MetricComparison(
+        name=name,
+        baseline=round(base, 8),
+        candidate=round(cand, 8),
+        delta=round(delta, 8),
+        ci_low=round(low, 8),
+        ci_high=round(high, 8),
+        higher_is_better=hib,
+        margin=round(margin, 8),
+        verdict=verdict_of(delta, low, high, hib, margin),
+    )
+
+
 def compare_predictions(
     task: TaskType,
     baseline: Predictions | Sequence[Predictions],
@@ -295,48 +320,20 @@ def compare_predictions(
     primary = primary_metric_of(params, task, names)
     only = frozenset([primary]) if primary_only else None
     base_fn, cand_fn = block_metrics(task, base_runs, only), block_metrics(task, cand_runs, only)
-    # point values: the same vectorised code on unit weights (unrounded, so a delta and its interval agree)
-    base_m = {k: float(v[0]) for k, v in base_fn(np.ones((1, n_b), np.float32)).items() if np.isfinite(v[0])}
-    cand_m = {k: float(v[0]) for k, v in cand_fn(np.ones((1, n_c), np.float32)).items() if np.isfinite(v[0])}
-    deltas, kept = bootstrap_deltas(
-        base_fn,
-        cand_fn,
-        n_b,
-        n_c,
-        paired,
-        params.bootstrap_resamples,
-        seed,
-    )
+    base_m, cand_m = _point_values(base_fn, n_b), _point_values(cand_fn, n_c)
+    deltas, kept = bootstrap_deltas(base_fn, cand_fn, n_b, n_c, paired, params.bootstrap_resamples, seed)
     if len(deltas.get(primary, ())) < params.bootstrap_resamples / 2:
         raise ValueError(
             f"only {len(deltas.get(primary, ()))} of {params.bootstrap_resamples} resamples could be scored: "
             "test set too small"
         )
-    rows: list[MetricComparison] = []
-    for name in cand_m:
-        if (
-            name not in base_m
-            or (only and name not in only)
-            or len(deltas.get(name, ())) < params.bootstrap_resamples / 2
-        ):
-            continue
-        hib = HIGHER_IS_BETTER.get(name, True)
-        low, high = percentile_interval(deltas[name], params.confidence)
-        delta = cand_m[name] - base_m[name]
-        margin = margin_of(name, base_m[name], params.margins)
-        rows.append(
-            MetricComparison(
-                name=name,
-                baseline=round(base_m[name], 8),
-                candidate=round(cand_m[name], 8),
-                delta=round(delta, 8),
-                ci_low=round(low, 8),
-                ci_high=round(high, 8),
-                higher_is_better=hib,
-                margin=round(margin, 8),
-                verdict=verdict_of(delta, low, high, hib, margin),
-            )
-        )
+    rows = [
+        _metric_row(name, base_m[name], cand_m[name], deltas[name], params)
+        for name in cand_m
+        if name in base_m
+        and not (only and name not in only)
+        and len(deltas.get(name, ())) >= params.bootstrap_resamples / 2
+    ]
     primary_row = next(r for r in rows if r.name == primary)
     detectable = minimum_detectable(deltas[primary], params.confidence, primary_row.margin)
     gate = evaluate_gate(params, primary_row, point_metrics(task, cand_runs), model_size_mb, latency_ms)

@@ -3,7 +3,7 @@
 - :func:`workspace_remote`: the default remote as the *workspace* configures it (``.dvc/config`` plus the
   ``.dvc/config.local`` that ``make dvc-pull`` writes in CI), passed explicitly to ``DVCFileSystem`` when the
   baseline is read at another revision (``experiment/baseline.py``).
-- ``python -m mlops_template.experiment.dvc_remote pushed --remote NAME``: after ``make pr-push``, says which of
+- ``mlops dvc-remote pushed --remote NAME``: after ``make pr-push``, says which of
   the outputs the committed ``dvc.lock`` pins are on the remote (path, md5), on stdout and in the job summary;
   a pin that is not there is named in a warning (the release after the merge would not find it).
 """
@@ -79,14 +79,17 @@ def report(remote: str, url: str, pins: list[Pin]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_template.experiment.dvc_remote")
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops dvc-remote pushed`` (scripts/pr/dvc-push.sh; mlops_template/cli.py)."""
+    sub = parser.add_subparsers(dest="dvc_remote_command", required=True, metavar="<command>")
     p = sub.add_parser("pushed", help="which outputs the committed dvc.lock pins are on the remote")
     p.add_argument("--remote", required=True)
     p.add_argument("--url", default="")
     p.add_argument("--summary", default=os.environ.get("GITHUB_STEP_SUMMARY", ""), help="append the table here")
-    args = parser.parse_args(argv)
+    p.set_defaults(run=run_pushed)
+
+
+def run_pushed(args: argparse.Namespace) -> int:
     try:
         pins = pushed(args.remote)
     except Exception as err:
@@ -101,7 +104,3 @@ def main(argv: list[str] | None = None) -> int:
         if not pin.on_remote:
             print(f"::warning::pr-push: {pin.path} ({pin.md5}, as the committed dvc.lock pins it) is not on the remote")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

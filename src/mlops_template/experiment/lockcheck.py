@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_template.core.lineage import DvcLock, LockError, lock_text_at
+from mlops_template.core.lineage import DvcLock, LockedStage, LockError, lock_text_at
 
 FIX = "make repro, then commit dvc.lock (git add dvc.lock && git commit), and `dvc push` if you use a DVC remote"
 LIBRARY_LOCK = "uv.lock"  # a dependency of `train` (dvc.yaml): library versions change the model
@@ -69,65 +69,90 @@ def _short(md5: str | None) -> str:
 def compare(committed: DvcLock | None, current: DvcLock, *, strict_outputs: bool = False) -> list[Finding]:
     """Findings that make ``committed`` differ from ``current`` (both parsed dvc.lock files)."""
     old, new = (committed or DvcLock()).stages, current.stages
-    findings: list[Finding] = []
-    for name in sorted(set(new) - set(old)):
-        findings.append(Finding(name, "stage", "not in the committed dvc.lock"))
-    for name in sorted(set(old) - set(new)):
-        findings.append(Finding(name, "stage", "in the committed dvc.lock but no longer in dvc.yaml"))
+    findings = [Finding(name, "stage", "not in the committed dvc.lock") for name in sorted(set(new) - set(old))]
+    findings += [
+        Finding(name, "stage", "in the committed dvc.lock but no longer in dvc.yaml")
+        for name in sorted(set(old) - set(new))
+    ]
     produced_old = {path: md5 for stage in old.values() for path, md5 in stage.outs.items()}
     produced = set(produced_old) | {path for stage in new.values() for path in stage.outs}
     for name in sorted(set(old) & set(new)):
         was, now = old[name], new[name]
-        if was.cmd != now.cmd:
-            findings.append(Finding(name, "cmd", f"committed {was.cmd!r}, now {now.cmd!r}"))
-        params_was = {f"{f}:{k}": v for f, p in was.params.items() for k, v in _flat(p).items()}
-        params_now = {f"{f}:{k}": v for f, p in now.params.items() for k, v in _flat(p).items()}
-        for key in sorted(set(params_was) | set(params_now)):
-            if params_was.get(key, "<absent>") != params_now.get(key, "<absent>"):
-                before, after = params_was.get(key, "<absent>"), params_now.get(key, "<absent>")
-                findings.append(Finding(name, key, f"committed {before!r}, now {after!r}"))
-        deps_was, deps_now = was.deps, now.deps
-        upstream_changed = False  # a dependency another stage writes has other bytes now (reported at that stage)
-        for path in sorted(set(deps_was) | set(deps_now)):
-            if path in produced:
-                # Produced by another stage: compared through that stage; here only the lock's own consistency.
-                if path in deps_was and path in produced_old and deps_was[path] != produced_old[path]:
-                    findings.append(
-                        Finding(
-                            name,
-                            path,
-                            f"the committed lock says this stage used {_short(deps_was[path])} but the stage that "
-                            f"writes it recorded {_short(produced_old[path])}: it was not re-run after that stage",
-                        )
-                    )
-                upstream_changed |= deps_was.get(path) != deps_now.get(path)
-                continue
-            if deps_was.get(path) != deps_now.get(path):
-                findings.append(
-                    Finding(name, path, f"md5 committed {_short(deps_was.get(path))}, now {_short(deps_now.get(path))}")
-                )
-        inputs_identical = not upstream_changed and not any(f.stage == name and f.blocking for f in findings)
-        outs_was, outs_now = was.outs, now.outs
-        for path in sorted(set(outs_was) | set(outs_now)):
-            if path not in outs_was or path not in outs_now:
-                findings.append(
-                    Finding(
-                        name,
-                        path,
-                        "output committed " + _short(outs_was.get(path)) + ", now " + _short(outs_now.get(path)),
-                    )
-                )
-            elif outs_was[path] != outs_now[path] and (inputs_identical or strict_outputs):
-                # Other bytes from identical inputs: not staleness (see the module docstring). Outputs of a stage
-                # whose inputs changed are a consequence of what is reported above and are not listed.
+        inputs = _cmd_and_params(name, was, now)
+        deps, upstream_changed = _deps(name, was, now, produced, produced_old)
+        inputs += deps
+        inputs_identical = not upstream_changed and not any(f.blocking for f in inputs)
+        findings += inputs + _outs(name, was, now, inputs_identical, strict_outputs)
+    return findings
+
+
+def _cmd_and_params(name: str, was: LockedStage, now: LockedStage) -> list[Finding]:
+    """A stage's command and every parameter value it records, committed vs now."""
+    findings = []
+    if was.cmd != now.cmd:
+        findings.append(Finding(name, "cmd", f"committed {was.cmd!r}, now {now.cmd!r}"))
+    params_was = {f"{f}:{k}": v for f, p in was.params.items() for k, v in _flat(p).items()}
+    params_now = {f"{f}:{k}": v for f, p in now.params.items() for k, v in _flat(p).items()}
+    for key in sorted(set(params_was) | set(params_now)):
+        if params_was.get(key, "<absent>") != params_now.get(key, "<absent>"):
+            before, after = params_was.get(key, "<absent>"), params_now.get(key, "<absent>")
+            findings.append(Finding(name, key, f"committed {before!r}, now {after!r}"))
+    return findings
+
+
+def _deps(
+    name: str, was: LockedStage, now: LockedStage, produced: set[str], produced_old: Mapping[str, str]
+) -> tuple[list[Finding], bool]:
+    """A stage's dependencies: the md5 of each one no stage produces, committed vs now; for one another stage
+    produces, only the committed lock's own consistency. Also: whether such a produced dependency changed."""
+    findings = []
+    deps_was, deps_now = was.deps, now.deps
+    upstream_changed = False  # a dependency another stage writes has other bytes now (reported at that stage)
+    for path in sorted(set(deps_was) | set(deps_now)):
+        if path in produced:
+            # Produced by another stage: compared through that stage; here only the lock's own consistency.
+            if path in deps_was and path in produced_old and deps_was[path] != produced_old[path]:
                 findings.append(
                     Finding(
                         name,
                         path,
-                        f"output md5 committed {_short(outs_was[path])}, rebuilt here {_short(outs_now[path])}",
-                        blocking=strict_outputs,
+                        f"the committed lock says this stage used {_short(deps_was[path])} but the stage that "
+                        f"writes it recorded {_short(produced_old[path])}: it was not re-run after that stage",
                     )
                 )
+            upstream_changed |= deps_was.get(path) != deps_now.get(path)
+            continue
+        if deps_was.get(path) != deps_now.get(path):
+            findings.append(
+                Finding(name, path, f"md5 committed {_short(deps_was.get(path))}, now {_short(deps_now.get(path))}")
+            )
+    return findings, upstream_changed
+
+
+def _outs(name: str, was: LockedStage, now: LockedStage, inputs_identical: bool, strict_outputs: bool) -> list[Finding]:
+    """A stage's outputs: one added or removed always counts; other bytes only as a note, from identical inputs."""
+    findings = []
+    outs_was, outs_now = was.outs, now.outs
+    for path in sorted(set(outs_was) | set(outs_now)):
+        if path not in outs_was or path not in outs_now:
+            findings.append(
+                Finding(
+                    name,
+                    path,
+                    "output committed " + _short(outs_was.get(path)) + ", now " + _short(outs_now.get(path)),
+                )
+            )
+        elif outs_was[path] != outs_now[path] and (inputs_identical or strict_outputs):
+            # Other bytes from identical inputs: not staleness (see the module docstring). Outputs of a stage
+            # whose inputs changed are a consequence of what is reported above and are not listed.
+            findings.append(
+                Finding(
+                    name,
+                    path,
+                    f"output md5 committed {_short(outs_was[path])}, rebuilt here {_short(outs_now[path])}",
+                    blocking=strict_outputs,
+                )
+            )
     return findings
 
 
@@ -168,15 +193,16 @@ def markdown(findings: list[Finding]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlops_template.experiment.lockcheck", description=__doc__.splitlines()[0]
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops lock-check`` (``make lock-check``; mlops_template/cli.py)."""
     parser.add_argument("--rev", default="HEAD", help="the commit whose dvc.lock is checked (default HEAD)")
     parser.add_argument("--lock", default="dvc.lock", help="the lock the pipeline just wrote")
     parser.add_argument("--strict-outputs", action="store_true", help="also fail when outputs differ")
     parser.add_argument("--report", default="", help="append the verdict to this markdown file when it exists")
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     lock_path = Path(args.lock)
     if not lock_path.is_file():
         print(f"lock-check: no {lock_path}: run the pipeline first (make repro)", file=sys.stderr)
@@ -214,7 +240,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"lock-check passed: the committed dvc.lock ({args.rev}) matches the pipeline's inputs")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,16 +1,17 @@
 """A small GitHub REST client for the workflows: one sticky comment, one issue, one pull request, dispatches,
 and the repository ruleset of ``make protect``.
 
-Standard library only (it runs in trusted jobs that install nothing else; the git helper it uses from
-``core.lineage`` is standard library too). Configured from the variables
-GitHub Actions sets: ``GITHUB_API_URL`` (default https://api.github.com), ``GITHUB_REPOSITORY`` and a token in
-``GITHUB_TOKEN`` (or ``GH_TOKEN``). Every write is an upsert found by a hidden marker, so repeated runs
-update instead of duplicating.
+Standard library only (the git helper it uses from ``core.lineage`` too): it runs in trusted jobs that install
+nothing else, as ``PYTHONPATH=src python3 -m
+mlops_template.cli github ...`` (the Makefile's ``MLOPS_BARE``; ``mlops github`` where the project is installed).
+Configured from the variables GitHub Actions sets: ``GITHUB_API_URL`` (default https://api.github.com),
+``GITHUB_REPOSITORY`` and a token in ``GITHUB_TOKEN`` (or ``GH_TOKEN``). Every write is an upsert found by a hidden
+marker, so repeated runs update instead of duplicating.
 
-    python -m mlops_template.ops.github comment  --number 7 --marker pr-report --body-file report.md
-    python -m mlops_template.ops.github issue    --marker drift --title "Drift detected" --label drift --body-file r.md
-    python -m mlops_template.ops.github pull     --head retrain/data --base main --title "..." --body-file r.md
-    python -m mlops_template.ops.github dispatch --workflow retrain.yml --ref main --input reason=drift
+    mlops github comment  --number 7 --marker pr-report --body-file report.md
+    mlops github issue    --marker drift --title "Drift detected" --label drift --body-file r.md
+    mlops github pull     --head retrain/data --base main --title "..." --body-file r.md
+    mlops github dispatch --workflow retrain.yml --ref main --input reason=drift
 """
 
 from __future__ import annotations
@@ -192,9 +193,16 @@ def _body(path: str) -> str:
     return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_template.ops.github", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _key_value(text: str) -> tuple[str, str]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"KEY=VALUE expected, got {text!r}")
+    key, value = text.split("=", 1)
+    return key, value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops github <comment|issue|pull|dispatch>`` (the monitor and retrain targets; mlops_template/cli.py)."""
+    sub = parser.add_subparsers(dest="github_command", required=True, metavar="<command>")
     c = sub.add_parser("comment", help="upsert one marked comment on an issue or pull request")
     c.add_argument("--number", type=int, required=True)
     i = sub.add_parser("issue", help="upsert one marked open issue")
@@ -211,30 +219,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("dispatch", help="start a workflow_dispatch workflow")
     d.add_argument("--workflow", required=True, help="file name, e.g. retrain.yml")
     d.add_argument("--ref", default="main")
-    d.add_argument("--input", action="append", default=[], help="KEY=VALUE")
-    args = parser.parse_args(argv)
+    d.add_argument("--input", action="append", default=[], type=_key_value, help="KEY=VALUE")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         gh = GitHub.from_env()
-        if args.command == "comment":
+        if args.github_command == "comment":
             action, ident = gh.upsert_comment(args.number, args.marker, _body(args.body_file))
             print(f"comment {action} on #{args.number} (id {ident})")
-        elif args.command == "issue":
+        elif args.github_command == "issue":
             action, ident = gh.upsert_issue(args.marker, args.title, _body(args.body_file), args.label)
             print(f"issue #{ident} {action}")
-        elif args.command == "pull":
+        elif args.github_command == "pull":
             action, ident = gh.upsert_pull(args.head, args.base, args.title, _body(args.body_file))
             print(f"pull request #{ident} {action} ({args.head} -> {args.base})")
         else:
-            bad = [kv for kv in args.input if "=" not in kv]
-            if bad:
-                parser.error(f"--input takes KEY=VALUE, got {bad[0]!r}")
-            gh.dispatch_workflow(args.workflow, args.ref, dict(kv.split("=", 1) for kv in args.input))
+            gh.dispatch_workflow(args.workflow, args.ref, dict(args.input))
             print(f"dispatched {args.workflow} on {args.ref}")
     except (GitHubError, OSError) as err:
         print(f"github: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

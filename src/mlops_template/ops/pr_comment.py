@@ -1,9 +1,10 @@
 """The PR report's way out: the job summary of the untrusted run, and the one sticky comment of the trusted one.
 
-Standard library only, so it runs before (or without) ``make setup``:
+Standard library only, so it runs before (or without) ``make setup``, on the runner's bare Python
+(``PYTHONPATH=src python3 -m mlops_template.cli pr-comment ...``: the Makefile's ``MLOPS_BARE``):
 
-    python -m mlops_template.ops.pr_comment summary --report reports/pr/report.md     # make pr-summary
-    python -m mlops_template.ops.pr_comment post --artifact DIR [--publish-images]    # make pr-comment-post
+    mlops pr-comment summary --report reports/pr/report.md     # make pr-summary
+    mlops pr-comment post --artifact DIR [--publish-images]    # make pr-comment-post
 
 ``post`` runs in ``.github/workflows/pr-comment.yml`` (``workflow_run``: the base repository's context, a write
 token). Everything in the artifact was made by the pull request's code, so it is untrusted text: read
@@ -238,33 +239,31 @@ def post(artifact: Path, publish: bool, env: dict[str, str]) -> int:
     return cml_comment(number, comment_body(artifact, run, env, publish, cml), env, cml)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlops_template.ops.pr_comment", description=__doc__.splitlines()[0]
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops pr-comment <summary|post>`` (``make pr-summary``, ``make pr-comment-post``; mlops_template/cli.py)."""
+    sub = parser.add_subparsers(dest="pr_comment_command", required=True, metavar="<command>")
     s = sub.add_parser("summary", help="append the report to $GITHUB_STEP_SUMMARY, images as links")
     s.add_argument("--report", default="reports/pr/report.md")
+    s.set_defaults(run=run_summary)
     p = sub.add_parser("post", help="(workflow_run) upsert the sticky PR comment from a downloaded report artifact")
     p.add_argument("--artifact", required=True, help="folder the pr-report artifact was downloaded to")
     p.add_argument("--publish-images", default="false", help="true: upload the PNGs to CML's public asset host")
-    args = parser.parse_args(argv)
+    p.set_defaults(run=run_post)
+
+
+def run_summary(args: argparse.Namespace) -> int:
     env = dict(os.environ)
-    if args.command == "summary":
-        out = env.get("GITHUB_STEP_SUMMARY")
-        if not out:
-            print(
-                "pr-summary: GITHUB_STEP_SUMMARY is not set: it writes the GitHub Actions job summary", file=sys.stderr
-            )
-            return 2
-        print(summary(Path(args.report), Path(out), env))
-        return 0
+    out = env.get("GITHUB_STEP_SUMMARY")
+    if not out:
+        print("pr-summary: GITHUB_STEP_SUMMARY is not set: it writes the GitHub Actions job summary", file=sys.stderr)
+        return 2
+    print(summary(Path(args.report), Path(out), env))
+    return 0
+
+
+def run_post(args: argparse.Namespace) -> int:
     try:
-        return post(Path(args.artifact), args.publish_images.strip().lower() == "true", env)
+        return post(Path(args.artifact), args.publish_images.strip().lower() == "true", dict(os.environ))
     except GitHubError as err:
         print(f"pr-comment: {err}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

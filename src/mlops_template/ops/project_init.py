@@ -1,7 +1,7 @@
 """`make init`: turn a fresh fork into the user's project.
 
 Pure helpers (name derivation, comment-preserving params.yaml edits) plus the ``init`` action used by
-``python -m mlops_template.cli init``.
+``mlops init``.
 """
 
 from __future__ import annotations

@@ -68,11 +68,14 @@ def check_codeowners(path: Path) -> None:
         )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_template.ops.protect", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops protect`` (``make protect``; mlops_template/cli.py)."""
     parser.add_argument("--ruleset", type=Path, default=RULESET)
     parser.add_argument("--codeowners", type=Path, default=CODEOWNERS)
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     try:
         ruleset = load_ruleset(args.ruleset)
@@ -98,7 +101,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"protect: ruleset {ruleset['name']!r} {action} on {gh.repository} (id {ident})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

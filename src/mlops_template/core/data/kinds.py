@@ -76,7 +76,7 @@ def _arrow_number(arr: pa.Array, col: ColumnSpec, numeric: bool) -> ArrowResult:
     return values if numeric else np.array(arr.to_pylist(), dtype=object)
 
 
-def _arrow_bool(arr: pa.Array, col: ColumnSpec, numeric: bool) -> ArrowResult:
+def _arrow_bool(arr: pa.Array, _col: ColumnSpec, numeric: bool) -> ArrowResult:
     values = arr.to_numpy(zero_copy_only=False)
     return values.astype(np.float64) if numeric and not arr.null_count else np.asarray(values, object)
 
@@ -87,7 +87,7 @@ def _as_strings(arr: pa.Array) -> pa.Array:
     return arr.cast(pa.string()) if pa.types.is_dictionary(arr.type) else arr
 
 
-def _arrow_category(arr: pa.Array, col: ColumnSpec, numeric: bool) -> ArrowResult:
+def _arrow_category(arr: pa.Array, col: ColumnSpec, _numeric: bool) -> ArrowResult:
     """A closed category (``allowed``) rejects other values; an open one takes any string."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -102,7 +102,7 @@ def _arrow_category(arr: pa.Array, col: ColumnSpec, numeric: bool) -> ArrowResul
     return np.array(arr.to_pylist(), dtype=object)
 
 
-def _arrow_date(arr: pa.Array, col: ColumnSpec, numeric: bool) -> ArrowResult:
+def _arrow_date(arr: pa.Array, _col: ColumnSpec, _numeric: bool) -> ArrowResult:
     values = np.array(_as_strings(arr).to_pylist(), dtype=object)
     bad = (parse_dates(pd.Series(values, dtype=object)).isna() & pd.notna(values)).to_numpy()
     if bad.any():
@@ -156,7 +156,7 @@ def _date_or_error(value: str) -> str:
 # ----------------------------------------------------------------------------- probe values
 
 
-def _probe_number(col: ColumnSpec, i: int, k: int, where: float) -> Any:
+def _probe_number(col: ColumnSpec, _i: int, _k: int, where: float) -> Any:
     lo = col.min if col.min is not None else -10.0
     hi = col.max if col.max is not None else 10.0
     value = lo + (hi - lo) * where
@@ -168,7 +168,8 @@ def _probe_number(col: ColumnSpec, i: int, k: int, where: float) -> Any:
 
 @dataclass(frozen=True)
 class Kind:
-    """What one kind of column means to every consumer (see the module's docstring)."""
+    """What one kind of column means to every consumer (see the module's docstring). Every kind's functions take
+    the arguments annotated below; one that a kind's function does not use is named ``_like_this``."""
 
     name: str
     pandas: str  # the pandas/pandera dtype ("boolean" when a bool column is nullable: see pandas_dtype)
@@ -223,18 +224,18 @@ INTEGER = Kind(
 )  # fmt: skip
 BOOLEAN = Kind(
     "boolean", "bool", bool, _is_boolean, _arrow_bool, "boolean", "categorical",
-    lambda col, i, k, where: bool((i + k) % 2), "not-a-boolean", float_matrix=True, uncastable=_not_booleans,
+    lambda _col, i, k, _where: bool((i + k) % 2), "not-a-boolean", float_matrix=True, uncastable=_not_booleans,
 )  # fmt: skip
 CATEGORY = Kind(
     "category", "str", str, _is_string, _arrow_category, "categorical", "categorical",
-    lambda col, i, k, where: f"value{k}", 12345,
+    lambda _col, _i, k, _where: f"value{k}", 12345,
 )  # fmt: skip
 # valid dates in several shapes (a date, a naive and an offset timestamp, free text): the probe rows
 # exercise every route of the served date parsing (ops/serving/predictor.py's date kernel)
 DATE_PROBES = ("2024-03-01", "2023-12-31T23:30:00", "2024-02-29T22:00:00-05:00", "1 March 2021")
 DATE = Kind(
     "date", "str", str, _is_string, _arrow_date, "date", None,
-    lambda col, i, k, where: DATE_PROBES[k % len(DATE_PROBES)], "not-a-date",
+    lambda _col, _i, k, _where: DATE_PROBES[k % len(DATE_PROBES)], "not-a-date",
     pandera_checks=_date_checks, validators=_date_validators(),
 )  # fmt: skip
 

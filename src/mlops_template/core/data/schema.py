@@ -397,84 +397,16 @@ def draft_spec(
     for name in frame.columns:
         name = str(name)
         s = frame[name]
-        nullable = bool(s.isna().any())
         present = s.dropna()
-        distinct = int(present.nunique())
-        why: list[str] = []
-        nulls = f"{int(s.isna().sum())} of {len(s)} values missing" if nullable else ""
-
         if name == target:
-            col = _target_spec(s, present, task)
-            why.append(f"target ({task}): " + ("labels seen in the data" if col.allowed else "range seen in the data"))
-            if missing_labels:
-                why.append(
-                    f"{missing_labels} of {n} rows have no label: "
-                    + (
-                        "data.missing_labels: drop removes them before validation"
-                        if drop_missing_labels
-                        else "validation stops on them (set data.missing_labels: drop)"
-                    )
-                )
-            columns[name], notes[name] = col, why
+            columns[name] = _target_spec(s, present, task)
+            notes[name] = _target_notes(columns[name], task, missing_labels, n, drop_missing_labels)
             continue
-
-        if pd.api.types.is_bool_dtype(s) or (
-            s.dtype == object and len(present) > 0 and bool(present.map(lambda v: isinstance(v, bool)).all())
-        ):
-            dtype: DType = "bool"
-        elif pd.api.types.is_numeric_dtype(s):
-            integral = len(present) > 0 and bool((present == present.round()).all())
-            is_int = pd.api.types.is_integer_dtype(s) or (integral and name == id_column)
-            dtype = "int64" if is_int and not nullable else "float64"
-        else:
-            dtype = "str"
-        unique = bool(present.is_unique) and len(present) == len(s)
-
-        if name == id_column:
-            col = ColumnSpec(dtype=dtype, role="identifier", unique=unique, nullable=nullable)
-            why.append("identifier (data.id_column): validated, never a model input")
-            if not unique:
-                why.append(f"not unique ({distinct} distinct values in {len(s)} rows): several rows share an id")
-        elif distinct <= 1:
-            col = ColumnSpec(dtype=dtype, role="ignored", nullable=nullable)
-            value = present.iloc[0] if len(present) else None
-            why.append(f"ignored: constant (every row is {value!r}); it cannot help the model")
-        elif dtype == "str" and _is_date(present):
-            col = ColumnSpec(dtype="str", role="ignored", nullable=nullable)
-            why.append(
-                "ignored: dates/timestamps (a closed category list would reject every new date); "
-                "set role: date to give the model year, month and weekday features"
-            )
-        elif dtype == "str" and distinct > max_categories and _text_like(present):
-            col = ColumnSpec(dtype="str", role="ignored", nullable=nullable)
-            why.append(f"ignored: free text ({distinct} distinct values, {_text_like(present)})")
-        elif (
-            dtype in ("str", "int64")
-            and distinct > max_categories
-            and (
-                (len(present) and distinct / len(present) >= 0.95 and (dtype == "str" or _looks_like_id_name(name)))
-                or (dtype == "str" and _looks_like_id_name(name))
-            )
-        ):
-            col = ColumnSpec(dtype=dtype, role="identifier", unique=unique, nullable=nullable)
-            share = f"{distinct} distinct values in {len(present)} rows"
-            why.append(f"identifier: looks like a key ({share}); validated, never a model input")
-        elif dtype == "bool":
-            col = ColumnSpec(dtype="bool", nullable=nullable)
-            why.append("feature: boolean")
-        elif dtype in ("int64", "float64"):
-            lo, hi = float(present.min()), float(present.max())
-            pad = (hi - lo) * margin
-            low = max(lo - pad, 0.0) if lo >= 0 else lo - pad
-            col = ColumnSpec(
-                dtype=dtype, nullable=nullable, min=_round_out(low, up=False), max=_round_out(hi + pad, up=True)
-            )
-            why.append(f"feature: numeric, seen {lo:.4g}..{hi:.4g}; min/max padded by {margin:g} x range")
-        else:
-            col, reason = _category_spec(present, nullable, max_categories)
-            why.append(reason)
-        if nulls:
-            why.append(f"nullable: {nulls}")
+        nullable = bool(s.isna().any())
+        dtype = _draft_dtype(s, present, name == id_column, nullable)
+        col, why = _draft_column(name, s, present, dtype, id_column, margin, max_categories)
+        if nullable:
+            why.append(f"nullable: {int(s.isna().sum())} of {len(s)} values missing")
         columns[name], notes[name] = col, why
     keys = [n for n, c in columns.items() if c.unique or c.role == "identifier"] + [id_column]
     spec = SchemaSpec(
@@ -483,6 +415,101 @@ def draft_spec(
         columns=columns,
     )
     return Draft(spec, notes, missing_labels, n)
+
+
+def _target_notes(col: ColumnSpec, task: str, missing_labels: int, rows: int, drop: bool) -> list[str]:
+    """Why the target column's rule is what it is, and what happens to the rows without a label."""
+    why = [f"target ({task}): " + ("labels seen in the data" if col.allowed else "range seen in the data")]
+    if missing_labels:
+        why.append(
+            f"{missing_labels} of {rows} rows have no label: "
+            + (
+                "data.missing_labels: drop removes them before validation"
+                if drop
+                else "validation stops on them (set data.missing_labels: drop)"
+            )
+        )
+    return why
+
+
+def _draft_dtype(s: pd.Series, present: pd.Series, is_id: bool, nullable: bool) -> DType:
+    """bool, int64 (integers with no missing value; an id column of whole numbers too), float64, else str."""
+    if pd.api.types.is_bool_dtype(s) or (
+        s.dtype == object and len(present) > 0 and bool(present.map(lambda v: isinstance(v, bool)).all())
+    ):
+        return "bool"
+    if pd.api.types.is_numeric_dtype(s):
+        integral = len(present) > 0 and bool((present == present.round()).all())
+        is_int = pd.api.types.is_integer_dtype(s) or (integral and is_id)
+        return "int64" if is_int and not nullable else "float64"
+    return "str"
+
+
+def _looks_like_key(name: str, dtype: DType, present: pd.Series, distinct: int, max_categories: int) -> bool:
+    """Too many values for a category, and (almost) one per row or a key-like name: an identifier."""
+    if dtype not in ("str", "int64") or distinct <= max_categories:
+        return False
+    nearly_unique = bool(len(present)) and distinct / len(present) >= 0.95
+    return (nearly_unique and (dtype == "str" or _looks_like_id_name(name))) or (
+        dtype == "str" and _looks_like_id_name(name)
+    )
+
+
+def _draft_column(
+    name: str,
+    s: pd.Series,
+    present: pd.Series,
+    dtype: DType,
+    id_column: str,
+    margin: float,
+    max_categories: int,
+) -> tuple[ColumnSpec, list[str]]:
+    """A non-target column's rule and role, with why: identifier, ignored (constant, dates, free text), or a
+    feature (:func:`_draft_feature`)."""
+    nullable = bool(s.isna().any())
+    distinct = int(present.nunique())
+    unique = bool(present.is_unique) and len(present) == len(s)
+    if name == id_column:
+        why = ["identifier (data.id_column): validated, never a model input"]
+        if not unique:
+            why.append(f"not unique ({distinct} distinct values in {len(s)} rows): several rows share an id")
+        return ColumnSpec(dtype=dtype, role="identifier", unique=unique, nullable=nullable), why
+    if distinct <= 1:
+        value = present.iloc[0] if len(present) else None
+        why = [f"ignored: constant (every row is {value!r}); it cannot help the model"]
+        return ColumnSpec(dtype=dtype, role="ignored", nullable=nullable), why
+    if dtype == "str" and _is_date(present):
+        why = [
+            "ignored: dates/timestamps (a closed category list would reject every new date); "
+            "set role: date to give the model year, month and weekday features"
+        ]
+        return ColumnSpec(dtype="str", role="ignored", nullable=nullable), why
+    if dtype == "str" and distinct > max_categories and _text_like(present):
+        why = [f"ignored: free text ({distinct} distinct values, {_text_like(present)})"]
+        return ColumnSpec(dtype="str", role="ignored", nullable=nullable), why
+    if _looks_like_key(name, dtype, present, distinct, max_categories):
+        share = f"{distinct} distinct values in {len(present)} rows"
+        why = [f"identifier: looks like a key ({share}); validated, never a model input"]
+        return ColumnSpec(dtype=dtype, role="identifier", unique=unique, nullable=nullable), why
+    return _draft_feature(present, dtype, nullable, margin, max_categories)
+
+
+def _draft_feature(
+    present: pd.Series, dtype: DType, nullable: bool, margin: float, max_categories: int
+) -> tuple[ColumnSpec, list[str]]:
+    """A model input's rule: boolean; numeric with the seen range padded by ``margin``; else a category."""
+    if dtype == "bool":
+        return ColumnSpec(dtype="bool", nullable=nullable), ["feature: boolean"]
+    if dtype in ("int64", "float64"):
+        lo, hi = float(present.min()), float(present.max())
+        pad = (hi - lo) * margin
+        low = max(lo - pad, 0.0) if lo >= 0 else lo - pad
+        col = ColumnSpec(
+            dtype=dtype, nullable=nullable, min=_round_out(low, up=False), max=_round_out(hi + pad, up=True)
+        )
+        return col, [f"feature: numeric, seen {lo:.4g}..{hi:.4g}; min/max padded by {margin:g} x range"]
+    col, reason = _category_spec(present, nullable, max_categories)
+    return col, [reason]
 
 
 def _target_spec(s: pd.Series, present: pd.Series, task: str) -> ColumnSpec:

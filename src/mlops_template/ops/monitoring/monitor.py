@@ -1,7 +1,7 @@
 """``make monitor LOG=... [LABELS=...]``: the served window vs the reference profile (drift) and, with ground-truth
 labels, the live performance vs the model's test metric; report, verdict, exit code.
 
-Exit codes (of ``python -m mlops_template.ops.monitoring``; make itself turns any failure into 2):
+Exit codes (of ``mlops monitor``; make itself turns any failure into 2):
 0 no drift (and no degradation), 3 drift (retraining advised), 5 performance degraded (retraining advised),
 4 not enough traffic for a drift verdict, 1 error (no log, no profile, bad params, too many unreadable lines
 or unusable label rows). Precedence: error > degraded > drift > insufficient data > ok: a degraded model is

@@ -25,6 +25,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -271,14 +272,30 @@ def _fallback_issue(gh: Any, base: str, reason: str, body: str) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mlops_template.ops.monitoring.retrain", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("refresh", help="re-extract the data; record whether it changed")
+def _said(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A failed git command or a corrupt dvc.lock is said in one line (exit 1), not a traceback."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return fn(args)
+        except (GitError, LockError) as err:
+            say(f"ERROR: {err}")
+            return 1
+
+    return run
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops retrain <refresh|decide|commit|publish>`` (the retrain-* make targets; mlops_template/cli.py)."""
+    sub = parser.add_subparsers(dest="retrain_command", required=True, metavar="<command>")
+    r = sub.add_parser("refresh", help="re-extract the data; record whether it changed")
+    r.set_defaults(run=_said(lambda _: refresh()))
     d = sub.add_parser("decide", help="PR or not, from reports/retrain/state.json and the pr-report comparison")
     d.add_argument("--comparison", default="reports/pr/comparison.json")
     d.add_argument("--report", default="reports/pr/report.md")
+    d.set_defaults(run=_said(lambda args: decide(Path(args.comparison), Path(args.report), args.reason)))
     c = sub.add_parser("commit", help=f"commit the pipeline's tracked outputs on {BRANCH}; write {BUNDLE}")
+    c.set_defaults(run=_said(lambda args: commit(args.reason)))
     p = sub.add_parser("publish", help=f"push {BRANCH} from {BUNDLE}; open or update its pull request")
     p.add_argument("--base", default="main")
     p.add_argument(
@@ -287,21 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("RETRAIN_APP_TOKEN", "").strip() == "true",
         help="GITHUB_TOKEN is a GitHub App token / PAT (default: $RETRAIN_APP_TOKEN == true)",
     )
+    p.set_defaults(run=_said(lambda args: publish(args.base, args.reason, args.app_token)))
     for s in (d, c, p):
         s.add_argument("--reason", default=os.environ.get("RETRAIN_REASON") or "scheduled")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "refresh":
-            return refresh()
-        if args.command == "decide":
-            return decide(Path(args.comparison), Path(args.report), args.reason)
-        if args.command == "commit":
-            return commit(args.reason)
-        return publish(args.base, args.reason, args.app_token)
-    except (GitError, LockError) as err:  # a failed git command, a corrupt dvc.lock: said, not a traceback
-        say(f"ERROR: {err}")
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -128,7 +128,7 @@ def log_entries(log: LogLines) -> tuple[list[Any], int]:
     entries: list[Any] = []
     bad = 0
     for name, parsed in log.files:
-        found, unreadable, _ = judge_lines(parsed, name, lambda value: "")
+        found, unreadable, _ = judge_lines(parsed, name, lambda _value: "")
         entries += found
         bad += unreadable
     return entries, bad

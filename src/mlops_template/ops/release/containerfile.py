@@ -8,11 +8,12 @@ as a folder: the bento and its models) and the Dockerfile ``bentoml containerize
 commands left out (that base image must already hold Python 3.11, CA certificates and ``uv``). Used by
 scripts/container/build.sh when ``BASE_IMAGE`` is set; otherwise it runs plain ``bentoml containerize``.
 
-    python -m mlops_template.ops.release.containerfile BENTO_TAG BASE_IMAGE OUT_DIR   # prints OUT_DIR/Dockerfile
+    mlops containerfile BENTO_TAG BASE_IMAGE OUT_DIR   # prints OUT_DIR/Dockerfile
 """
 
 from __future__ import annotations
 
+import argparse
 import re
 import shutil
 import sys
@@ -67,7 +68,14 @@ def write_context(bento_tag: str, base_image: str, out: Path) -> Path:
     return dockerfile
 
 
-if __name__ == "__main__":
-    if len(sys.argv) != 4:
-        raise SystemExit(__doc__)
-    print(write_context(sys.argv[1], sys.argv[2], Path(sys.argv[3])))
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops containerfile BENTO_TAG BASE_IMAGE OUT_DIR`` (scripts/container/build.sh; mlops_template/cli.py)."""
+    parser.add_argument("bento_tag", help="the built bento (build/bento/tag.txt)")
+    parser.add_argument("base_image", help="holds Python 3.11, CA certificates and uv")
+    parser.add_argument("out_dir", type=Path, help="the build context to write (replaced)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    print(write_context(args.bento_tag, args.base_image, args.out_dir))
+    return 0

@@ -26,7 +26,7 @@ so the service's ``/metadata`` names exactly main's pins and the model file's ow
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +158,44 @@ def _pull(
     return {rel for rel in pins if rel not in {m.path for m in missed}}
 
 
+def _outputs(pins: Mapping[str, str], pulled: set[str], equivalent: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """Per pinned output: its pinned and released md5, identical or equivalent, pulled or rebuilt."""
+    return {
+        rel: {
+            "pinned": md5,
+            "actual": equivalent.get(rel, md5),
+            "verdict": "equivalent" if rel in equivalent else "identical",
+            "source": "pulled" if rel in pulled else "rebuilt",
+        }
+        for rel, md5 in pins.items()
+    }
+
+
+def _log_outcome(
+    log: Callable[[str], None],
+    outputs: Mapping[str, Mapping[str, str]],
+    accepted: Sequence[Mismatch],
+    basis: str | None,
+    how: str,
+    model_verdict: str,
+) -> None:
+    """A warning per output released as equivalent (not identical), then the table of every pinned output."""
+    for m in accepted:
+        log(
+            f"materialize: WARNING {m.path}: md5 {m.actual}, dvc.lock pins {m.pinned}: equivalent, not identical; "
+            f"accepted because {basis}. Floating-point results differ in their last digits between "
+            "machines: the reviewed bytes are released only through the DVC remote (set DVC_REMOTE_URL; and pin "
+            "the library versions in uv.lock)"
+        )
+    log(
+        f"materialize: {len(outputs) - len(accepted)} of {len(outputs)} outputs match the committed dvc.lock ({how}); "
+        f"the model is {model_verdict}"
+    )
+    for rel, out in outputs.items():
+        extra = f"  (released: {out['actual']}, equivalent)" if out["verdict"] == "equivalent" else ""
+        log(f"  {out['pinned']}  {rel}  [{out['verdict']}, {out['source']}]{extra}")
+
+
 def materialize(
     root: Path,
     remote_configured: bool,
@@ -190,30 +228,9 @@ def materialize(
     if not workspace_lock.is_file() or workspace_lock.read_text(encoding="utf-8") != lock_text:
         workspace_lock.write_text(lock_text, encoding="utf-8")  # the service names main's pins, not a rebuild's
     equivalent = {m.path: str(m.actual) for m in accepted}
-    outputs = {
-        rel: {
-            "pinned": md5,
-            "actual": equivalent.get(rel, md5),
-            "verdict": "equivalent" if rel in equivalent else "identical",
-            "source": "pulled" if rel in pulled else "rebuilt",
-        }
-        for rel, md5 in pins.items()
-    }
+    outputs = _outputs(pins, pulled, equivalent)
     model_verdict = outputs.get(str(paths.MODEL), {}).get("verdict", "identical")
-    for m in accepted:
-        log(
-            f"materialize: WARNING {m.path}: md5 {m.actual}, dvc.lock pins {m.pinned}: equivalent, not identical; "
-            f"accepted because {verdict.basis}. Floating-point results differ in their last digits between "
-            "machines: the reviewed bytes are released only through the DVC remote (set DVC_REMOTE_URL; and pin "
-            "the library versions in uv.lock)"
-        )
-    log(
-        f"materialize: {len(pins) - len(accepted)} of {len(pins)} outputs match the committed dvc.lock ({how}); "
-        f"the model is {model_verdict}"
-    )
-    for rel, out in outputs.items():
-        extra = f"  (released: {out['actual']}, equivalent)" if out["verdict"] == "equivalent" else ""
-        log(f"  {out['pinned']}  {rel}  [{out['verdict']}, {out['source']}]{extra}")
+    _log_outcome(log, outputs, accepted, verdict.basis, how, model_verdict)
     return Materialized(
         pins=dict(pins),
         prediction_equivalent=equivalent,

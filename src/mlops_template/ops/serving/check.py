@@ -19,7 +19,7 @@ Requests are derived from what any fork has, never written by hand:
 The verdict is printed and appended to ``--report`` (the PR report, so the job summary and the comment carry it)
 when that file exists.
 
-    python -m mlops_template.ops.serving.check [--tag TAG] [--rows 20] [--report reports/pr/report.md]
+    mlops serve-check [--tag TAG] [--rows 20] [--report reports/pr/report.md]
 """
 
 from __future__ import annotations
@@ -178,15 +178,15 @@ def serve_check(tag: str, rows: int = 20, lock: Path = Path("dvc.lock")) -> Resu
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlops_template.ops.serving.check",
-        description=__doc__.splitlines()[0] if __doc__ else None,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops serve-check`` (``make serve-check``; mlops_template/cli.py)."""
     parser.add_argument("--tag", default="", help=f"bento tag (default: {BENTO_TAG_FILE}, written by make bento)")
     parser.add_argument("--rows", type=int, default=20, help="test rows sent to /predict_batch")
     parser.add_argument("--report", default="", help="append the verdict to this markdown file when it exists")
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     tag = args.tag.strip()
     if not tag:
         if not BENTO_TAG_FILE.is_file():
@@ -212,7 +212,3 @@ def main(argv: list[str] | None = None) -> int:
         print("serve-check failed: " + "; ".join(result.problems), file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -189,7 +189,7 @@ def _date_parser(func: Callable[[Any], np.ndarray]) -> Callable[[Any], tuple[flo
 
 
 def _date_parts_kernel(func: Callable[[Any], np.ndarray]) -> Kernel:
-    """``features._date_parts`` on a block of date columns, value by value (:func:`_date_parser`)."""
+    """``features.DATE_PARTS_FUNC`` on a block of date columns, value by value (:func:`_date_parser`)."""
     parts = _date_parser(func)
 
     def date_parts(x: np.ndarray) -> np.ndarray:
@@ -208,9 +208,9 @@ def _function_kernel(step: FunctionTransformer) -> tuple[Kernel | None, str]:
     func = step.func
     if func is None:
         return (lambda x: x), ""
-    if func is preprocessing._date_parts:
+    if func is preprocessing.DATE_PARTS_FUNC:
         return _date_parts_kernel(func), ""
-    if func is preprocessing._to_float:
+    if func is preprocessing.TO_FLOAT_FUNC:
         return (lambda x: np.asarray(func(x), dtype=np.float64)), ""
     return None, f"FunctionTransformer({getattr(func, '__name__', func)})"
 
@@ -343,7 +343,7 @@ def _row_step(step: Any) -> RowStep | None:
     if type(step) is FunctionTransformer:
         if step.func is None:
             return lambda v: v
-        if step.func is preprocessing._date_parts:
+        if step.func is preprocessing.DATE_PARTS_FUNC:
             parts = _date_parser(step.func)
             return lambda v: [p for x in v for p in parts(x)]
         return lambda v: [_as_float(x) for x in v]  # preprocessing._to_float
@@ -628,7 +628,8 @@ class Predictor:
 
     # ------------------------------------------------------------------ scoring
 
-    def _transform(self, x: np.ndarray) -> np.ndarray:
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """The fast path's preprocessing: a feature matrix (:meth:`matrix`) -> the estimator's input."""
         assert self.branches is not None
         parts = []
         for b in self.branches:
@@ -657,7 +658,7 @@ class Predictor:
         """Records -> the estimator's input: one record in Python scalars (with the kernels), else the matrix."""
         if len(records) == 1 and self._use_row and self._kernels and self._row_kernel is not None:
             return self._row_kernel(records[0])  # one row: C- and F-contiguous alike
-        return self._transform(self.matrix(records))
+        return self.transform(self.matrix(records))
 
     def _scores(self, t: np.ndarray) -> np.ndarray:
         """The estimator on a transformed matrix: probabilities (classifiers) or predictions (regressors)."""
@@ -674,13 +675,13 @@ class Predictor:
         """Class probabilities for a feature matrix (rows in feature order, as :meth:`matrix` builds)."""
         if self.branches is None:
             return np.asarray(self.pipeline.predict_proba(self.frame_of_matrix(x)))
-        return self._scores(self._transform(x))
+        return self._scores(self.transform(x))
 
     def predict_matrix(self, x: np.ndarray) -> np.ndarray:
         """Predictions (regression values / class labels) for a feature matrix."""
         if self.branches is None:
             return np.asarray(self.pipeline.predict(self.frame_of_matrix(x)))
-        t = self._transform(x)
+        t = self.transform(x)
         if not self.is_classifier:
             return self._scores(t)
         return np.asarray(self.estimator.predict(csr_matrix(t) if self._sparse else t))
@@ -701,7 +702,8 @@ class Predictor:
         """``predict_proba`` for classifiers, ``predict`` for regressors (what the service scores)."""
         return self.predict_proba(records) if self.is_classifier else self.predict(records)
 
-    def _reference(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+    def reference(self, records: Sequence[dict[str, Any]]) -> np.ndarray:
+        """What the pipeline itself answers on a DataFrame of ``records``: the truth the fast paths are checked on."""
         frame = self.frame(records)
         return np.asarray(self.pipeline.predict_proba(frame) if self.is_classifier else self.pipeline.predict(frame))
 
@@ -720,8 +722,8 @@ class Predictor:
     def _onnx_agrees(self) -> bool:
         probes = self.check_records()
         try:
-            checks = [(self.outputs(probes), self._reference(probes))]
-            checks += [(self.outputs([p]), self._reference([p])) for p in self._singles(probes)]
+            checks = [(self.outputs(probes), self.reference(probes))]
+            checks += [(self.outputs([p]), self.reference([p])) for p in self._singles(probes)]
         except Exception:  # any failure means: do not serve this path
             return False
         return all(agreement(fast, slow, self.is_classifier)[0] for fast, slow in checks)
@@ -731,10 +733,10 @@ class Predictor:
         to the last few bits (:func:`same_outputs`)."""
         probes = self.check_records()
         try:
-            if not same_outputs(self.outputs(probes), self._reference(probes), self.is_classifier):
+            if not same_outputs(self.outputs(probes), self.reference(probes), self.is_classifier):
                 return "outputs differ on the probe rows"
             for p in self._singles(probes):
-                if not same_outputs(self.outputs([p]), self._reference([p]), self.is_classifier):
+                if not same_outputs(self.outputs([p]), self.reference([p]), self.is_classifier):
                     return f"outputs differ on the probe row {p}"
         except Exception as err:  # any failure means: do not serve this path
             return f"{type(err).__name__}: {str(err).splitlines()[0][:200] if str(err) else ''}"
@@ -807,7 +809,7 @@ def serving_scorer(pipeline: Pipeline, row: pd.DataFrame, spec: SchemaSpec | Non
     record = [{str(k): v for k, v in r.items()} for r in row.to_dict("records")]
     predictor = Predictor(pipeline, features, spec)
     if predictor.branches is not None:
-        width = predictor._transform(predictor.matrix(record)).shape[1]
+        width = predictor.transform(predictor.matrix(record)).shape[1]
         model, _ = convert_estimator(predictor.estimator, width)
         if model is not None:
             served = Predictor(pipeline, features, spec, onnx=model)

@@ -4,7 +4,7 @@ Waits for ``/readyz``, sends test rows to ``/predict_batch`` and one to ``/predi
 and scores with the model's in-process output on the same rows (``evaluation.metrics.predict``), and checks that
 ``/metadata`` names exactly the output md5s this checkout's ``dvc.lock`` pins (the model that was reviewed).
 
-    python -m mlops_template.ops.serving.smoke --url http://127.0.0.1:3000 [--rows 20] [--timeout 180]
+    mlops smoke --url http://127.0.0.1:3000 [--rows 20] [--timeout 180]
 """
 
 from __future__ import annotations
@@ -161,12 +161,15 @@ def smoke(base: str, rows: int = 20, timeout: float = 180) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--rows", type=int, default=20)
-    parser.add_argument("--timeout", type=float, default=180)
-    args = parser.parse_args(argv)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops smoke`` (scripts/container/smoke.sh; mlops_template/cli.py)."""
+    parser.add_argument("--url", required=True, help="the running service, e.g. http://127.0.0.1:3000")
+    parser.add_argument("--rows", type=int, default=20, help="test rows sent to /predict_batch")
+    parser.add_argument("--timeout", type=float, default=180, help="seconds to wait for /readyz")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     try:
         result = smoke(args.url, args.rows, args.timeout)
     except (SmokeFailed, HandOffError, LockError) as err:  # also a corrupt release record or dvc.lock
@@ -174,7 +177,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"smoke: ok: {json.dumps(result)}")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

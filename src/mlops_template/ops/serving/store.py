@@ -5,11 +5,12 @@ A stored model is self-contained: ``model.joblib`` (the fitted sklearn Pipeline)
 schema spec the model was trained with, which the service derives its request validation from). Its version is
 derived from the model file's hash, so importing the same model twice is a no-op.
 
-``python -m mlops_template.ops.serving.store`` (``make bento``) imports ``models/`` and builds the bento.
+``mlops bento`` (``make bento``) imports ``models/`` and builds the bento.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -57,7 +58,7 @@ class ServingCheck(HandOff):
     note: str = ""
 
 
-def lineage_of(root: Path, params: Params) -> Lineage:
+def lineage_of(root: Path) -> Lineage:
     """Where the model in ``root/models`` came from: outputs pinned by dvc.lock, MLflow run and version."""
     card = load_card(root / paths.MODEL_METADATA)
     lock = root / "dvc.lock"
@@ -78,12 +79,12 @@ def lineage_of(root: Path, params: Params) -> Lineage:
     )
 
 
-def served_card(root: Path, params: Params) -> ServedCard:
+def served_card(root: Path) -> ServedCard:
     """The card stored with the model in the BentoML model store (and returned by ``/metadata``)."""
     card = load_card(root / paths.MODEL_METADATA)
     metrics_path = root / paths.METRICS
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.exists() else {}
-    return ServedCard(**card.model_dump(), lineage=lineage_of(root, params), test_metrics=metrics)
+    return ServedCard(**card.model_dump(), lineage=lineage_of(root), test_metrics=metrics)
 
 
 def labels_of(lineage: Lineage) -> dict[str, str]:
@@ -99,7 +100,7 @@ def import_model(root: Path, params: Params) -> str:
     model_path = root / paths.MODEL
     if not model_path.exists():
         raise FileNotFoundError(f"{model_path}: no trained model (run `make repro` first)")
-    card = served_card(root, params)
+    card = served_card(root)
     version = card.lineage.model_md5[:16]
     tag = f"{params.serving.model_name}:{version}"
     try:
@@ -117,12 +118,27 @@ def import_model(root: Path, params: Params) -> str:
         shutil.copy2(model_path, target / MODEL_FILE)
         (target / METADATA_FILE).write_text(card.model_dump_json(indent=2), encoding="utf-8")
         shutil.copy2(root / params.data.schema_path, target / SCHEMA_FILE)
-        check = prepare_fast_path(target, root, params)
+        check = prepare_fast_path(target, root)
         print(f"serving path: {check.serving_path} ({check.note})", flush=True)
     return str(model.tag)
 
 
-def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 2000) -> ServingCheck:
+def _check_records(rows: Any, pipeline: Any, features: list[str], spec: SchemaSpec) -> list[dict[str, Any]]:
+    """The rows the serving check scores: the test split's (missing values as a JSON request carries them, null),
+    plus rows it may lack: every category, unseen values, every nullable feature missing."""
+    import pandas as pd
+
+    from mlops_template.ops.serving.predictor import edge_records
+
+    records: list[dict[str, Any]] = (
+        []
+        if rows is None
+        else [{str(k): None if pd.isna(v) else v for k, v in r.items()} for r in rows.to_dict("records")]
+    )
+    return records + edge_records(pipeline, features, spec, records[:20])
+
+
+def prepare_fast_path(folder: Path, root: Path, max_rows: int = 2000) -> ServingCheck:
     """Convert the estimator to ONNX and check the served path against the sklearn pipeline.
 
     The check scores (up to ``max_rows`` of) the test split both ways; the ONNX file is kept only when
@@ -132,7 +148,7 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     import pandas as pd
 
     from mlops_template.ops.serving.onnx_path import TOLERANCE, OnnxModel, agreement, convert_estimator
-    from mlops_template.ops.serving.predictor import Predictor, edge_records
+    from mlops_template.ops.serving.predictor import Predictor
 
     pipeline = load_model(folder / MODEL_FILE)
     spec = load_spec(folder / SCHEMA_FILE)
@@ -141,17 +157,11 @@ def prepare_fast_path(folder: Path, root: Path, params: Params, max_rows: int = 
     rows = pd.read_parquet(test_path)[features].head(max_rows) if test_path.exists() else None
     plain = Predictor(pipeline, features, spec)
     probe = Predictor(pipeline, features, spec, fast=False)
-    records: list[dict[str, Any]] = (
-        []
-        if rows is None
-        else [{str(k): None if pd.isna(v) else v for k, v in r.items()} for r in rows.to_dict("records")]
-    )  # missing values as a JSON request carries them (null)
-    # plus rows the test split may lack: every category, unseen values, every nullable feature missing
-    records += edge_records(pipeline, features, spec, records[:20])
+    records = _check_records(rows, pipeline, features, spec)
     n_inputs = None
     if plain.branches is not None and rows is not None and len(rows):
-        n_inputs = plain._transform(plain.matrix(records[:1])).shape[1]
-    reference = probe._reference(records) if records else None  # the pipeline on a DataFrame
+        n_inputs = plain.transform(plain.matrix(records[:1])).shape[1]
+    reference = probe.reference(records) if records else None  # the pipeline on a DataFrame
     deviations: list[float] = []
 
     def accept(candidate: OnnxModel) -> tuple[bool, str]:
@@ -233,7 +243,7 @@ def load_stored(path: str | Path, tag: str, bento_tag: str | None = None) -> Loa
     )
 
 
-def import_challenger(root: Path, params: Params, source: str) -> str | None:
+def import_challenger(params: Params, source: str) -> str | None:
     """The challenger's store tag: ``source`` is a model store tag (``name:version``) or a project folder whose
     ``models/`` is imported like the champion's (with its own card); empty = no challenger."""
     import bentoml
@@ -260,11 +270,11 @@ def build_bento(root: Path, params: Params) -> str:
 
     model_tag = import_model(root, params)
     (root / MODEL_TAG_FILE).write_text(model_tag + "\n", encoding="utf-8")
-    challenger = import_challenger(root, params, os.environ.get("CHALLENGER", "").strip())
+    challenger = import_challenger(params, os.environ.get("CHALLENGER", "").strip())
     (root / CHALLENGER_TAG_FILE).unlink(missing_ok=True)
     if challenger:
         (root / CHALLENGER_TAG_FILE).write_text(challenger + "\n", encoding="utf-8")
-    lineage = lineage_of(root, params)
+    lineage = lineage_of(root)
     bento = bentoml.bentos.build_bentofile(
         str(root / "bentofile.yaml"),
         build_ctx=str(root),
@@ -277,12 +287,19 @@ def build_bento(root: Path, params: Params) -> str:
     return str(bento.tag)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops bento`` (``make bento``; mlops_template/cli.py)."""
+    parser.add_argument(
+        "--import-only", action="store_true", help="import models/ into the model store and print its tag; no bento"
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     root = Path.cwd()
     params = load_params(root / "params.yaml")
     try:
-        if args == ["import"]:
+        if args.import_only:
             print(import_model(root, params))
             return 0
         tag = build_bento(root, params)
@@ -291,7 +308,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"bento: {tag} (written to {TAG_FILE})")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,17 +1,8 @@
-"""Release commands behind the Make targets (``python -m mlops_template.ops.release <command>``).
+"""Release commands behind the Make targets (``mlops release <command>``; ``mlops release --help`` lists them).
 
-materialize     the outputs the committed dvc.lock pins (dvc pull; on a miss dvc repro), identical or equivalent
-register        register the trained model in MLflow (skipped without MLFLOW_TRACKING_URI)
-promote         move the `champion` alias to the registered version (skipped without MLFLOW_TRACKING_URI)
-rollback        point `champion` at --version N and print the image reference to redeploy
-promote-challenger  `challenger` -> `champion` if the monitor's shadow comparison finds it not worse (3: refused)
-versions        list the registered versions with their aliases and images
-image-refs      the references an image is pushed under (git SHA, model-<N>)
-tag-version     record the pushed image references (and bento tag) on the model version
-deploy          deploy --image (Kubernetes) / the bento (BentoCloud) to the configured target, or skip
-gitops-publish  commit the image digest + model version to k8s/overlays/production on the deploy branch
-gitops-wait     wait for the Argo CD application (ARGOCD_APP) to sync that commit and be Healthy, or skip
-render-k8s      write k8s/*.yaml with the image filled in (to inspect or validate)
+From materializing the outputs the committed dvc.lock pins, through the model registry (register, promote, tag the
+pushed image on the version), to the deploy (Kubernetes, BentoCloud or a GitOps commit) and the rollback.
+:data:`COMMANDS` at the end names each with one line.
 """
 
 from __future__ import annotations
@@ -21,7 +12,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -109,7 +100,7 @@ def cmd_materialize(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_register(args: argparse.Namespace) -> int:
+def cmd_register(_: argparse.Namespace) -> int:
     RELEASE_FILE.parent.mkdir(parents=True, exist_ok=True)
     if not _mlflow_configured():
         print("register: skipped (MLFLOW_TRACKING_URI is not set); images are tagged with the git SHA only")
@@ -284,12 +275,6 @@ def next_steps(version: str, tags: dict[str, str]) -> str:
     )
 
 
-def add_promote_challenger(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("promote-challenger")
-    p.add_argument("--summary", default=str(paths.MONITOR_DIR / "summary.json"), help="the monitor's summary.json")
-    p.set_defaults(fn=cmd_promote_challenger)
-
-
 def _from_rollback_record(args: argparse.Namespace) -> None:
     """Fill --image/--bento/--version from the JSON `rollback --output` wrote (values from MLflow's tags).
     Without one, the image is --image, $IMAGE or the release record's (:func:`release_image`)."""
@@ -393,67 +378,101 @@ def cmd_render_k8s(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlops_template.ops.release",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("materialize").set_defaults(fn=cmd_materialize)
-    sub.add_parser("register").set_defaults(fn=cmd_register)
-    p = sub.add_parser("promote")
+# ------------------------------------------------------------------------ the commands' options (mlops release)
+
+IMAGE_HELP = "default: $IMAGE, else the image `make image-push` recorded in the release record"
+
+
+def _promote_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", help="model version (default: the one `register` recorded)")
     p.add_argument("--alias", default=registry.CHAMPION)
-    p.set_defaults(fn=cmd_promote)
-    p = sub.add_parser("rollback")
+
+
+def _rollback_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", help="model version (default: the previous champion)")
     p.add_argument("--image-repo", help="e.g. ghcr.io/owner/repo (default: $IMAGE_REPO)")
     p.add_argument("--output", help="write {image, bento, version} as JSON to this file (read by --rollback-record)")
-    p.set_defaults(fn=cmd_rollback)
-    add_promote_challenger(sub)
-    sub.add_parser("versions").set_defaults(fn=cmd_versions)
-    p = sub.add_parser("image-refs")
+
+
+def _promote_challenger_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--summary", default=str(paths.MONITOR_DIR / "summary.json"), help="the monitor's summary.json")
+
+
+def _image_refs_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry", default=os.environ.get("IMAGE_REGISTRY", "ghcr.io"))
     p.add_argument("--repository", default=os.environ.get("GITHUB_REPOSITORY", ""))
     p.add_argument("--sha", default=os.environ.get("GITHUB_SHA", ""))
     p.add_argument("--version", help="model version (default: the one `register` recorded)")
-    p.set_defaults(fn=cmd_image_refs)
-    p = sub.add_parser("tag-version")
-    p.add_argument("--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record")
+
+
+def _tag_version_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image", help=IMAGE_HELP)
     p.add_argument("--bento", default="")
     p.add_argument("--version")
-    p.set_defaults(fn=cmd_tag_version)
-    p = sub.add_parser("deploy")
-    p.add_argument("--image", help="default: $IMAGE, else the image `make image-push` recorded in the release record")
+
+
+def _deploy_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image", help=IMAGE_HELP)
     p.add_argument("--bento", default="")
     p.add_argument("--rollback-record", help="take image and bento from this `rollback --output` JSON")
     p.add_argument("--bento-archive", help="a `bentoml export` file to import first (BentoCloud)")
     p.add_argument("--dry-run", action="store_true")
-    p.set_defaults(fn=cmd_deploy)
-    p = sub.add_parser("gitops-publish")
-    p.add_argument(
-        "--image",
-        help="REPO@sha256:... (production pins digests); "
-        + "default: $IMAGE, else the image `make image-push` recorded in the release record",
-    )
+
+
+def _gitops_publish_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--image", help=f"REPO@sha256:... (production pins digests); {IMAGE_HELP}")
     p.add_argument("--version", help="model version (default: $VERSION, else the one `register` recorded)")
     p.add_argument("--rollback-record", help="take image and version from this `rollback --output` JSON")
     p.add_argument("--branch", default=os.environ.get("GITOPS_BRANCH") or gitops.DEFAULT_BRANCH)
     p.add_argument("--remote", help="git remote URL or path (default: $GITOPS_REMOTE, else this GitHub repository)")
-    p.set_defaults(fn=cmd_gitops_publish)
-    sub.add_parser("gitops-wait").set_defaults(fn=cmd_gitops_wait)
-    p = sub.add_parser("render-k8s")
+
+
+def _render_k8s_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", required=True)
     p.add_argument("--out", required=True)
-    p.set_defaults(fn=cmd_render_k8s)
-    args = parser.parse_args(argv)
+
+
+Options = Callable[[argparse.ArgumentParser], None] | None
+# name -> (the command, its options, the one line `mlops release --help` shows)
+COMMANDS: dict[str, tuple[Callable[[argparse.Namespace], int], Options, str]] = {
+    "materialize": (cmd_materialize, None, "the outputs the committed dvc.lock pins (dvc pull; on a miss dvc repro)"),
+    "register": (cmd_register, None, "register the trained model in MLflow (skipped without MLFLOW_TRACKING_URI)"),
+    "promote": (cmd_promote, _promote_options, "move the `champion` alias (or --alias) to the registered version"),
+    "rollback": (cmd_rollback, _rollback_options, "point `champion` at --version N (default: the previous one)"),
+    "promote-challenger": (
+        cmd_promote_challenger,
+        _promote_challenger_options,
+        "`challenger` -> `champion` if the monitor's shadow comparison finds it not worse (3: refused)",
+    ),
+    "versions": (cmd_versions, None, "list the registered versions with their aliases and images"),
+    "image-refs": (cmd_image_refs, _image_refs_options, "the references an image is pushed under (SHA, model-<N>)"),
+    "tag-version": (cmd_tag_version, _tag_version_options, "record the pushed image (and bento) on the model version"),
+    "deploy": (cmd_deploy, _deploy_options, "deploy the image (Kubernetes) / the bento (BentoCloud), or skip"),
+    "gitops-publish": (
+        cmd_gitops_publish,
+        _gitops_publish_options,
+        "commit the image digest + model version to k8s/overlays/production on the deploy branch",
+    ),
+    "gitops-wait": (cmd_gitops_wait, None, "wait for Argo CD (ARGOCD_APP) to sync that commit and be Healthy, or skip"),
+    "render-k8s": (cmd_render_k8s, _render_k8s_options, "write k8s/*.yaml with the image filled in"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops release <command>`` (the release make targets; mlops_template/cli.py)."""
+    sub = parser.add_subparsers(dest="release_command", required=True, metavar="<command>")
+    for name, (fn, options, line) in COMMANDS.items():
+        p = sub.add_parser(name, help=line, description=line)
+        if options is not None:
+            options(p)
+        p.set_defaults(fn=fn)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The chosen release command; a bad input or a refused step is one line (``ERROR: ...``), exit 1."""
     try:
         return int(args.fn(args))
     except (ConfigError, ReleaseError, HandOffError, LockError) as err:
         print(f"ERROR: {err}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

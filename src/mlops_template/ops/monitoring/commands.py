@@ -1,4 +1,4 @@
-"""python -m mlops_template.ops.monitoring --log LOG [--labels LABELS] [--out reports/monitor] [--exit-zero]
+"""mlops monitor --log LOG [--labels LABELS] [--out reports/monitor] [--exit-zero]
 [--skip-unconfigured]
 
 Compares the last window of served inputs (prediction log: a file, glob or fsspec URL) with the
@@ -39,12 +39,10 @@ See docs/continuous-training.md.
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m mlops_template.ops.monitoring",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``mlops monitor`` (``make monitor``; mlops_template/cli.py)."""
+    parser.description = __doc__
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument(
         "--log",
         default=os.environ.get("PREDICTION_LOG") or None,
@@ -76,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with no --log and no $PREDICTION_LOG: explain how to configure it and exit 0 (status unconfigured)",
     )
-    args = parser.parse_args(argv)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
     if args.skip_unconfigured and not (args.log or "").strip():
         return skip_unconfigured(Path(args.out))
     try:
@@ -111,7 +112,3 @@ def skip_unconfigured(out: Path) -> int:
 
     set_output(status="unconfigured", retrain="false")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
