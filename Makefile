@@ -54,7 +54,7 @@ repro: $(SETUP) ## run the whole DVC pipeline (extract, validate, split, train, 
 # Coverage floors: the share of src/mlops_template's lines the tests run in pytest's own process (code run by
 # the make targets, pipelines and servers the tests start is not counted), a few points below the measured
 # value, so deleting tests or adding untested code fails. They apply to whole runs only (no PYTEST_ARGS).
-# Measured (2026-12-05): test-fast 75 % (72 % in a fork without .ci/emulation and benchmarks/, which skips their tests). The whole suite runs those tests and more, so it covers at least as much.
+# Measured (2026-12-05): test-fast 75 % (72 % in a fork that deleted the test harness and benchmarks/, which skips their tests). The whole suite runs those tests and more, so it covers at least as much.
 COV_FLOOR ?= 72
 COV_FLOOR_FAST ?= 68
 cov = $(if $(PYTEST_ARGS),,--cov=mlops_template --cov-report= --cov-fail-under=$(1))
