@@ -429,11 +429,33 @@ def test_columnar_body_parses_arrow_and_parquet_and_rejects_others() -> None:
         (lambda f: f.assign(x2=f["x2"].where(f.index != 4, 11.0)), "less_than_equal", ["records", 4, "x2"]),
         (lambda f: f.assign(n=f["n"].where(f.index != 5, -1)), "greater_than_equal", ["records", 5, "n"]),
         (lambda f: f.assign(x1=f["x1"].where(f.index != 1, np.inf)), "finite_number", ["records", 1, "x1"]),
+        (
+            lambda f: f.assign(x1=f["x1"].where(f.index != 2).where(f.index != 6, np.inf)),
+            "finite_number",
+            ["records", 6, "x1"],
+        ),
+        (
+            lambda f: f.assign(x1=f["x1"].where(f.index != 0).where(f.index != 7, -11.0)),
+            "greater_than_equal",
+            ["records", 7, "x1"],
+        ),
         (lambda f: f.assign(n=f["n"].astype("float64")), "int64_type", ["records", "*", "n"]),
         (lambda f: f.assign(x2=f["x2"].astype(str)), "float64_type", ["records", "*", "x2"]),
         (lambda f: f.head(0), "too_short", ["records"]),
     ],
-    ids=["missing", "extra", "null", "above_max", "below_min", "inf", "int_as_float", "string", "empty"],
+    ids=[
+        "missing",
+        "extra",
+        "null",
+        "above_max",
+        "below_min",
+        "inf",
+        "inf_after_null",
+        "below_min_after_null",
+        "int_as_float",
+        "string",
+        "empty",
+    ],
 )
 def test_columnar_validation_names_row_column_and_rule(change: Any, rule: str, loc: list[Any]) -> None:
     frame = change(task_frame("binary", 20)[TASK_FEATURES].assign(x1=lambda f: f["x1"].fillna(0.5)))
@@ -442,6 +464,15 @@ def test_columnar_validation_names_row_column_and_rule(change: Any, rule: str, l
         columnar.validate_table(table, TASK_SPEC, TASK_FEATURES, 1000)
     assert err.value.status == 400
     assert [(d["type"], d["loc"]) for d in err.value.body["detail"]] == [(rule, loc)]
+
+
+def test_columnar_nulls_in_a_nullable_column_pass_as_nan() -> None:
+    frame = task_frame("binary", 20)[TASK_FEATURES].assign(x1=lambda f: f["x1"].fillna(0.5).where(f.index % 3 != 0))
+    x = columnar.validate_table(
+        columnar.read_table(arrow_bytes(frame), columnar.ARROW_STREAM), TASK_SPEC, TASK_FEATURES, 1000
+    )
+    column = x[:, TASK_FEATURES.index("x1")].astype(float)
+    assert np.array_equal(np.isnan(column), (np.arange(20) % 3 == 0))
 
 
 def test_columnar_answer_json_or_arrow() -> None:

@@ -51,11 +51,22 @@ def record_ids(request_id: str, records: Sequence[dict[str, Any]], id_column: st
 
 def batch_ids(request_id: str, sent: Sequence[Any] | None, rows: int) -> list[Any]:
     """:func:`record_ids` of a batch from its id column's values (None: no id column): the same ids, without a
-    dict per record (10,000 rows: ~1 ms instead of ~3)."""
-    name = (request_id + "-{}").format
+    dict per record."""
+    suffixes = _suffixes(rows)
     if sent is None:
-        return list(map(name, range(rows)))
-    return [s if s is not None else name(i) for i, s in enumerate(sent)]
+        return [request_id + s for s in suffixes]
+    return [s if s is not None else request_id + suffixes[i] for i, s in enumerate(sent)]
+
+
+_SUFFIXES: list[str] = []
+
+
+def _suffixes(rows: int) -> list[str]:
+    """``["-0", "-1", ...]`` for ``rows`` rows, built once and grown as needed (concatenating two strings is
+    ~3x cheaper than formatting one: 10,000 ids in ~0.35 ms)."""
+    if len(_SUFFIXES) < rows:
+        _SUFFIXES.extend(f"-{i}" for i in range(len(_SUFFIXES), rows))
+    return _SUFFIXES[:rows]
 
 
 def log_lines(

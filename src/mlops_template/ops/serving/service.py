@@ -159,7 +159,7 @@ def _flag(name: str, default: bool) -> bool:
     logging={"access": {"enabled": CONFIG.access_log}},
     # BentoML wraps every request in an OpenTelemetry middleware; skipping it for the API routes
     # doubled single-record throughput here. Switch on (serving.tracing) when an exporter is configured.
-    tracing={} if CONFIG.tracing else {"excluded_urls": JSON_ROUTES},
+    tracing={} if CONFIG.tracing else {"excluded_urls": [*JSON_ROUTES, "/arrow/predict_batch"]},
 )
 class ModelService:
     model = MODEL_REF
