@@ -758,7 +758,11 @@ def markdown(r: dict[str, Any]) -> str:
         "DataFrame per request (`pipeline.predict_proba`, `pipeline.predict` for regression). Every server "
         f"runs with {', '.join(f'{k}={v}' for k, v in PINNED.items())}. CPU us/request: user + system CPU of "
         "the server's processes during a run / its requests (what a busy machine blurs least). In-process: "
-        "`predict_proba`/`predict` on a DataFrame.",
+        "`predict_proba`/`predict` on a DataFrame. Arrow 10k rows: the bento's `/arrow/predict_batch`, the same "
+        "body posted to a null server (benchmarks/null_peer.py: uvicorn, reads the body, sends back the bento's "
+        "own answer) and the in-process call on the same rows, alternated 20 times (httpx, one thread), so "
+        "load changes hit all three alike; share = in-process median / request median, *wire floor* = "
+        "in-process median / null-server median, the largest share a server on this stack could reach.",
         "",
         f"Tasks: the project's own ({own}) is measured on the project at "
         f"{', '.join(map(str, c.get('concurrency', [1, 16, 64])))} clients; the other tasks on a copy of the "
