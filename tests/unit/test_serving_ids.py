@@ -60,6 +60,9 @@ def test_batch_ids_are_the_record_ids_of_a_columnar_batch() -> None:
     sent = [7, None, "k2", None]
     assert batch_ids("r1", sent, 4) == record_ids("r1", [{"id": s} for s in sent], "id") == [7, "r1-1", "k2", "r1-3"]
     assert batch_ids("r1", None, 3) == record_ids("r1", [{}] * 3, "id") == ["r1-0", "r1-1", "r1-2"]
+    # the cached suffixes grow for a longer batch and are sliced for a shorter one
+    assert batch_ids("r2", None, 5) == [f"r2-{i}" for i in range(5)]
+    assert batch_ids("r3", [None, "a"], 2) == ["r3-0", "a"]
 
 
 def test_log_lines_carry_id_and_role_and_keep_the_id_out_of_inputs(tmp_path: Path) -> None:

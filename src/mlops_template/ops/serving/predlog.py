@@ -62,11 +62,15 @@ _SUFFIXES: list[str] = []
 
 
 def _suffixes(rows: int) -> list[str]:
-    """``["-0", "-1", ...]`` for ``rows`` rows, built once and grown as needed (concatenating two strings is
-    ~3x cheaper than formatting one: 10,000 ids in ~0.35 ms)."""
-    if len(_SUFFIXES) < rows:
-        _SUFFIXES.extend(f"-{i}" for i in range(len(_SUFFIXES), rows))
-    return _SUFFIXES[:rows]
+    """``["-0", "-1", ...]`` for ``rows`` rows (concatenating two strings is ~3x cheaper than formatting one:
+    10,000 ids in ~0.3 ms). Built once and replaced by a longer list when needed, never changed in place:
+    the service calls this from several threads at once."""
+    global _SUFFIXES
+    cached = _SUFFIXES
+    if len(cached) < rows:
+        cached = [f"-{i}" for i in range(rows)]
+        _SUFFIXES = cached
+    return cached[:rows]
 
 
 def log_lines(
