@@ -25,7 +25,8 @@ Writes benchmarks/results/serving.md and serving.json. Run: ``make bench-serving
 re-writes serving.md from serving.json; ``--readme`` also refreshes the quote in docs/benchmarks.md.
 ``BENCH_MERGE=1`` re-measures only the cells selected by ``BENCH_TASKS``/``BENCH_ESTIMATORS`` and keeps the
 other cells of the committed serving.json; the run is listed with its load average ("Re-measured ...") and
-``BENCH_NOTE`` (say what else ran on the machine).
+``BENCH_NOTE`` (say what else ran on the machine); in a full run ``BENCH_NOTE`` replaces the preamble's
+default remark about a shared machine.
 """
 
 from __future__ import annotations
@@ -366,6 +367,8 @@ def main() -> int:
         },
         "tasks": {},
     }
+    if os.environ.get("BENCH_NOTE"):  # what else ran on the machine, the code's commit: the table's preamble
+        results["machine"]["note"] = os.environ["BENCH_NOTE"]
     later: dict[str, Any] | None = None
     if os.environ.get("BENCH_MERGE") and (RESULTS / "serving.json").exists():  # add to an earlier run's tables
         # the machine line stays the earlier run's; this run is listed under "later_runs" with its own load
