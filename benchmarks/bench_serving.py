@@ -62,7 +62,7 @@ from tests.support import REPO_ROOT, copy_repo, env_with_venv, free_port, run, s
 WORK = ROOT / "benchmarks/.work/serving"
 RESULTS = ROOT / "benchmarks/results"
 DURATION = int(os.environ.get("BENCH_SECONDS", "5"))
-REPEATS = int(os.environ.get("BENCH_REPEATS", "2"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 ESTIMATORS = os.environ.get("BENCH_ESTIMATORS", "linear,random_forest,hist_gradient_boosting").split(",")
 # wrk counts a request slower than this as a "timeout" error (wrk's default is 2 s; at 64 clients on a
 # 2-core machine shared with other jobs, queueing alone can exceed that). Every error kind is reported.
