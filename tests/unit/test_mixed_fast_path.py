@@ -23,6 +23,7 @@ from mlops_template.core.model import build_pipeline
 from mlops_template.ops.serving.onnx_path import agreement, convert_estimator
 from mlops_template.ops.serving.predictor import (
     FOREST_BATCH_ROWS,
+    LOGISTIC_BATCH_ROWS,
     UNSEEN,
     Predictor,
     _date_parts_kernel,
@@ -288,6 +289,54 @@ def test_large_forest_batches_leave_onnx_for_the_trees_within_the_check(case: st
     small = served.outputs(records)
     assert agreement(small, reference(served, records), served.is_classifier)[0]  # ONNX: within the tolerance
     assert np.array_equal(small, served._onnx(served.transform(served.matrix(records))))  # ... and it is ONNX  # noqa: SLF001
+
+
+@pytest.mark.parametrize("case", ["churn-binary", "animal-binary"])
+def test_batches_of_a_binary_logistic_model_leave_onnx_for_its_own_arithmetic_within_the_check(case: str) -> None:
+    """With ONNX attached, a binary logistic regression scores LOGISTIC_BATCH_ROWS rows and more with its numpy
+    kernel (sklearn's own arithmetic: exact); one record stays on ONNX Runtime; the transform never changes
+    the caller's matrix (the kernels copy only where they write)."""
+    pipeline, features, spec, raw = fitted(case, "linear")
+    plain = Predictor(pipeline, features, spec)
+    records = requests(pipeline, raw, features, spec)
+    width = plain.transform(plain.matrix(records[:1])).shape[1]
+    model_onnx, note = convert_estimator(plain.estimator, width)
+    assert model_onnx is not None, note
+    served = Predictor(pipeline, features, spec, onnx=model_onnx)
+    assert served.mode == f"numpy+onnx ({model_onnx.label}), numpy logistic from {LOGISTIC_BATCH_ROWS} rows"
+    big = (records * (LOGISTIC_BATCH_ROWS // len(records) + 2))[: 2 * LOGISTIC_BATCH_ROWS]
+    assert same(served, served.outputs(big), reference(served, big))  # the kernel: exact
+    one = served.outputs(records[:1])
+    assert np.array_equal(one, served._onnx(served.transform(served.matrix(records[:1]))))  # ONNX  # noqa: SLF001
+    x = served.matrix(big)
+    before = x.copy()
+    served.proba_matrix(x)
+    assert np.array_equal(pd.isna(x), pd.isna(before)) and (x[~pd.isna(x)] == before[~pd.isna(before)]).all()
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_numeric_kernels_equal_sklearn_and_never_change_their_input(missing: bool) -> None:
+    """Impute + scale as kernels: sklearn's values bit for bit; the input matrix is left as it was (the
+    imputer copies only when it fills a value in, the scalers write a new array)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+    from mlops_template.ops.serving.predictor import transformer_kernel
+
+    rng = np.random.default_rng(0)
+    train = rng.normal(size=(200, 4))
+    train[rng.random(train.shape) < 0.1] = np.nan
+    x = rng.normal(size=(50, 4)) * 3
+    if missing:
+        x[rng.random(x.shape) < 0.2] = np.nan
+    for scaler in (StandardScaler(), MinMaxScaler()):
+        pipe = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", scaler)]).fit(train)
+        kernel, why = transformer_kernel(pipe)
+        assert kernel is not None, why
+        before = x.copy()
+        out = kernel(x)
+        assert np.array_equal(out, pipe.transform(x)) and out is not x
+        assert np.array_equal(x, before, equal_nan=True)
 
 
 class Nudged(Predictor):
