@@ -374,7 +374,8 @@ def main() -> int:
         # the machine line stays the earlier run's; this run is listed under "later_runs" with its own load
         earlier = upgrade(json.loads((RESULTS / "serving.json").read_text()))
         results["tasks"] = earlier["tasks"]
-        later = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cells": []}
+        results["config"] = {**results["config"], "repeats": earlier["config"].get("repeats", REPEATS)}
+        later = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cells": [], "repeats": REPEATS}
         if os.environ.get("BENCH_NOTE"):  # e.g. what else ran on the machine
             later["note"] = os.environ["BENCH_NOTE"]
         later["load_average_at_start"] = results["machine"]["load_average_at_start"]
@@ -609,11 +610,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def later_runs(r: dict[str, Any]) -> str:
-    """A sentence naming the cells re-measured by later (``BENCH_MERGE``) runs, with their load average."""
+    """A sentence naming the cells re-measured by later (``BENCH_MERGE``) runs, with their load average (and
+    their repeats where they differ from the table's)."""
     runs = r["machine"].get("later_runs") or []
+
+    def repeats(run: dict[str, Any]) -> str:
+        n = run.get("repeats", r["config"]["repeats"])
+        return f"; {n} repeats" if n != r["config"]["repeats"] else ""
+
     return " ".join(
         f"Re-measured {run['date']} (`BENCH_MERGE`, load average {run['load_average_at_start']} at start / "
-        f"{run.get('load_average_at_end', '?')} at end{'; ' + run['note'] if run.get('note') else ''}): "
+        f"{run.get('load_average_at_end', '?')} at end"
+        f"{repeats(run)}"
+        f"{'; ' + run['note'] if run.get('note') else ''}): "
         f"{', '.join(run['cells']) or 'nothing'}."
         for run in runs
     )
