@@ -272,17 +272,22 @@ def test_forest_kernel_sums_the_trees_as_scikit_learn_does(case: str) -> None:
     assert forest_kernel(fitted(case, "linear")[0].named_steps["model"]) is None  # not a forest
 
 
-@pytest.mark.parametrize("case", ["churn-binary", "churn-regression"])
-def test_large_forest_batches_leave_onnx_for_the_trees_within_the_check(case: str) -> None:
-    """With ONNX attached, a forest scores FOREST_BATCH_ROWS rows and more with its own trees (faster there);
-    small batches and single records stay on ONNX Runtime; both agree with the pipeline."""
-    pipeline, features, spec, raw = fitted(case, "random_forest")
+def with_onnx(case: str, model: str) -> tuple[Predictor, list[dict[str, Any]], Any]:
+    """The case's model served with its estimator converted to ONNX (as ``make bento`` does), its requests."""
+    pipeline, features, spec, raw = fitted(case, model)
     plain = Predictor(pipeline, features, spec)
     records = requests(pipeline, raw, features, spec)
     width = plain.transform(plain.matrix(records[:1])).shape[1]
     model_onnx, note = convert_estimator(plain.estimator, width)
     assert model_onnx is not None, note
-    served = Predictor(pipeline, features, spec, onnx=model_onnx)
+    return Predictor(pipeline, features, spec, onnx=model_onnx), records, model_onnx
+
+
+@pytest.mark.parametrize("case", ["churn-binary", "churn-regression"])
+def test_large_forest_batches_leave_onnx_for_the_trees_within_the_check(case: str) -> None:
+    """With ONNX attached, a forest scores FOREST_BATCH_ROWS rows and more with its own trees (faster there);
+    small batches and single records stay on ONNX Runtime; both agree with the pipeline."""
+    served, records, model_onnx = with_onnx(case, "random_forest")
     assert served.mode == f"numpy+onnx ({model_onnx.label}), forest trees from {FOREST_BATCH_ROWS} rows"
     big = (records * (FOREST_BATCH_ROWS // len(records) + 1))[:FOREST_BATCH_ROWS]
     assert same(served, served.outputs(big), reference(served, big))  # the trees: exact
@@ -296,13 +301,7 @@ def test_batches_of_a_binary_logistic_model_leave_onnx_for_its_own_arithmetic_wi
     """With ONNX attached, a binary logistic regression scores LOGISTIC_BATCH_ROWS rows and more with its numpy
     kernel (sklearn's own arithmetic: exact); one record stays on ONNX Runtime; the transform never changes
     the caller's matrix (the kernels copy only where they write)."""
-    pipeline, features, spec, raw = fitted(case, "linear")
-    plain = Predictor(pipeline, features, spec)
-    records = requests(pipeline, raw, features, spec)
-    width = plain.transform(plain.matrix(records[:1])).shape[1]
-    model_onnx, note = convert_estimator(plain.estimator, width)
-    assert model_onnx is not None, note
-    served = Predictor(pipeline, features, spec, onnx=model_onnx)
+    served, records, model_onnx = with_onnx(case, "linear")
     assert served.mode == f"numpy+onnx ({model_onnx.label}), numpy logistic from {LOGISTIC_BATCH_ROWS} rows"
     big = (records * (LOGISTIC_BATCH_ROWS // len(records) + 2))[: 2 * LOGISTIC_BATCH_ROWS]
     assert same(served, served.outputs(big), reference(served, big))  # the kernel: exact
