@@ -460,7 +460,8 @@ def _one_hot_columns(pipeline: Pipeline, features: list[str]) -> dict[str, tuple
 UNSEEN = "\x00an unseen value"
 # Batches of this many rows and more: a forest's own trees (forest_kernel) instead of ONNX Runtime's tree
 # ensemble. Measured on the serving benchmark's four forests (100 trees, one thread): ONNX Runtime is 5-40x
-# faster up to 256 rows, the two are even at 512-1024 rows, and ONNX Runtime is 1.6-4.3x slower at 10,000.
+# faster up to 256 rows, the two are even at 512-1024 rows, and ONNX Runtime is 1.6-4.3x slower at 10,000
+# test rows cycled; on 10,000 rows in random order (two forests re-measured) 1.1-1.2x slower.
 FOREST_BATCH_ROWS = 1024
 # Batches of this many rows and more: a binary logistic regression's numpy kernel (proba_kernel, sklearn's
 # own arithmetic) instead of ONNX Runtime. Measured on the demo model (30 features, one thread): 15 vs 9 us
