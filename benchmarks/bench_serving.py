@@ -375,8 +375,10 @@ def main() -> int:
         # the machine line stays the earlier run's; this run is listed under "later_runs" with its own load
         earlier = upgrade(json.loads((RESULTS / "serving.json").read_text()))
         results["tasks"] = earlier["tasks"]
-        results["config"] = {**results["config"], "repeats": earlier["config"].get("repeats", REPEATS)}
-        later = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cells": [], "repeats": REPEATS}
+        # the table's method stays the earlier run's; this run records where its own differs (repeats, ...)
+        differs = {k: v for k, v in results["config"].items() if earlier["config"].get(k) != v}
+        results["config"] = earlier["config"]
+        later = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "cells": [], "config": differs}
         if os.environ.get("BENCH_NOTE"):  # e.g. what else ran on the machine
             later["note"] = os.environ["BENCH_NOTE"]
         later["load_average_at_start"] = results["machine"]["load_average_at_start"]
@@ -620,17 +622,16 @@ BATCH_ORDER = {"random": "the test records drawn in random order, seeded; "}
 
 def later_runs(r: dict[str, Any]) -> str:
     """A sentence naming the cells re-measured by later (``BENCH_MERGE``) runs, with their load average (and
-    their repeats where they differ from the table's)."""
+    their settings where they differ from the table's, e.g. ``repeats 5``)."""
     runs = r["machine"].get("later_runs") or []
 
-    def repeats(run: dict[str, Any]) -> str:
-        n = run.get("repeats", r["config"]["repeats"])
-        return f"; {n} repeats" if n != r["config"]["repeats"] else ""
+    def settings(run: dict[str, Any]) -> str:
+        return "".join(f"; {key} {value}" for key, value in run.get("config", {}).items())
 
     return " ".join(
         f"Re-measured {run['date']} (`BENCH_MERGE`, load average {run['load_average_at_start']} at start / "
         f"{run.get('load_average_at_end', '?')} at end"
-        f"{repeats(run)}"
+        f"{settings(run)}"
         f"{'; ' + run['note'] if run.get('note') else ''}): "
         f"{', '.join(run['cells']) or 'nothing'}."
         for run in runs
