@@ -215,9 +215,9 @@ bento: $(SETUP) ## import models/ into the BentoML model store (with lineage) an
 serve-check: $(SETUP) bento ## build the bento from the workspace model, load it in-process: test rows answered as in-process, a bad field -> 4xx naming it
 	$(MLOPS) serve-check --report "$(PR_OUT)/report.md"
 
-serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /)
+serve: ## serve the last built bento on $(SERVE_HOST):$(SERVE_PORT) (Swagger UI at /; relative log paths under this folder)
 	@test -f build/bento/tag.txt || { echo "no bento built yet: run make bento"; exit 1; }
-	$(RUN) bentoml serve "$$(cat build/bento/tag.txt)" --host $(SERVE_HOST) --port $(SERVE_PORT)
+	MLOPS_SERVE_DIR="$(CURDIR)" $(RUN) bentoml serve "$$(cat build/bento/tag.txt)" --host $(SERVE_HOST) --port $(SERVE_PORT)
 
 bench-serving: $(SETUP) bento ## benchmark the freshly built bento vs FastAPI peers vs in-process (writes benchmarks/results/serving.*)
 	$(RUN) python benchmarks/bench_serving.py

@@ -19,7 +19,15 @@ from mlops_template.core.data.schema import SchemaSpec
 from mlops_template.core.model import build_pipeline
 from mlops_template.ops.serving import columnar
 from mlops_template.ops.serving.predictor import Predictor, labels_and_scores
-from mlops_template.ops.serving.predlog import batch_ids, feedback_line, feedback_lines, log_lines, read_log, record_ids
+from mlops_template.ops.serving.predlog import (
+    batch_ids,
+    feedback_line,
+    feedback_lines,
+    log_lines,
+    log_location,
+    read_log,
+    record_ids,
+)
 from mlops_template.ops.serving.shadow import ShadowScorer, ShadowWork
 from mlops_template.ops.serving.validation import (
     describe_errors,
@@ -210,3 +218,13 @@ def test_shadow_failure_is_counted_not_raised(predictor: Predictor) -> None:
     shadow.submit(ShadowWork("predict", "r", ["r"], [0], records=[{"not_a_feature": 1.0}]))
     shadow.drain()
     assert (shadow.stats()["failed"], shadow.stats()["scored"]) == (1, 0)
+
+
+def test_a_relative_log_path_is_under_the_directory_make_serve_started_from(tmp_path: Path) -> None:
+    """`bentoml serve` runs the service from the bento's src folder in the store: `make serve` passes the project
+    folder (MLOPS_SERVE_DIR) so that logs/predictions.jsonl is where `make monitor` reads it."""
+    assert log_location("logs/predictions.jsonl", str(tmp_path)) == tmp_path / "logs/predictions.jsonl"
+    assert log_location("logs/predictions.jsonl", None) == Path("logs/predictions.jsonl")  # the working directory
+    assert log_location("logs/predictions.jsonl", "") == Path("logs/predictions.jsonl")
+    absolute = tmp_path / "elsewhere/p.jsonl"
+    assert log_location(str(absolute), "/srv/project") == absolute

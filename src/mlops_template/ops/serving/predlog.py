@@ -124,6 +124,18 @@ def feedback_lines(id_column: str, target: str, items: Sequence[dict[str, Any]])
     return "".join(json.dumps({id_column: i["id"], target: i["label"], "ts": ts}) + "\n" for i in items)
 
 
+SERVE_DIR_ENV = "MLOPS_SERVE_DIR"  # the directory the server was started from (`make serve` sets it)
+
+
+def log_location(path: str | Path, serve_dir: str | None) -> Path:
+    """Where a configured log path points (pure): an absolute path as is; a relative one under ``serve_dir``
+    (the project, when started by ``make serve``), else under the working directory. ``bentoml serve``
+    runs the service from the bento's own ``src`` folder in the BentoML store, where ``make monitor`` would
+    never look."""
+    p = Path(path)
+    return p if p.is_absolute() or not serve_dir else Path(serve_dir) / p
+
+
 class PredictionLog:
     """Appends request logs to ``path`` (created with its folder on first use)."""
 

@@ -8,7 +8,9 @@ Endpoints (all POST, JSON): ``/predict`` (one record), ``/predict_batch`` (``{"r
 
 Everything is configured by the ``serving:`` section of params.yaml (baked into the bento by
 ``make bento``); the prediction log can be switched at run time with ``MLOPS_PREDICTION_LOG=1`` and
-``MLOPS_PREDICTION_LOG_PATH=...``, the feedback log with ``MLOPS_FEEDBACK_LOG_PATH=...``. The request types are
+``MLOPS_PREDICTION_LOG_PATH=...``, the feedback log with ``MLOPS_FEEDBACK_LOG_PATH=...``; a relative log path is
+relative to ``MLOPS_SERVE_DIR`` (``make serve`` sets it to the project), else to the bento's ``src`` folder,
+where ``bentoml serve`` runs the service. The request types are
 derived from the schema stored with the model. A record may carry its id (``data.id_column``); responses return
 it, or a generated one. A challenger (``bento_challenger_tag.txt`` pinned by ``make bento CHALLENGER=...``, or
 ``MLOPS_CHALLENGER_TAG=<store tag>``; ``none`` switches it off) is scored in shadow (ops/serving/shadow.py).
@@ -33,11 +35,13 @@ from mlops_template.ops.serving import columnar, fastroute
 from mlops_template.ops.serving.limits import INLINE_BATCH_ROWS, BodySizeLimit, ContentTypeGuard
 from mlops_template.ops.serving.predictor import Predictor, decide, labels_and_scores
 from mlops_template.ops.serving.predlog import (
+    SERVE_DIR_ENV,
     PredictionLog,
     batch_ids,
     feedback_line,
     feedback_lines,
     log_lines,
+    log_location,
     new_request_id,
     record_ids,
 )
@@ -172,9 +176,13 @@ class ModelService:
         self.threshold = LOADED.card.threshold
         self.multiclass = self.predictor.classes is not None and len(self.predictor.classes) > 2
         log_on = _flag("MLOPS_PREDICTION_LOG", CONFIG.prediction_log)
-        log_path = os.environ.get("MLOPS_PREDICTION_LOG_PATH", CONFIG.prediction_log_path)
+        serve_dir = os.environ.get(SERVE_DIR_ENV)
+        log_path = log_location(os.environ.get("MLOPS_PREDICTION_LOG_PATH", CONFIG.prediction_log_path), serve_dir)
         self.prediction_log = PredictionLog(log_path) if log_on else None
-        self.feedback_log = PredictionLog(os.environ.get("MLOPS_FEEDBACK_LOG_PATH", CONFIG.feedback_log_path))
+        feedback_path = log_location(os.environ.get("MLOPS_FEEDBACK_LOG_PATH", CONFIG.feedback_log_path), serve_dir)
+        self.feedback_log = PredictionLog(feedback_path)
+        if log_on:
+            logger.info("prediction log: %s", log_path.resolve())
         self.shadow = _shadow_scorer(self.prediction_log)
         self.shadow_same_features = CHALLENGER is not None and CHALLENGER.features == LOADED.features
         # Everything loaded so far (modules, model, pydantic types) lives for the whole process: move it
