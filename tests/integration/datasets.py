@@ -36,7 +36,8 @@ def mixed_churn_frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
 
 def messy_animal_frame(n: int = 400, seed: int = 1) -> pd.DataFrame:
     """A raw farm-visit table as it arrives: names with spaces and parentheses, a per-animal id (several
-    visits per animal), a visit date, free-text comments, a constant column and rows without a label."""
+    visits per animal), a visit date, free-text comments, a constant column, an open category (a feed supplier:
+    three regular ones and a few seen once, so a new supplier is valid) and rows without a label."""
     rng = np.random.default_rng(seed)
     animals = rng.integers(0, n // 3, size=n)
     weight = rng.normal(420.0, 60.0, size=n).round(1)
@@ -66,4 +67,8 @@ def messy_animal_frame(n: int = 400, seed: int = 1) -> pd.DataFrame:
     )
     frame.loc[rng.random(n) < 0.06, "Weight (kg)"] = np.nan
     frame.loc[rng.random(n) < 0.07, "Outcome (30 days)"] = None
+    # drawn last, so the other columns stay what they were before this column existed
+    supplier = rng.choice(["Agri Co", "FeedWorks", "Valley Mill"], size=n).astype(object)
+    supplier[rng.choice(n, 4, replace=False)] = ["Smith & Sons", "Oak Farm Supply", "Greenleaf", "Miller Bros"]
+    frame.insert(frame.columns.get_loc("Farm"), "Feed supplier", supplier)
     return frame

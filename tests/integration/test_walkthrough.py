@@ -4,8 +4,8 @@ Each case starts from a fresh copy of the repository and runs the documented Mak
 `make init ...`, review (here: assert on) data/schema.yaml, `make repro`, then what a fork's pull-request
 CI runs (the jobs of .github/workflows/pr.yml: `make lint test-unit`, `make check-params test-data`, the
 experiment `make pr-report` + `make gate`, and the model tests `make test-model`), commit; then a
-pull-request branch that switches the estimator and its report. On the messy table, also `make bento` and
-one prediction against `bentoml serve`.
+pull-request branch that switches the estimator and its report. On the messy table, also `make bento`,
+predictions against `bentoml serve` with the prediction log on, and `make monitor` on that log.
 
 To keep the CI budget: `make lint test-unit` and the bento run on ONE dataset (the messy one). Lint and the
 unit tests do not depend on the project's data by construction (tests/unit reads only tests/fixtures), so
@@ -19,6 +19,7 @@ import os
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -230,33 +231,55 @@ def test_messy_table_roles_and_missing_labels(adapted) -> None:
     log = (repo.parent / "init.log").read_text()
     assert "rows have no label in 'Outcome (30 days)'" in log
     meta = json.loads((repo / "models/metadata.json").read_text())
-    assert set(meta["features"]) == {"Weight (kg)", "Body temp (°C)", "Breed", "Housed indoors"}
+    assert set(meta["features"]) == {"Weight (kg)", "Body temp (°C)", "Breed", "Housed indoors", "Feed supplier"}
 
 
 def test_messy_table_bento_serves_a_prediction(adapted, tmp_path: Path) -> None:
-    """`make bento` (on the fast path), `bentoml serve` on 127.0.0.1, one prediction carrying a never-seen comment
-    and date."""
+    """`make bento` (on the fast path), `make serve` on 127.0.0.1 with the prediction log on: a record carrying
+    a never-seen comment, date and feed supplier (an open category) is served, a never-seen breed (a closed one)
+    is a 400 naming the column, and a window where new suppliers come in is drift on that feature (`make monitor`
+    on the served log)."""
     name, repo = adapted
     if not CASES[name].get("full_ci"):
         pytest.skip("one bento + server for the messy dataset only (CI budget)")
+    spec = load_spec(repo / "data/schema.yaml")
+    assert spec.columns["Feed supplier"].open and spec.columns["Breed"].allowed  # as drafted by make init
     env = {**_env(), "BENTOML_HOME": str(tmp_path / "bentoml")}
     built = run(["make", "SETUP=", "RUN=", f"UV={_uv()}", "bento"], cwd=repo, env=env, timeout=600)
-    # categoricals, missing values, booleans: still the fast path, checked against the pipeline (issue 19)
+    # categoricals (closed and open), missing values, booleans: still the fast path, checked against the
+    # pipeline (issue 19)
     assert "serving path: numpy+onnx" in built.stdout, built.stdout
-    tag = (repo / "build/bento/tag.txt").read_text().strip()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    cmd = ["bentoml", "serve", tag, "--host", "127.0.0.1", "--port", str(port)]
+    # README step 9: `MLOPS_PREDICTION_LOG=1 make serve`, then `make monitor LOG=logs/predictions.jsonl`
+    serve = ["make", "SETUP=", "RUN=", f"UV={_uv()}", "serve", "SERVE_HOST=127.0.0.1", f"SERVE_PORT={port}"]
     record = {
         "Weight (kg)": 455.0,
         "Body temp (°C)": 39.4,
         "Breed": "Jersey",
         "Housed indoors": False,
+        "Feed supplier": "a supplier nobody has heard of",
         "Vet comments": "a comment nobody has written before",
         "Visit date": "2031-07-04",
         "Animal ID": "COW-NEW",
     }
-    with server(cmd, f"{url}/readyz", cwd=tmp_path, log_path=tmp_path / "server.log", timeout=180, env=env):
+    # served traffic: the labelled source rows, a third of them from two suppliers never seen in training
+    source = pd.read_csv(repo / "data/source/visits.csv")
+    source = source[source["Outcome (30 days)"].notna()].drop(columns=["Outcome (30 days)"]).head(300)
+    source = source.astype(object).where(source.notna(), None)
+    source.loc[source.index[::3], "Feed supplier"] = "Hilltop Feeds"
+    source.loc[source.index[1::9], "Feed supplier"] = "North Mill"
+    traffic = json.loads(json.dumps(source.to_dict("records")))
+    log = repo / "logs/predictions.jsonl"  # serving.prediction_log_path, under the project with make serve
+    assert not log.exists()
+    with server(
+        serve,
+        f"{url}/readyz",
+        cwd=repo,
+        log_path=tmp_path / "server.log",
+        timeout=180,
+        env={**env, "MLOPS_PREDICTION_LOG": "1"},
+    ):
         import httpx
 
         ok = httpx.post(f"{url}/predict", json={"record": record}, timeout=30)
@@ -264,6 +287,21 @@ def test_messy_table_bento_serves_a_prediction(adapted, tmp_path: Path) -> None:
         assert ok.json()["label"] in ("healthy", "treated")
         bad = httpx.post(f"{url}/predict", json={"record": {**record, "Breed": "Unicorn"}}, timeout=30)
         assert bad.status_code == 400 and "Breed" in bad.text
+        assert [d["loc"][-1] for d in bad.json()["detail"]] == ["Breed"]  # the open column is not an error
+        batch = httpx.post(f"{url}/predict_batch", json={"records": traffic}, timeout=60)
+        assert batch.status_code == 200, batch.text
+    out = tmp_path / "monitor"
+    monitor = run(
+        ["make", "SETUP=", "RUN=", f"UV={_uv()}", "monitor", "LOG=logs/predictions.jsonl", f"MONITOR_OUT={out}"],
+        cwd=repo,
+        env=env,
+    )
+    # one of five features drifts: below monitor.drift_share (30%), so reported, not a retraining trigger
+    assert "[monitor] ok: 1 of 5 features drifted" in monitor.stdout, monitor.stdout + monitor.stderr
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["drifted_features"] == ["Feed supplier"], summary
+    report = (out / "drift.md").read_text(encoding="utf-8")
+    assert "`Hilltop Feeds` (100)" in report and "`North Mill` (" in report, report
 
 
 def test_readme_walkthrough_is_what_this_test_runs() -> None:
@@ -272,6 +310,6 @@ def test_readme_walkthrough_is_what_this_test_runs() -> None:
     section = readme.split("## Adapt it to your data", 1)[1].split("\n## ", 1)[0]
     for step in ("make repro", " ".join(["make", *CI_ONCE, *CI_EVERY]), "make pr-report BASE=main", "make gate"):
         assert step in section, step
-    assert "make bento" in section and "make serve" in section
+    assert "make bento" in section and "make serve" in section and "make monitor LOG=" in section
     example = " ".join(f'{k}="{v}"' if " " in v else f"{k}={v}" for k, v in CASES["messy-binary"]["make"].items())
     assert f"make init {example}" in section

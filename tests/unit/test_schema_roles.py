@@ -42,6 +42,7 @@ def test_each_kind_of_column_gets_its_role(draft) -> None:
         "Body temp (°C)": "feature",
         "Breed": "feature",
         "Housed indoors": "feature",
+        "Feed supplier": "feature",
         "Farm": "ignored",
         "Vet comments": "ignored",
         "Outcome (30 days)": "feature",
@@ -51,7 +52,11 @@ def test_each_kind_of_column_gets_its_role(draft) -> None:
     for name in ("Visit date", "Vet comments", "Animal ID"):
         assert cols[name].allowed is None, name  # never a closed category list
     assert cols["Breed"].allowed == ["Angus", "Hereford", "Holstein", "Jersey"]
-    assert draft.spec.feature_columns(TARGET, ID) == ["Weight (kg)", "Body temp (°C)", "Breed", "Housed indoors"]
+    features = ["Weight (kg)", "Body temp (°C)", "Breed", "Housed indoors", "Feed supplier"]
+    assert draft.spec.feature_columns(TARGET, ID) == features
+    # four suppliers seen once: the list seen is incomplete, so an open category (a new supplier is valid)
+    assert cols["Feed supplier"].open and cols["Feed supplier"].allowed is None
+    assert "4 of its 7 values seen only once or twice" in draft.notes["Feed supplier"][0]
 
 
 def test_id_like_columns_other_than_the_id_column_are_detected() -> None:
@@ -127,6 +132,7 @@ def test_a_request_may_carry_ignored_and_identifier_columns_with_any_value(draft
     features = draft.spec.feature_columns(TARGET, ID)
     record = record_type(draft.spec, features)
     good = {"Weight (kg)": 400.0, "Body temp (°C)": 38.5, "Breed": "Angus", "Housed indoors": True}
+    good["Feed supplier"] = "a supplier never seen before"  # an open category: any value
     new_values = {
         "Vet comments": "a comment never seen before",
         "Visit date": "2031-02-03",
