@@ -5,7 +5,7 @@ Each case starts from a fresh copy of the repository and runs the documented Mak
 CI runs (the jobs of .github/workflows/pr.yml: `make lint test-unit`, `make check-params test-data`, the
 experiment `make pr-report` + `make gate`, and the model tests `make test-model`), commit; then a
 pull-request branch that switches the estimator and its report. On the messy table, also `make bento`,
-predictions against `bentoml serve` with the prediction log on, and `make monitor` on that log.
+predictions against `make serve` with the prediction log on, and `make monitor` on that log.
 
 To keep the CI budget: `make lint test-unit` and the bento run on ONE dataset (the messy one). Lint and the
 unit tests do not depend on the project's data by construction (tests/unit reads only tests/fixtures), so
@@ -53,7 +53,7 @@ CASES = {
         "primary": "roc_auc",
     },
     # Names with spaces and parentheses, a date, free-text comments, a constant column, a per-animal id
-    # (several visits per animal) and rows without a label.
+    # (several visits per animal), an open category (feed suppliers, some seen once) and rows without a label.
     "messy-binary": {
         "make": {
             "SOURCE": "data/source/visits.csv",
@@ -65,7 +65,7 @@ CASES = {
         "plots": {"roc.png", "pr.png", "confusion.png", "calibration.png"},
         "floor": ("roc_auc", 0.6),
         "primary": "roc_auc",
-        "full_ci": True,  # + make lint test-unit, make bento and one served prediction
+        "full_ci": True,  # + make lint test-unit, make bento, make serve with the prediction log, make monitor
     },
 }
 WRITERS = {"mixed-types-binary": ("churn.csv", mixed_churn_frame), "messy-binary": ("visits.csv", messy_animal_frame)}
@@ -290,6 +290,8 @@ def test_messy_table_bento_serves_a_prediction(adapted, tmp_path: Path) -> None:
         assert [d["loc"][-1] for d in bad.json()["detail"]] == ["Breed"]  # the open column is not an error
         batch = httpx.post(f"{url}/predict_batch", json={"records": traffic}, timeout=60)
         assert batch.status_code == 200, batch.text
+    # the service says where its log goes: under the project, where make monitor reads it
+    assert f"[service] prediction log: {log.resolve()}" in (tmp_path / "server.log").read_text(encoding="utf-8")
     out = tmp_path / "monitor"
     monitor = run(
         ["make", "SETUP=", "RUN=", f"UV={_uv()}", "monitor", "LOG=logs/predictions.jsonl", f"MONITOR_OUT={out}"],

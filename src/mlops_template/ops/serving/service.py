@@ -23,6 +23,7 @@ import gc
 import json
 import logging
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +182,8 @@ class ModelService:
         self.prediction_log = PredictionLog(log_path) if log_on else None
         feedback_path = log_location(os.environ.get("MLOPS_FEEDBACK_LOG_PATH", CONFIG.feedback_log_path), serve_dir)
         self.feedback_log = PredictionLog(feedback_path)
-        if log_on:
-            logger.info("prediction log: %s", log_path.resolve())
+        if log_on:  # stderr: BentoML's logging config drops INFO from loggers outside bentoml
+            print(f"[service] prediction log: {log_path.resolve()}", file=sys.stderr, flush=True)
         self.shadow = _shadow_scorer(self.prediction_log)
         self.shadow_same_features = CHALLENGER is not None and CHALLENGER.features == LOADED.features
         # Everything loaded so far (modules, model, pydantic types) lives for the whole process: move it
