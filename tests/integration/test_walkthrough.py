@@ -91,7 +91,12 @@ def _env() -> dict[str, str]:
 
 def make(repo: Path, *args: str, check: bool = True):
     """`make` exactly as the README says, using this test session's environment."""
-    return run(["make", "SETUP=", "RUN=", f"UV={_uv()}", *args], cwd=repo, env=_env(), check=check, timeout=900)
+    return run(make_cmd(*args), cwd=repo, env=_env(), check=check, timeout=900)
+
+
+def make_cmd(*args: str) -> list[str]:
+    """The `make` command line of :func:`make` (the venv and uv this session set up), for other environments."""
+    return ["make", "SETUP=", "RUN=", f"UV={_uv()}", *args]
 
 
 # mixed-types-binary is opt-in (make test-extended): messy-binary covers a binary fork with more kinds of column,
@@ -245,14 +250,14 @@ def test_messy_table_bento_serves_a_prediction(adapted, tmp_path: Path) -> None:
     spec = load_spec(repo / "data/schema.yaml")
     assert spec.columns["Feed supplier"].open and spec.columns["Breed"].allowed  # as drafted by make init
     env = {**_env(), "BENTOML_HOME": str(tmp_path / "bentoml")}
-    built = run(["make", "SETUP=", "RUN=", f"UV={_uv()}", "bento"], cwd=repo, env=env, timeout=600)
+    built = run(make_cmd("bento"), cwd=repo, env=env, timeout=600)
     # categoricals (closed and open), missing values, booleans: still the fast path, checked against the
     # pipeline (issue 19)
     assert "serving path: numpy+onnx" in built.stdout, built.stdout
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # README step 9: `MLOPS_PREDICTION_LOG=1 make serve`, then `make monitor LOG=logs/predictions.jsonl`
-    serve = ["make", "SETUP=", "RUN=", f"UV={_uv()}", "serve", "SERVE_HOST=127.0.0.1", f"SERVE_PORT={port}"]
+    serve = make_cmd("serve", "SERVE_HOST=127.0.0.1", f"SERVE_PORT={port}")
     record = {
         "Weight (kg)": 455.0,
         "Body temp (°C)": 39.4,
@@ -293,11 +298,7 @@ def test_messy_table_bento_serves_a_prediction(adapted, tmp_path: Path) -> None:
     # the service says where its log goes: under the project, where make monitor reads it
     assert f"[service] prediction log: {log.resolve()}" in (tmp_path / "server.log").read_text(encoding="utf-8")
     out = tmp_path / "monitor"
-    monitor = run(
-        ["make", "SETUP=", "RUN=", f"UV={_uv()}", "monitor", "LOG=logs/predictions.jsonl", f"MONITOR_OUT={out}"],
-        cwd=repo,
-        env=env,
-    )
+    monitor = make(repo, "monitor", "LOG=logs/predictions.jsonl", f"MONITOR_OUT={out}")
     # one of five features drifts: below monitor.drift_share (30%), so reported, not a retraining trigger
     assert "[monitor] ok: 1 of 5 features drifted" in monitor.stdout, monitor.stdout + monitor.stderr
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
